@@ -1,0 +1,213 @@
+"""The experiment YAML as pydantic models: one model per section, typos fail at load time.
+
+Every error names the key, the bad value and the expected form, so a user can fix the file
+without reading this module.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from langadapt.errors import LangadaptError
+from langadapt.languages import normalise
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LanguagesConfig(Section):
+    source: list[str] = Field(
+        default=["eng_Latn", "deu_Latn", "ces_Latn", "pol_Latn", "slk_Latn"], min_length=1,
+        description="languages the base model is pretrained on",
+    )
+    target: str = Field(default="hsb_Latn", description="the new language the model is adapted to")
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _normalise_list(cls, value):
+        if isinstance(value, list):
+            return [_normalise_code(code) for code in value]
+        return value
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _normalise_one(cls, value):
+        return _normalise_code(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _target_is_new(self):
+        if self.target in self.source:
+            raise ValueError(f"target {self.target} is also a source language; the target must be new")
+        if len(set(self.source)) != len(self.source):
+            raise ValueError("source languages contain duplicates")
+        return self
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.source, self.target]
+
+
+def _normalise_code(code: str) -> str:
+    try:
+        return normalise(code)
+    except LangadaptError as err:
+        raise ValueError(f"{err.what}; {err.fix}") from err
+
+
+class CorpusConfig(Section):
+    source: Literal["sample", "jsonl"] = "sample"
+    files: list[Path] = Field(default=[], description="JSONL files with id/text/lang (source: jsonl)")
+
+    @model_validator(mode="after")
+    def _files_for_jsonl(self):
+        if self.source == "jsonl" and not self.files:
+            raise ValueError("corpus.source is 'jsonl' but corpus.files is empty; list the JSONL files")
+        return self
+
+
+class CurateConfig(Section):
+    heldout_fraction: float = Field(default=0.1, gt=0, lt=1)
+    min_chars: int = Field(default=3, ge=0)
+    lid_threshold: float = Field(default=0.9, gt=0, le=1)
+    lid_min_chars: int = Field(default=20, ge=0, description="shorter texts skip the language-ID check")
+    near_dup_threshold: float = Field(default=0.85, gt=0, le=1)
+    minhash_perms: int = Field(default=64, ge=16)
+    shingle_chars: int = Field(default=5, ge=1)
+
+
+class VocabConfig(Section):
+    source_vocab_size: int = Field(default=2000, ge=300)
+    target_vocab_size: int = Field(default=1200, ge=300)
+    max_new_tokens: int = Field(default=600, ge=1)
+    initialisers: list[str] = Field(default=["random", "mean", "subword-mean"], min_length=1)
+    train_with: str = Field(default="subword-mean", description="initialiser used for the adapted models")
+
+    @model_validator(mode="after")
+    def _known_initialisers(self):
+        from langadapt.vocab.init import INITIALISERS
+
+        for name in [*self.initialisers, self.train_with]:
+            if name not in INITIALISERS:
+                raise ValueError(f"unknown initialiser {name!r}; known: {', '.join(INITIALISERS)}")
+        if self.train_with not in self.initialisers:
+            self.initialisers.append(self.train_with)
+        return self
+
+
+class ModelConfig(Section):
+    n_layer: int = Field(default=4, ge=2)
+    n_embd: int = Field(default=128, ge=8)
+    n_head: int = Field(default=4, ge=1)
+    block_size: int = Field(default=128, ge=8)
+
+    @model_validator(mode="after")
+    def _heads_divide(self):
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        return self
+
+
+class TrainConfig(Section):
+    steps: int = Field(ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    lr: float = Field(gt=0)
+    warmup_steps: int = Field(default=20, ge=0)
+    weight_decay: float = Field(default=0.1, ge=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+    eval_every: int = Field(default=100, ge=1)
+
+
+class LoraConfig(Section):
+    r: int = Field(default=8, ge=1)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    edge_layers: int = Field(default=1, ge=1, description="LayRA: LoRA on the first k and last k layers")
+
+
+class AdaptConfig(TrainConfig):
+    methods: list[str] = Field(default=["full", "layra"], min_length=1)
+    lora: LoraConfig = LoraConfig()
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, value):
+        from langadapt.model.adapters import ADAPTERS
+
+        for name in value:
+            if name not in ADAPTERS:
+                raise ValueError(f"unknown adaptation method {name!r}; known: {', '.join(ADAPTERS)}")
+        return value
+
+
+class ExperimentConfig(Section):
+    name: str = Field(default="quickstart", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    seed: int = 0
+    output_dir: Path = Path("runs")
+    languages: LanguagesConfig = LanguagesConfig()
+    corpus: CorpusConfig = CorpusConfig()
+    curate: CurateConfig = CurateConfig()
+    vocab: VocabConfig = VocabConfig()
+    model: ModelConfig = ModelConfig()
+    pretrain: TrainConfig = TrainConfig(steps=600, lr=3e-3, batch_size=16, warmup_steps=30)
+    adapt: AdaptConfig = AdaptConfig(steps=300, lr=1e-3, batch_size=16)
+
+
+def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> LangadaptError:
+    lines = []
+    for problem in err.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        if problem["type"] == "extra_forbidden":
+            known = _known_keys(model, problem["loc"][:-1])
+            close = difflib.get_close_matches(str(problem["loc"][-1]), known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            lines.append(f"unknown key `{key}`; {hint}known keys here: {', '.join(known)}")
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+            lines.append(f"`{key}` = {problem.get('input')!r}: {message}")
+    return LangadaptError(
+        "invalid config: " + "; ".join(lines), where=source,
+        fix="correct the key(s) above; `examples/quickstart.yaml` shows every key with its default.",
+    )
+
+
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def parse_config(data: dict, source: str = "<config>") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data or {})
+    except ValidationError as err:
+        raise _explain(err, source, ExperimentConfig) from None
+
+
+def load_config(path: Path, overrides: dict | None = None) -> ExperimentConfig:
+    """Read and validate an experiment YAML; `overrides` replace top-level keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise LangadaptError(f"config file not found: {path}", fix="pass the path of an experiment YAML.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark else str(path)
+        raise LangadaptError(f"not valid YAML ({getattr(err, 'problem', err)})", where=where,
+                             fix="check indentation and quoting near that line.") from None
+    except UnicodeDecodeError:
+        raise LangadaptError("the config is not UTF-8 text", where=str(path), fix="save it as UTF-8.") from None
+    if not isinstance(data, dict):
+        raise LangadaptError("the config must be a mapping of sections", where=str(path),
+                             fix="start from examples/quickstart.yaml.")
+    data.update(overrides or {})
+    return parse_config(data, str(path))

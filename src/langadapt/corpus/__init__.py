@@ -1,0 +1,1 @@
+"""Stage 1: read raw text into documents and curate it."""

@@ -1,0 +1,60 @@
+"""The one document type every stage passes along (datatrove-style: id, text, metadata)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langadapt.errors import LangadaptError
+
+
+@dataclass
+class Document:
+    id: str
+    text: str
+    lang: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_documents(path: Path) -> Iterator[Document]:
+    """Stream documents from a JSONL file with `id`, `text`, `lang` (and optional `metadata`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LangadaptError(f"no such file: {path}", fix="check the path in your config.")
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}, line {number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise LangadaptError(
+                    f"invalid UTF-8 at byte {err.start}", where=where,
+                    fix="re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).",
+                ) from err
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise LangadaptError(
+                    f"malformed JSON ({err.msg}, column {err.colno})", where=where,
+                    fix='each line must be one JSON object such as {"id": "1", "text": "...", "lang": "hsb_Latn"}.',
+                ) from err
+            missing = [key for key in ("text", "lang") if not isinstance(row, dict) or key not in row]
+            if missing:
+                raise LangadaptError(
+                    f"missing field(s) {', '.join(missing)}", where=where,
+                    fix='each line needs at least "text" and "lang"; "id" defaults to the line number.',
+                )
+            yield Document(
+                id=str(row.get("id", f"{path.name}:{number}")),
+                text=str(row["text"]),
+                lang=str(row["lang"]),
+                metadata=dict(row.get("metadata") or {}),
+            )

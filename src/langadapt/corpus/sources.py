@@ -1,0 +1,109 @@
+"""Readers that turn raw sources into `Document`s.
+
+The built-in sample corpus is real human translation: the gettext catalogs that Django
+installs (core and `django.contrib` apps, ~100 locales). Entries are keyed by catalog and
+msgid, so the same id names the same sentence in every language: held-out text is parallel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from langadapt.corpus.document import Document, read_documents
+from langadapt.errors import LangadaptError
+from langadapt.languages import normalise
+
+SOURCE_LANGUAGE_LOCALE = "en"  # msgids are English; the `en` catalogs list every msgid.
+
+
+def _require_sample_extra():
+    try:
+        import django
+        import polib
+    except ImportError as err:
+        raise LangadaptError(
+            f"the built-in sample corpus needs the optional extra 'sample' ({err.name} is not installed)",
+            fix="run `pip install 'langadapt[sample]'` (or `make demo`, which installs it).",
+        ) from err
+    return Path(django.__file__).parent, polib
+
+
+def sample_locales() -> dict[str, list[Path]]:
+    """Map each normalised language code to the locale folders that hold its catalogs.
+
+    Regional variants (`pt_BR`, `en_GB`) are skipped where the base locale exists, because
+    ISO 639-3 + script cannot tell them apart.
+    """
+    django_root, _ = _require_sample_extra()
+    folders = sorted(p for p in django_root.glob("**/locale/*") if (p / "LC_MESSAGES").is_dir())
+    by_code: dict[str, dict[str, list[Path]]] = {}
+    for folder in folders:
+        locale = folder.name
+        try:
+            code = normalise(locale)
+        except LangadaptError:
+            continue
+        by_code.setdefault(code, {}).setdefault(locale, []).append(folder)
+    chosen = {}
+    for code, locales in by_code.items():
+        # Prefer the shortest locale name: `pt` over `pt_BR`, `sr_Latn` is alone for srp_Latn.
+        best = min(locales, key=lambda name: (len(name), name))
+        chosen[code] = locales[best]
+    return dict(sorted(chosen.items()))
+
+
+def _entry_id(catalog: str, entry) -> str:
+    key = f"{catalog}\x00{entry.msgctxt or ''}\x00{entry.msgid}"
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+
+def read_sample(languages: list[str]) -> Iterator[Document]:
+    """Yield translated catalog entries for `languages` (normalised codes).
+
+    Untranslated, fuzzy and obsolete entries are dropped. English comes from the msgids.
+    """
+    django_root, polib = _require_sample_extra()
+    available = sample_locales()
+    missing = [lang for lang in languages if lang not in available]
+    if missing:
+        raise LangadaptError(
+            f"language(s) {', '.join(missing)} not in the built-in sample corpus",
+            fix=f"choose from: {', '.join(available)} (or run `langadapt languages`).",
+        )
+    for lang in languages:
+        for folder in available[lang]:
+            for po_path in sorted((folder / "LC_MESSAGES").glob("*.po")):
+                catalog = f"{po_path.relative_to(django_root).parent.parent.parent.parent}/{po_path.stem}"
+                for entry in polib.pofile(str(po_path)):
+                    if entry.obsolete or "fuzzy" in entry.flags:
+                        continue
+                    if folder.name == SOURCE_LANGUAGE_LOCALE:
+                        text = entry.msgid
+                    else:
+                        text = entry.msgstr or (entry.msgstr_plural or {}).get(0, "")
+                    if not text.strip():
+                        continue
+                    yield Document(
+                        id=_entry_id(catalog, entry), text=text, lang=lang,
+                        metadata={"source": f"django:{catalog}", "locale": folder.name},
+                    )
+
+
+def read_jsonl_files(paths: list[Path], languages: list[str]) -> Iterator[Document]:
+    """Yield documents of `languages` from JSONL files; codes in the files are normalised."""
+    for path in paths:
+        for doc in read_documents(path):
+            doc.lang = normalise(doc.lang)
+            if doc.lang in languages:
+                yield doc
+
+
+def sample_input_files(languages: list[str]) -> list[Path]:
+    """The catalog files that `read_sample` reads, for hashing into the run manifest."""
+    available = sample_locales()
+    return sorted(
+        po for lang in languages if lang in available
+        for folder in available[lang] for po in (folder / "LC_MESSAGES").glob("*.po")
+    )

@@ -1,0 +1,1 @@
+"""Token data for training: tokenise, pack, sample blocks."""

@@ -1,0 +1,1 @@
+"""Models: tiny from-scratch configs and adaptation methods."""

@@ -1,0 +1,98 @@
+"""Run folders and their manifest: what ran, on which inputs, with which versions.
+
+A run is built in `<name>.incomplete/` and renamed to `<name>/` only when it completes, so a
+finished folder is always whole; a run stopped by a user error leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from langadapt.atomic import write_json
+from langadapt.config import ExperimentConfig
+
+PACKAGES = ["langadapt", "torch", "transformers", "tokenizers", "peft", "accelerate", "safetensors",
+            "datasketch", "py3langid", "django", "polib", "numpy", "pandas", "pydantic"]
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Run:
+    """A run folder under construction; `finish()` makes it final."""
+
+    def __init__(self, cfg: ExperimentConfig):
+        self.cfg = cfg
+        self.final = Path(cfg.output_dir) / cfg.name
+        self.dir = self.final.with_name(self.final.name + ".incomplete")
+        if self.dir.exists():
+            shutil.rmtree(self.dir)  # left by a killed run: its stages are rebuilt from scratch
+        self.dir.mkdir(parents=True)
+        self.manifest = {
+            "name": cfg.name,
+            "status": "running",
+            "started": now(),
+            "finished": None,
+            "config": cfg.model_dump(mode="json"),
+            "inputs": {},
+            "versions": package_versions(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "git_commit": _git_commit(),
+        }
+        self.save_manifest()
+
+    def save_manifest(self) -> None:
+        write_json(self.dir / "manifest.json", self.manifest)
+
+    def record_inputs(self, paths: list[Path]) -> None:
+        self.manifest["inputs"] = {str(p): file_hash(p) for p in paths}
+        self.save_manifest()
+
+    def finish(self) -> Path:
+        self.manifest.update(status="completed", finished=now())
+        self.save_manifest()
+        previous = self.final.with_name(self.final.name + ".previous")
+        if self.final.exists():
+            self.final.rename(previous)
+        self.dir.rename(self.final)
+        shutil.rmtree(previous, ignore_errors=True)
+        self.dir = self.final
+        return self.final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Stage 2: tokenizers, vocabulary expansion and initialisation of new embeddings."""
