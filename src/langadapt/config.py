@@ -88,16 +88,29 @@ class VocabConfig(Section):
     initialisers: list[str] = Field(default=["random", "mean", "subword-mean"], min_length=1)
     train_with: str = Field(default="subword-mean", description="initialiser used for the adapted models")
 
-    @model_validator(mode="after")
-    def _known_initialisers(self):
-        from langadapt.vocab.init import INITIALISERS
+    @field_validator("initialisers")
+    @classmethod
+    def _known_initialisers(cls, value: list[str]) -> list[str]:
+        return [_known_initialiser(name) for name in value]
 
-        for name in [*self.initialisers, self.train_with]:
-            if name not in INITIALISERS:
-                raise ValueError(f"unknown initialiser {name!r}; known: {', '.join(INITIALISERS)}")
+    @field_validator("train_with")
+    @classmethod
+    def _known_train_with(cls, value: str) -> str:
+        return _known_initialiser(value)
+
+    @model_validator(mode="after")
+    def _train_with_is_scored(self):
         if self.train_with not in self.initialisers:
             self.initialisers.append(self.train_with)
         return self
+
+
+def _known_initialiser(name: str) -> str:
+    from langadapt.vocab.init import INITIALISERS
+
+    if name not in INITIALISERS:
+        raise ValueError(f"unknown initialiser {name!r}; known: {', '.join(INITIALISERS)}")
+    return name
 
 
 class ModelConfig(Section):
@@ -154,8 +167,8 @@ class ExperimentConfig(Section):
     curate: CurateConfig = CurateConfig()
     vocab: VocabConfig = VocabConfig()
     model: ModelConfig = ModelConfig()
-    pretrain: TrainConfig = TrainConfig(steps=600, lr=3e-3, batch_size=16, warmup_steps=30)
-    adapt: AdaptConfig = AdaptConfig(steps=300, lr=1e-3, batch_size=16)
+    pretrain: TrainConfig = TrainConfig(steps=500, lr=3e-3, batch_size=16, warmup_steps=30)
+    adapt: AdaptConfig = AdaptConfig(steps=150, lr=1e-3, batch_size=16, eval_every=50)
 
 
 def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> LangadaptError:

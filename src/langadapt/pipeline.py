@@ -40,6 +40,12 @@ def _read_corpus(cfg: ExperimentConfig) -> tuple[list[Document], list[Path]]:
     return list(read_jsonl_files(cfg.corpus.files, languages)), list(cfg.corpus.files)
 
 
+def _heldout_bpb(tokenizer, heldout: dict[str, list[str]]):
+    eos = tokenizer.token_to_id(EOS)
+    return lambda model: {lang: round(bits_per_byte(model, tokenizer, texts, eos).bpb, 4)
+                          for lang, texts in heldout.items()}
+
+
 def _evaluate(name: str, model, tokenizer, heldout: dict[str, list[str]], extra: dict) -> list[dict]:
     """One row per (run, language, metric): bpb and bytes per token on held-out text."""
     rows = []
@@ -100,7 +106,8 @@ def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
     model = build_gpt2(cfg.model, source_tok)
     sampler = BlockSampler(pack(source_texts, source_tok, eos, cfg.seed), cfg.model.block_size,
                            cfg.pretrain.batch_size, cfg.seed)
-    train(model, sampler, cfg.pretrain, cfg.seed, run.dir / "train" / "base" / "log.jsonl", desc="pretrain base")
+    train(model, sampler, cfg.pretrain, cfg.seed, run.dir / "train" / "base" / "log.jsonl",
+          desc="pretrain base", evaluate=_heldout_bpb(source_tok, heldout))
     save_model(model, source_tok, run.dir / "train" / "base" / "final")
     rows = _evaluate("base", model, source_tok, heldout,
                      {"method": "none", "init": "none", "steps": cfg.pretrain.steps,
@@ -121,7 +128,8 @@ def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
         adapted = ADAPTERS[method](copy.deepcopy(initialised[cfg.vocab.train_with]), cfg.adapt.lora, new_ids)
         sampler = BlockSampler(target_tokens, cfg.model.block_size, cfg.adapt.batch_size, cfg.seed)
         out = run.dir / "train" / method
-        train(adapted, sampler, cfg.adapt, cfg.seed, out / "log.jsonl", desc=f"adapt {method}")
+        train(adapted, sampler, cfg.adapt, cfg.seed, out / "log.jsonl", desc=f"adapt {method}",
+              evaluate=_heldout_bpb(expansion.tokenizer, heldout))
         save_model(adapted, expansion.tokenizer, out / "final")
         rows += _evaluate(method, adapted, expansion.tokenizer, heldout,
                           {"method": method, "init": cfg.vocab.train_with, "steps": cfg.adapt.steps,

@@ -12,7 +12,7 @@ import hashlib
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from datasketch import MinHash, MinHashLSH
@@ -155,6 +155,7 @@ def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: P
     if not docs:
         raise LangadaptError("the corpus is empty: the reader yielded no documents",
                              fix="check the corpus source and language list in your config.")
+    docs = [replace(d, metadata=dict(d.metadata)) for d in docs]  # steps annotate metadata
     train, heldout = split_heldout(docs, cfg.heldout_fraction, languages, seed)
     input_counts = Counter(d.lang for d in train)
     unchecked: set[str] = set()

@@ -76,19 +76,20 @@ def read_sample(languages: list[str]) -> Iterator[Document]:
         for folder in available[lang]:
             for po_path in sorted((folder / "LC_MESSAGES").glob("*.po")):
                 catalog = f"{po_path.relative_to(django_root).parent.parent.parent.parent}/{po_path.stem}"
-                for entry in polib.pofile(str(po_path)):
-                    if entry.obsolete or "fuzzy" in entry.flags:
-                        continue
-                    if folder.name == SOURCE_LANGUAGE_LOCALE:
-                        text = entry.msgid
-                    else:
-                        text = entry.msgstr or (entry.msgstr_plural or {}).get(0, "")
-                    if not text.strip():
-                        continue
-                    yield Document(
-                        id=_entry_id(catalog, entry), text=text, lang=lang,
-                        metadata={"source": f"django:{catalog}", "locale": folder.name},
-                    )
+                yield from read_catalog(po_path, catalog, lang, msgids=folder.name == SOURCE_LANGUAGE_LOCALE)
+
+
+def read_catalog(po_path: Path, catalog: str, lang: str, msgids: bool = False) -> Iterator[Document]:
+    """Yield the translated entries of one gettext catalog (the msgids themselves if `msgids`)."""
+    _, polib = _require_sample_extra()
+    for entry in polib.pofile(str(po_path)):
+        if entry.obsolete or "fuzzy" in entry.flags:
+            continue
+        text = entry.msgid if msgids else entry.msgstr or (entry.msgstr_plural or {}).get(0, "")
+        if not text.strip():
+            continue
+        yield Document(id=_entry_id(catalog, entry), text=text, lang=lang,
+                       metadata={"source": f"django:{catalog}", "locale": po_path.parent.parent.name})
 
 
 def read_jsonl_files(paths: list[Path], languages: list[str]) -> Iterator[Document]:

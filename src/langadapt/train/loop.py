@@ -23,6 +23,7 @@ from langadapt.config import TrainConfig
 from langadapt.errors import LangadaptError
 
 Batches = Callable[[], tuple[torch.Tensor, torch.Tensor]]
+Evaluate = Callable[[PreTrainedModel], dict[str, float]]
 
 
 def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -34,9 +35,19 @@ def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.Optimize
 
 
 def train(
-    model: PreTrainedModel, next_batch: Batches, cfg: TrainConfig, seed: int, log_path: Path, desc: str = "train"
+    model: PreTrainedModel,
+    next_batch: Batches,
+    cfg: TrainConfig,
+    seed: int,
+    log_path: Path,
+    desc: str = "train",
+    evaluate: Evaluate | None = None,
 ) -> list[dict]:
-    """Train `model` in place for `cfg.steps` steps; return (and write) the log records."""
+    """Train `model` in place for `cfg.steps` steps; return (and write) the log records.
+
+    `evaluate(model)` runs every `cfg.eval_every` steps and at the end; its figures (e.g.
+    held-out bpb per language) go into the log, so over-fitting shows in `log.jsonl`.
+    """
     torch.manual_seed(seed)
     accelerator = Accelerator()
     optimizer = _optimizer(model, cfg)
@@ -72,6 +83,10 @@ def train(
                 "tokens": tokens_seen,
                 "tokens_per_s": round(tokens_seen / (time.perf_counter() - started), 1),
             }
+            if evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
+                model.eval()
+                record["eval"] = evaluate(model)
+                model.train()
             log.append(record)
             log_file.write(json.dumps(record) + "\n")
             bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")

@@ -1,0 +1,47 @@
+import pytest
+
+from langadapt.config import ExperimentConfig, load_config, parse_config
+from langadapt.errors import LangadaptError
+
+
+def test_defaults_describe_the_demo():
+    cfg = ExperimentConfig()
+    assert cfg.languages.target == "hsb_Latn" and "ces_Latn" in cfg.languages.source
+    assert {"full", "layra"} <= set(cfg.adapt.methods)
+
+
+def test_codes_are_normalised():
+    cfg = parse_config({"languages": {"source": ["cs", "pl"], "target": "hsb"}})
+    assert cfg.languages.all == ["ces_Latn", "pol_Latn", "hsb_Latn"]
+
+
+@pytest.mark.parametrize(
+    ("data", "pattern"),
+    [
+        ({"pretrian": {"steps": 1}}, r"unknown key `pretrian`; did you mean 'pretrain'"),
+        ({"vocab": {"initialisers": ["mean", "foucs"]}}, r"`vocab.initialisers`.*unknown initialiser 'foucs'; known:"),
+        ({"adapt": {"steps": 1, "lr": 1e-3, "methods": ["lora2"]}}, r"`adapt.methods`.*'lora2'.*known: full"),
+        ({"languages": {"target": "xx"}}, r"`languages.target` = 'xx': unknown language code"),
+        ({"languages": {"source": ["ces"], "target": "cs"}}, r"target ces_Latn is also a source language"),
+        ({"model": {"n_embd": 100, "n_head": 3}}, r"n_embd \(100\) must be divisible by n_head \(3\)"),
+        ({"pretrain": {"steps": -5, "lr": 1e-3}}, r"`pretrain.steps` = -5: Input should be greater than or equal to 1"),
+    ],
+)
+def test_config_errors_name_key_value_and_expected_form(data, pattern):
+    with pytest.raises(LangadaptError, match=pattern):
+        parse_config(data, "exp.yaml")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: x\nlanguages:\n  source: [ces, pol\n  target: hsb\n")
+    with pytest.raises(LangadaptError, match=r"exp.yaml, line \d+: not valid YAML"):
+        load_config(path)
+
+
+def test_quickstart_example_is_the_demo_config():
+    from pathlib import Path
+
+    example = load_config(Path(__file__).parents[1] / "examples" / "quickstart.yaml")
+    defaults = ExperimentConfig()
+    assert example.model_dump(exclude={"name"}) == defaults.model_dump(exclude={"name"})

@@ -1,0 +1,79 @@
+"""End to end on a tiny budget: the demo's stages, run folder, manifest, results and report."""
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from langadapt.cli import app
+from langadapt.config import parse_config
+from langadapt.errors import LangadaptError
+from langadapt.pipeline import run_experiment
+
+TINY = {
+    "languages": {"source": ["ces_Latn", "pol_Latn"], "target": "hsb_Latn"},
+    "vocab": {"source_vocab_size": 600, "target_vocab_size": 400, "max_new_tokens": 100},
+    "model": {"n_layer": 2, "n_embd": 32, "n_head": 2, "block_size": 32},
+    "pretrain": {"steps": 8, "lr": 3e-3, "batch_size": 4, "warmup_steps": 2, "eval_every": 4},
+    "adapt": {"steps": 4, "lr": 1e-3, "batch_size": 4, "warmup_steps": 1, "eval_every": 4},
+}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return run_experiment(parse_config({**TINY, "name": "tiny", "output_dir": str(out)}))
+
+
+def test_run_folder_holds_every_stage_output(finished_run):
+    names = {p.relative_to(finished_run).as_posix() for p in finished_run.rglob("*") if p.is_file()}
+    for expected in ["manifest.json", "results.parquet", "report/tables.md", "report/bpb.png",
+                     "corpus/stats.json", "corpus/train.jsonl", "corpus/heldout.jsonl", "corpus/removed.jsonl",
+                     "vocab/source/tokenizer.json", "vocab/expanded/tokenizer.json", "vocab/expansion.json",
+                     "train/base/final/model.safetensors", "train/full/final/model.safetensors",
+                     "train/layra/log.jsonl"]:
+        assert expected in names
+    assert not list(finished_run.parent.glob("*.incomplete"))
+
+
+def test_manifest_records_config_inputs_and_versions(finished_run):
+    manifest = json.loads((finished_run / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["finished"] >= manifest["started"]
+    assert manifest["config"]["languages"]["target"] == "hsb_Latn"
+    assert manifest["inputs"] and all(len(h) == 64 for h in manifest["inputs"].values())
+    assert manifest["versions"]["torch"].startswith("2.13.0")
+
+
+def test_results_have_one_row_per_run_language_metric(finished_run):
+    results = pd.read_parquet(finished_run / "results.parquet")
+    assert not results.duplicated(["run", "language", "metric"]).any()
+    assert set(results.run) == {"base", "init:random", "init:mean", "init:subword-mean", "full", "layra"}
+    assert set(results.language) == {"ces_Latn", "pol_Latn", "hsb_Latn"}
+    bpb = results[results.metric == "bpb"].set_index(["run", "language"]).value
+    assert (bpb > 0).all() and (bpb < 16).all()
+    # The report prints exactly these numbers.
+    report = (finished_run / "report" / "tables.md").read_text()
+    assert f"{bpb['full', 'hsb_Latn']:.3f}" in report
+
+
+def test_user_error_leaves_no_run_folder(tmp_path):
+    cfg = parse_config({**TINY, "name": "bad", "output_dir": str(tmp_path), "curate": {"min_chars": 5000}})
+    with pytest.raises(LangadaptError, match="no training documents left"):
+        run_experiment(cfg)
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_prints_one_paragraph_for_a_config_typo(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: x\nvocab:\n  max_new_token: 10\n")
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2
+    assert "unknown key `vocab.max_new_token`; did you mean 'max_new_tokens'" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["demo", "run", "report", "languages", "config"])
+def test_every_subcommand_has_help(command):
+    result = CliRunner().invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
