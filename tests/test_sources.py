@@ -1,4 +1,5 @@
 import json
+import sys
 
 import polib
 import pytest
@@ -56,3 +57,9 @@ def test_wrong_encoding_names_file_and_line(tmp_path):
     path.write_bytes(first + b"\n" + '{"text": "Gr\xfc\xdfe"}'.encode("latin-1"))
     with pytest.raises(LangadaptError, match=r"latin1.jsonl, line 2: invalid UTF-8.*iconv"):
         list(read_documents(path))
+
+
+def test_missing_sample_extra_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "polib", None)  # as if `langadapt[sample]` were not installed
+    with pytest.raises(LangadaptError, match=r"extra 'sample' \(polib is not installed\).*langadapt\[sample\]"):
+        list(read_sample(["hsb_Latn"]))
