@@ -77,3 +77,14 @@ def test_cli_prints_one_paragraph_for_a_config_typo(tmp_path):
 def test_every_subcommand_has_help(command):
     result = CliRunner().invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_a_finished_run_is_reused_and_a_different_one_is_refused(finished_run):
+    from langadapt.runs import run_state
+
+    same = parse_config({**TINY, "name": "tiny", "output_dir": str(finished_run.parent)})
+    assert run_state(same) == "finished"
+    other = parse_config({**TINY, "name": "tiny", "output_dir": str(finished_run.parent), "seed": 1})
+    with pytest.raises(LangadaptError, match="holds a run of a different config.*--overwrite"):
+        run_state(other)
+    assert run_state(other, overwrite=True) == "overwrite"

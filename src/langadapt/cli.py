@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markdown import Markdown
 
-from langadapt.config import ExperimentConfig, load_config, parse_config
+from langadapt.config import ExperimentConfig, parse_config
 from langadapt.errors import LangadaptError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -40,26 +40,49 @@ def _guarded(action):
         raise typer.Exit(code=2) from None
 
 
-def _run_and_print(cfg: ExperimentConfig) -> None:
+def _run_all(configs: list[ExperimentConfig], dry_run: bool = False, overwrite: bool = False) -> None:
+    """Check every run first, then compute the new ones and print each report."""
     from langadapt.pipeline import run_experiment
     from langadapt.report import report_run
+    from langadapt.runs import run_state
 
-    started = time.perf_counter()
-    folder = run_experiment(cfg)
-    console.print(Markdown(report_run(folder)))
-    console.print(f"Run folder: [bold]{folder}[/] ({time.perf_counter() - started:.0f} s)")
+    plan = [(cfg, run_state(cfg, overwrite)) for cfg in configs]
+    for cfg, state in plan:
+        action = "reuse (already finished)" if state == "finished" else "compute"
+        console.print(f"{Path(cfg.output_dir) / cfg.name}: {action}", highlight=False)
+    if dry_run:
+        return
+    for cfg, state in plan:
+        started = time.perf_counter()
+        folder = Path(cfg.output_dir) / cfg.name if state == "finished" else run_experiment(cfg)
+        console.print(Markdown(report_run(folder)))
+        console.print(f"Run folder: [bold]{folder}[/] ({time.perf_counter() - started:.0f} s)")
+
+
+DRY_RUN = typer.Option(False, "--dry-run", help="Print what would be computed and what reused; compute nothing.")
+OVERWRITE = typer.Option(False, "--overwrite", help="Recompute runs whose folder already exists.")
 
 
 @app.command()
-def demo(output_dir: Path = typer.Option(Path("runs"), help="Where the run folder `demo/` is written.")) -> None:
+def demo(
+    output_dir: Path = typer.Option(Path("runs"), help="Where the run folder `demo/` is written."),
+    overwrite: bool = OVERWRITE,
+) -> None:
     """Adapt a small multilingual model to Upper Sorbian on the built-in sample corpus (CPU, minutes)."""
-    _guarded(lambda: _run_and_print(parse_config({"name": "demo", "output_dir": str(output_dir)}, "demo")))
+    _guarded(lambda: _run_all([parse_config({"name": "demo", "output_dir": str(output_dir)}, "demo")],
+                              overwrite=overwrite))
 
 
 @app.command()
-def run(config: Path = typer.Argument(..., help="Experiment YAML, e.g. examples/quickstart.yaml.")) -> None:
-    """Run the experiment a YAML file describes."""
-    _guarded(lambda: _run_and_print(load_config(config)))
+def run(
+    config: Path = typer.Argument(..., help="Experiment YAML, e.g. examples/quickstart.yaml."),
+    dry_run: bool = DRY_RUN,
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Run the experiment a YAML file describes: one run, or every run of its `sweep:`."""
+    from langadapt.sweep import load_runs
+
+    _guarded(lambda: _run_all(load_runs(config), dry_run, overwrite))
 
 
 @app.command()
@@ -86,8 +109,12 @@ def languages() -> None:
 
 @app.command()
 def config(path: Path = typer.Argument(None, help="Experiment YAML to validate; omit for the defaults.")) -> None:
-    """Validate a config and print it with every default filled in."""
+    """Validate a config and print each run it declares with every default filled in."""
     import yaml
 
-    cfg = _guarded(lambda: load_config(path) if path else ExperimentConfig())
-    console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True), highlight=False)
+    from langadapt.sweep import load_runs
+
+    configs = _guarded(lambda: load_runs(path) if path else [ExperimentConfig()])
+    for cfg in configs:
+        console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True),
+                      highlight=False)

@@ -127,10 +127,10 @@ class ModelConfig(Section):
 
 
 class TrainConfig(Section):
-    steps: int = Field(ge=1)
+    steps: int = Field(default=500, ge=1)
     batch_size: int = Field(default=16, ge=1)
-    lr: float = Field(gt=0)
-    warmup_steps: int = Field(default=20, ge=0)
+    lr: float = Field(default=3e-3, gt=0)
+    warmup_steps: int = Field(default=30, ge=0)
     weight_decay: float = Field(default=0.1, ge=0)
     grad_clip: float = Field(default=1.0, gt=0)
     eval_every: int = Field(default=100, ge=1)
@@ -144,6 +144,10 @@ class LoraConfig(Section):
 
 
 class AdaptConfig(TrainConfig):
+    steps: int = Field(default=150, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    warmup_steps: int = Field(default=20, ge=0)
+    eval_every: int = Field(default=50, ge=1)
     methods: list[str] = Field(default=["full", "layra"], min_length=1)
     lora: LoraConfig = LoraConfig()
 
@@ -159,7 +163,7 @@ class AdaptConfig(TrainConfig):
 
 
 class ExperimentConfig(Section):
-    name: str = Field(default="quickstart", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(default="quickstart", pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
     seed: int = 0
     output_dir: Path = Path("runs")
     languages: LanguagesConfig = LanguagesConfig()
@@ -167,8 +171,8 @@ class ExperimentConfig(Section):
     curate: CurateConfig = CurateConfig()
     vocab: VocabConfig = VocabConfig()
     model: ModelConfig = ModelConfig()
-    pretrain: TrainConfig = TrainConfig(steps=500, lr=3e-3, batch_size=16, warmup_steps=30)
-    adapt: AdaptConfig = AdaptConfig(steps=150, lr=1e-3, batch_size=16, eval_every=50)
+    pretrain: TrainConfig = TrainConfig()
+    adapt: AdaptConfig = AdaptConfig()
 
 
 def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> LangadaptError:
@@ -180,6 +184,8 @@ def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> Langa
             close = difflib.get_close_matches(str(problem["loc"][-1]), known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             lines.append(f"unknown key `{key}`; {hint}known keys here: {', '.join(known)}")
+        elif problem["type"] == "missing":
+            lines.append(f"`{key}` is required")
         else:
             message = problem["msg"].removeprefix("Value error, ")
             lines.append(f"`{key}` = {problem.get('input')!r}: {message}")
@@ -205,8 +211,8 @@ def parse_config(data: dict, source: str = "<config>") -> ExperimentConfig:
         raise _explain(err, source, ExperimentConfig) from None
 
 
-def load_config(path: Path, overrides: dict | None = None) -> ExperimentConfig:
-    """Read and validate an experiment YAML; `overrides` replace top-level keys."""
+def read_yaml(path: Path) -> dict:
+    """Read an experiment YAML into a dict; syntax and encoding errors name the file and line."""
     path = Path(path)
     if not path.is_file():
         raise LangadaptError(f"config file not found: {path}", fix="pass the path of an experiment YAML.")
@@ -222,5 +228,9 @@ def load_config(path: Path, overrides: dict | None = None) -> ExperimentConfig:
     if not isinstance(data, dict):
         raise LangadaptError("the config must be a mapping of sections", where=str(path),
                              fix="start from examples/quickstart.yaml.")
-    data.update(overrides or {})
-    return parse_config(data, str(path))
+    return data
+
+
+def load_config(path: Path) -> ExperimentConfig:
+    """Read and validate a single-run experiment YAML (see `sweep.load_runs` for sweeps)."""
+    return parse_config(read_yaml(path), str(path))

@@ -7,6 +7,7 @@ finished folder is always whole; a run stopped by a user error leaves nothing be
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from langadapt.atomic import write_json
 from langadapt.config import ExperimentConfig
+from langadapt.errors import LangadaptError
 
 PACKAGES = ["langadapt", "torch", "transformers", "tokenizers", "peft", "accelerate", "safetensors",
             "datasketch", "py3langid", "django", "polib", "numpy", "pandas", "pydantic"]
@@ -96,3 +98,25 @@ class Run:
 
     def discard(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_state(cfg: ExperimentConfig, overwrite: bool = False) -> str:
+    """`new`, `finished` (same config already completed: skip it) or `overwrite`.
+
+    A folder that holds something else — another config, or not a run at all — is an error
+    raised before any computation, so nothing a user made is replaced by accident.
+    """
+    final = Path(cfg.output_dir) / cfg.name
+    if not final.exists():
+        return "new"
+    if overwrite:
+        return "overwrite"
+    manifest = final / "manifest.json"
+    if not manifest.is_file():
+        raise LangadaptError(f"{final} exists but is not a langadapt run folder (no manifest.json)",
+                             fix="move it away, or change `name` or `output_dir`.")
+    recorded = json.loads(manifest.read_text(encoding="utf-8"))
+    if recorded.get("config") != cfg.model_dump(mode="json"):
+        raise LangadaptError(f"{final} holds a run of a different config",
+                             fix="pass --overwrite to replace it, or change `name` or `output_dir`.")
+    return "finished"
