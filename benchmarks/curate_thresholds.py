@@ -1,0 +1,106 @@
+"""Derived vs published FineWeb2 thresholds, over every language with both a published config and
+reference text in ../shared/data (NTREX-128 news, in order, and SIB-200 sentences).
+
+    PYTHONPATH=src python benchmarks/curate_thresholds.py [--limit N] [--csv out.csv]
+
+Prints, per metric, how many languages were compared, the Pearson and Spearman correlation of
+derived against published values, and the median absolute difference (and the medians of both,
+for scale). Stopwords: the share of published stopwords that the derived list also contains.
+Published `line_punct_thr` = -1 means "filter disabled"; those languages are left out of that row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import platform
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from langadapt.corpus.lid import Py3LangId
+from langadapt.corpus.thresholds import derive, load_published, reference_documents
+from langadapt.errors import LangadaptError
+from langadapt.languages import normalise
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def ntrex_files() -> dict[str, Path]:
+    """One NTREX file per normalised code; regional variants (eng-GB, por-BR) lose to the plain code."""
+    chosen: dict[str, Path] = {}
+    for path in sorted(DATA.glob("ntrex128/newstest2019-ref.*.txt"), key=lambda p: (len(p.name), p.name)):
+        try:
+            code = normalise(path.name.split(".")[1])
+        except LangadaptError:
+            continue
+        chosen.setdefault(code, path)
+    return chosen
+
+
+def sib_lines(lang: str) -> list[str]:
+    lines = []
+    for split in ("train", "dev", "test"):
+        path = DATA / "sib200" / lang / f"{split}.tsv"
+        if path.is_file():
+            frame = pd.read_csv(path, sep="\t", quoting=3, dtype=str)
+            lines += frame["text"].dropna().tolist()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--limit", type=int, default=0, help="compare only the first N languages (0: all)")
+    parser.add_argument("--lines", type=int, default=512, help="reference sentences per source and language")
+    parser.add_argument("--csv", type=Path, help="also write per-language derived and published values here")
+    args = parser.parse_args()
+
+    configs = DATA / "fineweb2" / "configs"
+    ntrex = ntrex_files()
+    sib = {p.name for p in (DATA / "sib200").iterdir() if p.is_dir()}
+    languages = sorted(lang for lang in set(ntrex) | sib if (configs / f"{lang}.yml").is_file())
+    if args.limit:
+        languages = languages[: args.limit]
+    lid = Py3LangId()
+    rows, stopword_recall = [], []
+    started = time.perf_counter()
+    for lang in languages:
+        docs = []
+        if lang in ntrex:
+            docs += reference_documents(ntrex[lang].read_text(encoding="utf-8").splitlines()[: args.lines])
+        docs += reference_documents(sib_lines(lang)[: args.lines])
+        derived, published = derive(lang, docs, lid), load_published(configs, lang)
+        for metric, value in derived.flat().items():
+            rows.append({"language": lang, "metric": metric, "derived": value, "published": published.flat()[metric]})
+        if published.stopwords:
+            stopword_recall.append(len(set(published.stopwords) & set(derived.stopwords)) / len(published.stopwords))
+    elapsed = time.perf_counter() - started
+    table = pd.DataFrame(rows)
+    if args.csv:
+        table.to_csv(args.csv, index=False, quoting=csv.QUOTE_MINIMAL)
+    table = table[~((table.metric == "line_punct_thr") & (table.published < 0))]
+
+    print(f"# Derived vs published FineWeb2 thresholds — {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, Python {platform.python_version()}, "
+          f"datatrove {version('datatrove')}, py3langid {version('py3langid')}, spacy {version('spacy')}")
+    print(f"languages: {len(languages)} (published config ∩ NTREX-128 ∪ SIB-200), derived in {elapsed:.0f} s; "
+          f"≤ {args.lines} sentences per source; quantiles 0.95 (upper) / 0.05 (lower) over 16-sentence documents; LID: py3langid\n")
+    print("| metric | n | Pearson r | Spearman ρ | median abs diff | median derived | median published |")
+    print("|---|---|---|---|---|---|---|")
+    for metric, group in table.groupby("metric", sort=False):
+        pearson = group.derived.corr(group.published) if group.derived.std() and group.published.std() else np.nan
+        spearman = group.derived.corr(group.published, method="spearman") if not np.isnan(pearson) else np.nan
+        diff = (group.derived - group.published).abs().median()
+        print(f"| {metric} | {len(group)} | {pearson:.2f} | {spearman:.2f} | {diff:.3f} | "
+              f"{group.derived.median():.3f} | {group.published.median():.3f} |")
+    if stopword_recall:
+        print(f"\nstopwords: {np.mean(stopword_recall):.2f} of the published list is in the derived top-15 "
+              f"(mean over {len(stopword_recall)} languages)")
+
+
+if __name__ == "__main__":
+    main()
