@@ -36,8 +36,8 @@ DUP_N = (5, 6, 7, 8, 9, 10)
 UPPER_QUANTILE = 0.95
 LOWER_QUANTILE = 0.05
 # Gopher's defaults: used where clean text never shows the defect (the quantile would be 0).
-GOPHER_DEFAULTS = {"dup_line_frac": 0.3, **{f"top_{n}_gram": f for n, f in zip(TOP_N, (0.2, 0.18, 0.16))},
-                   **{f"dup_{n}_gram": 0.15 - 0.01 * i for i, n in enumerate(DUP_N)}}
+GOPHER_DEFAULTS = {"dup_line_frac": 0.3, "top_2_gram": 0.2, "top_3_gram": 0.18, "top_4_gram": 0.16,
+                   **{f"dup_{n}_gram": round(0.15 - 0.01 * i, 2) for i, n in enumerate(DUP_N)}}
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,10 @@ def load_published(folder: Path, lang: str) -> Thresholds | None:
             stopwords=tuple(str(w) for w in raw.get("stopwords") or ()),
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError) as err:
-        raise LangadaptError(f"not a FineWeb2 threshold config ({err!r})", where=str(path),
-                             fix="use the files of FineWeb2's configs/ folder, or derive thresholds from text.") from None
+        raise LangadaptError(
+            f"not a FineWeb2 threshold config ({err!r})", where=str(path),
+            fix="use the files of FineWeb2's configs/ folder, or derive thresholds from text.",
+        ) from None
 
 
 def metrics(text: str, words: list[str]) -> dict[str, float]:
