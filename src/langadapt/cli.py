@@ -91,3 +91,20 @@ def config(path: Path = typer.Argument(None, help="Experiment YAML to validate; 
 
     cfg = _guarded(lambda: load_config(path) if path else ExperimentConfig())
     console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True), highlight=False)
+
+
+@app.command()
+def curate(config: Path = typer.Argument(..., help="Curation YAML, e.g. examples/curate.yaml.")) -> None:
+    """Curate raw text FineWeb2-style on datatrove: language ID, per-language filters, dedup, rehydration."""
+    from langadapt.config import load_curation_config
+    from langadapt.corpus.curation import curate as run_curation
+
+    def action():
+        cfg = load_curation_config(config)
+        out = run_curation(cfg)
+        table = out / "removal_table.md"
+        if table.is_file():
+            console.print(Markdown(table.read_text(encoding="utf-8")))
+        console.print(f"Curated corpus: [bold]{out}[/]")
+
+    _guarded(action)
