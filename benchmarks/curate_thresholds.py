@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from langadapt.corpus.lid import Py3LangId
-from langadapt.corpus.thresholds import derive, load_published, reference_documents
+from langadapt.corpus.thresholds import LOWER_QUANTILE, UPPER_QUANTILE, derive, load_published, reference_documents
 from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
 
@@ -88,8 +88,8 @@ def main() -> None:
     print(f"machine: {platform.machine()} {platform.processor() or ''}, Python {platform.python_version()}, "
           f"datatrove {version('datatrove')}, py3langid {version('py3langid')}, spacy {version('spacy')}")
     print(f"languages: {len(languages)} (published config ∩ NTREX-128 ∪ SIB-200), derived in {elapsed:.0f} s; "
-          f"≤ {args.lines} sentences per source; quantiles 0.95 (upper) / 0.05 (lower) over 16-sentence "
-          "documents; LID: py3langid\n")
+          f"≤ {args.lines} sentences per source; quantiles {UPPER_QUANTILE} (upper) / {LOWER_QUANTILE} (lower) "
+          "over 8-sentence documents, never stricter than the English defaults; LID: py3langid\n")
     print("| metric | n | Pearson r | Spearman ρ | median abs diff | median derived | median published |")
     print("|---|---|---|---|---|---|---|")
     for metric, group in table.groupby("metric", sort=False):

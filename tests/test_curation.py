@@ -65,11 +65,16 @@ def mixed(tmp_path_factory, shared):
     duplicates = {}
     for k, doc in enumerate(originals):
         copy_id = f"{'near' if k % 2 else 'exact'}-{doc['id']}"
-        text = _perturb(doc["text"], rng) if k % 2 else doc["text"].replace("\n", "  \n")
+        text = _perturb(doc["text"], rng) if k % 2 else doc["text"].replace(" ", "  ")
         duplicates[copy_id] = doc["id"]
         labels[copy_id] = labels[doc["id"]]
         docs.append({"id": copy_id, "text": text})
     docs += [{"id": doc_id, "text": text} for doc_id, text in JUNK.items()]
+    # junk in a target language, which language ID keeps and the quality filters must catch
+    ces, pol, eng = (next(d["text"] for d in docs if d["id"] == f"{lang}-0") for lang in LANGS)
+    docs += [{"id": "junk-repeated-lines", "text": ces + ("\n" + ces.split("\n")[0]) * 12},
+             {"id": "junk-lorem-line", "text": pol + "\nLorem ipsum dolor sit amet, consectetur adipiscing."},
+             {"id": "junk-word-list", "text": "\n".join(dict.fromkeys(eng.split()))}]  # a menu-like list
     rng.shuffle(docs)
     path = folder / "web.jsonl"
     path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs) + "{not json\n",
@@ -96,7 +101,7 @@ def test_language_id_is_accurate_and_junk_is_removed(mixed):
     assert all(0 <= row["metadata"]["language_score"] <= 1 for row in kept)
     assert not [row["id"] for row in kept if row["id"].startswith("junk-")]
     assert {row["metadata"]["source"] for row in kept} == {"jsonl"}
-    assert all(row["metadata"]["url"].endswith(row["id"]) for row in kept if not row["id"][:4] in ("near", "exac"))
+    assert all(row["metadata"]["url"].endswith(row["id"]) for row in kept if row["id"][:4] not in ("near", "exac"))
 
 
 def test_injected_duplicates_are_found_and_counted_on_the_survivor(mixed):
@@ -119,10 +124,13 @@ def test_every_removal_is_recorded_with_reason_and_value(mixed):
     _, out, _, _ = mixed
     removed = {folder.name: _read(folder) for folder in (out / "removed").iterdir()}
     assert {"language_id", "exact_dedup", "minhash_dedup"} <= set(removed)
-    repetition = removed.get("gopher_repetition", [])
-    assert any(row["id"] == "junk-spam" for row in repetition)
-    for row in repetition:
-        assert row["metadata"]["filter_reason"] and isinstance(row["metadata"]["filter_value"], float)
+    by_id = {row["id"]: (name, row["metadata"]) for name, rows in removed.items() for row in rows}
+    assert by_id["junk-repeated-lines"][0] == "gopher_repetition"
+    assert by_id["junk-repeated-lines"][1]["filter_value"] > 0.3  # the duplicate-line fraction it crossed
+    assert by_id["junk-lorem-line"][0] == "c4" and by_id["junk-word-list"][0] == "fineweb_quality"
+    for name, metadata in by_id.values():  # every removal says why; the filters also say by how much
+        assert metadata.get("filter_reason") or name.endswith("dedup")
+        assert name.endswith("dedup") or "filter_value" in metadata
     stats = json.loads((out / "stats.json").read_text())
     assert stats["skipped_input_lines"] == 1  # the malformed line, counted
     assert sum(sum(per.values()) for per in stats["removed"].values()) == sum(map(len, removed.values()))

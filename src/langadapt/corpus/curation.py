@@ -50,6 +50,15 @@ log = logging.getLogger("langadapt")
 BY_LANGUAGE = "${language}/${rank}.jsonl.gz"
 
 
+class FilteredReader(JsonlReader):
+    """Reads one language's filtered documents; a language the filters emptied reads as empty
+    (datatrove's reader raises when its folder has no files)."""
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        if self.data_folder.exists("") and self.data_folder.list_files(glob_pattern=self.glob_pattern):
+            yield from super().run(data, rank, world_size)
+
+
 def _removed(out: Path, name: str) -> JsonlWriter:
     return JsonlWriter(str(out / "removed" / name), output_filename=BY_LANGUAGE)
 
@@ -91,7 +100,7 @@ def build_stages(cfg: CurationConfig, thresholds: dict[str, Thresholds], out: Pa
         source = str(out / "filtered" / lang)
 
         def read(source=source):
-            return JsonlReader(source, glob_pattern="*.jsonl.gz")
+            return FilteredReader(source, glob_pattern="*.jsonl.gz")
 
         def exact_filter(writer=None, work=work):
             if not cfg.dedup.exact:

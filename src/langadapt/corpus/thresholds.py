@@ -3,7 +3,9 @@
 FineWeb2 publishes one YAML per language but not how the numbers were chosen. `derive` makes
 them for any language from clean reference text of it: each metric is measured on documents of
 that text and the threshold is a quantile of its distribution (the upper tail for metrics that
-flag junk when high, the lower tail for those that flag junk when low); the language-ID cutoff
+flag junk when high, the lower tail for those that flag junk when low), never stricter than the
+English Gopher/FineWeb value, so it only loosens where the language needs it (Chinese words are
+one character; Finnish words are long; some scripts end lines without "."); the language-ID cutoff
 is max(0.3, min(0.9, median − σ)) of the scores of documents identified as the language, as the
 FineWeb2 paper reports. `benchmarks/curate_thresholds.py` compares both over many languages.
 """
@@ -33,11 +35,17 @@ from langadapt.errors import LangadaptError
 TOP_N = (2, 3, 4)
 DUP_N = (5, 6, 7, 8, 9, 10)
 # Where a threshold sits in its metric's distribution on clean text; configurable per call.
-UPPER_QUANTILE = 0.95
-LOWER_QUANTILE = 0.05
-# Gopher's defaults: used where clean text never shows the defect (the quantile would be 0).
-GOPHER_DEFAULTS = {"dup_line_frac": 0.3, "top_2_gram": 0.2, "top_3_gram": 0.18, "top_4_gram": 0.16,
-                   **{f"dup_{n}_gram": round(0.15 - 0.01 * i, 2) for i, n in enumerate(DUP_N)}}
+UPPER_QUANTILE = 0.99
+LOWER_QUANTILE = 0.01
+# The English values of Gopher and FineWeb. A derived threshold is never stricter than these: a
+# quantile of clean sentences is a tight bound (reference text has no layout, menus or lists), so
+# it only moves a threshold where the language's own clean text needs more room.
+ENGLISH_DEFAULTS = {
+    "dup_line_frac": 0.3, "top_2_gram": 0.2, "top_3_gram": 0.18, "top_4_gram": 0.16,
+    **{f"dup_{n}_gram": round(0.15 - 0.01 * i, 2) for i, n in enumerate(DUP_N)},
+    "line_punct_thr": 0.12, "new_line_ratio": 0.3, "min_avg_word_length": 3, "max_avg_word_length": 10,
+    "max_non_alpha_words_ratio": 0.8,
+}
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,7 @@ def metrics(text: str, words: list[str]) -> dict[str, float]:
     return values
 
 
-def reference_documents(lines: Iterable[str], lines_per_doc: int = 16) -> list[str]:
+def reference_documents(lines: Iterable[str], lines_per_doc: int = 8) -> list[str]:
     """Group consecutive sentences into documents, so line- and n-gram-level metrics have content."""
     lines = [line.strip() for line in lines if line.strip()]
     return ["\n".join(lines[i : i + lines_per_doc]) for i in range(0, len(lines), lines_per_doc)]
@@ -139,24 +147,25 @@ def derive(
     table = [metrics(doc, words) for doc, words in zip(documents, split, strict=True)]
     notes: dict[str, str] = {}
 
-    def quantile(key: str, q: float) -> float:
-        value = round(float(np.quantile([row[key] for row in table], q)), 3)
-        if value == 0 and key in GOPHER_DEFAULTS:
-            notes[key] = "never seen in the reference text: Gopher default"
-            return GOPHER_DEFAULTS[key]
-        return value
+    def bound(name: str, key: str, upper_bound: bool) -> float:
+        value = round(float(np.quantile([row[key] for row in table], upper if upper_bound else lower)), 3)
+        default = ENGLISH_DEFAULTS[name]
+        if (value > default) if upper_bound else (value < default):
+            notes[name] = f"quantile {value} of the reference text (English default {default})"
+            return value
+        return default
 
     return Thresholds(
         language=lang,
         language_score=_language_score(lang, documents, lid, notes),
-        dup_line_frac=quantile("dup_line_frac", upper),
-        top_n_grams=tuple((n, quantile(f"top_{n}_gram", upper)) for n in TOP_N),
-        dup_n_grams=tuple((n, quantile(f"dup_{n}_gram", upper)) for n in DUP_N),
-        line_punct_thr=quantile("line_punct_thr", lower),
-        new_line_ratio=quantile("new_line_ratio", upper),
-        min_avg_word_length=quantile("avg_word_length", lower),
-        max_avg_word_length=quantile("avg_word_length", upper),
-        max_non_alpha_words_ratio=quantile("max_non_alpha_words_ratio", lower),
+        dup_line_frac=bound("dup_line_frac", "dup_line_frac", True),
+        top_n_grams=tuple((n, bound(f"top_{n}_gram", f"top_{n}_gram", True)) for n in TOP_N),
+        dup_n_grams=tuple((n, bound(f"dup_{n}_gram", f"dup_{n}_gram", True)) for n in DUP_N),
+        line_punct_thr=bound("line_punct_thr", "line_punct_thr", False),
+        new_line_ratio=bound("new_line_ratio", "new_line_ratio", True),
+        min_avg_word_length=bound("min_avg_word_length", "avg_word_length", False),
+        max_avg_word_length=bound("max_avg_word_length", "avg_word_length", True),
+        max_non_alpha_words_ratio=bound("max_non_alpha_words_ratio", "max_non_alpha_words_ratio", False),
         stopwords=_stopwords(split, n_stopwords),
         source="derived",
         notes=notes,
