@@ -64,6 +64,7 @@ class Thresholds:
     max_non_alpha_words_ratio: float  # despite the name: the minimum fraction of words with a letter
     stopwords: tuple[str, ...]
     source: str = "published"  # or "derived"
+    quantiles: dict[str, float] = field(default_factory=dict, compare=False)  # derived: before the English floor
     notes: dict[str, str] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict:
@@ -146,14 +147,13 @@ def derive(
     split = [tokenizer.word_tokenize(doc) for doc in documents]
     table = [metrics(doc, words) for doc, words in zip(documents, split, strict=True)]
     notes: dict[str, str] = {}
+    quantiles: dict[str, float] = {}
 
     def bound(name: str, key: str, upper_bound: bool) -> float:
         value = round(float(np.quantile([row[key] for row in table], upper if upper_bound else lower)), 3)
+        quantiles[name] = value
         default = ENGLISH_DEFAULTS[name]
-        if (value > default) if upper_bound else (value < default):
-            notes[name] = f"quantile {value} of the reference text (English default {default})"
-            return value
-        return default
+        return max(value, default) if upper_bound else min(value, default)
 
     return Thresholds(
         language=lang,
@@ -168,6 +168,7 @@ def derive(
         max_non_alpha_words_ratio=bound("max_non_alpha_words_ratio", "max_non_alpha_words_ratio", False),
         stopwords=_stopwords(split, n_stopwords),
         source="derived",
+        quantiles=quantiles,
         notes=notes,
     )
 
