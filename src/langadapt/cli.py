@@ -97,11 +97,14 @@ def config(path: Path = typer.Argument(None, help="Experiment YAML to validate; 
 def curate(config: Path = typer.Argument(..., help="Curation YAML, e.g. examples/curate.yaml.")) -> None:
     """Curate raw text FineWeb2-style on datatrove: language ID, per-language filters, dedup, rehydration."""
     from langadapt.config import load_curation_config
-    from langadapt.corpus.curation import curate as run_curation
 
     def action():
-        cfg = load_curation_config(config)
-        out = run_curation(cfg)
+        try:
+            from langadapt.corpus.curation import curate as run_curation
+        except ImportError as err:
+            raise LangadaptError(f"`langadapt curate` needs the optional extra 'curate' ({err.name} is missing)",
+                                 fix="run `pip install 'langadapt[curate]'`.") from err
+        out = run_curation(load_curation_config(config))
         table = out / "removal_table.md"
         if table.is_file():
             console.print(Markdown(table.read_text(encoding="utf-8")))
