@@ -73,15 +73,7 @@ def run_langadapt(corpus: Path, out: Path) -> None:
 def run_plain(corpus: Path, out: Path) -> None:
     """The same datatrove blocks, configured by hand for one language, without langadapt's blocks."""
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup import (
-        ExactDedupFilter,
-        ExactDedupSignature,
-        ExactFindDedups,
-        MinhashDedupBuckets,
-        MinhashDedupCluster,
-        MinhashDedupFilter,
-        MinhashDedupSignature,
-    )
+    from datatrove.pipeline import dedup
     from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig
     from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.filters import (
@@ -124,14 +116,14 @@ def run_plain(corpus: Path, out: Path) -> None:
                               min_stop_words=2, language=words),
           C4QualityFilter(filter_no_terminal_punct=False, language=words),
           JsonlWriter(str(out / "filtered"))], 1),
-        ([JsonlReader(str(out / "filtered")), ExactDedupSignature(str(out / "es"), exact)], 1),
-        ([ExactFindDedups(str(out / "es"), str(out / "ed"), exact, save_cluster_size=True)], 1),
-        ([JsonlReader(str(out / "filtered")), ExactDedupFilter(str(out / "ed"), exact),
-          MinhashDedupSignature(str(out / "ms"), minhash, language=words)], 1),
-        ([MinhashDedupBuckets(str(out / "ms"), str(out / "mb"), config=minhash)], minhash.num_buckets),
-        ([MinhashDedupCluster(str(out / "mb"), str(out / "mc"), config=minhash, save_cluster_size=True)], 1),
-        ([JsonlReader(str(out / "filtered")), ExactDedupFilter(str(out / "ed"), exact),
-          MinhashDedupFilter(str(out / "mc"), load_cluster_sizes=True), JsonlWriter(str(out / "output"))], 1),
+        ([JsonlReader(str(out / "filtered")), dedup.ExactDedupSignature(str(out / "es"), exact)], 1),
+        ([dedup.ExactFindDedups(str(out / "es"), str(out / "ed"), exact, save_cluster_size=True)], 1),
+        ([JsonlReader(str(out / "filtered")), dedup.ExactDedupFilter(str(out / "ed"), exact),
+          dedup.MinhashDedupSignature(str(out / "ms"), minhash, language=words)], 1),
+        ([dedup.MinhashDedupBuckets(str(out / "ms"), str(out / "mb"), config=minhash)], minhash.num_buckets),
+        ([dedup.MinhashDedupCluster(str(out / "mb"), str(out / "mc"), config=minhash, save_cluster_size=True)], 1),
+        ([JsonlReader(str(out / "filtered")), dedup.ExactDedupFilter(str(out / "ed"), exact),
+          dedup.MinhashDedupFilter(str(out / "mc"), load_cluster_sizes=True), JsonlWriter(str(out / "output"))], 1),
     ]
     for i, (pipeline, tasks) in enumerate(stages):
         LocalPipelineExecutor(pipeline, tasks=tasks, workers=1, logging_dir=str(out / "logs" / str(i))).run()
