@@ -205,12 +205,26 @@ def test_fasttext_backend_reads_a_local_model(tmp_path, shared):
 
 
 def test_rehydration_follows_fineweb2_weights():
-    block = Rehydrate([(1, 1), (2, 2), (3, 3), (5, 5), (100, 8), (1000, 1)])
     from datatrove.data import Document
+
+    block = Rehydrate([(1, 1), (2, 2), (3, 3), (5, 5), (100, 8), (1000, 1)])
 
     sizes = [1, 2, 3, 4, 5, 99, 100, 999, 1000, 5000]
     copies = [block.copies(Document(text="x", id="i", metadata={"cluster_size": s})) for s in sizes]
     assert copies == [1, 2, 3, 3, 5, 5, 8, 8, 1, 1]
+    by_quality = Rehydrate([(1, 1), (5, 4)], quality_key="quality")
+    assert by_quality.copies(Document(text="x", id="i", metadata={"cluster_size": 6, "quality": 0.5})) == 2
+
+
+def test_empty_input_is_a_clear_error(tmp_path, shared):
+    (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
+    cfg = CurationConfig.model_validate({
+        "output_dir": str(tmp_path / "out"), "languages": ["ces_Latn"],
+        "inputs": [{"format": "jsonl", "path": str(tmp_path / "empty.jsonl")}],
+        "thresholds": {"published_dir": str(shared("fineweb2", "configs"))}, "dedup": {"minhash": False},
+    })
+    with pytest.raises(LangadaptError, match="yielded no documents"):
+        curate(cfg)
 
 
 def test_slurm_submission_scripts_from_one_config_key(tmp_path, shared):

@@ -175,10 +175,13 @@ def write_stats(out: Path, languages: list[str]) -> dict:
                 for line in handle:
                     reasons[filter_name][json.loads(line)["metadata"].get("filter_reason", filter_name)] += 1
         removed[lang][filter_name] = _count(folder)
-    kept = {lang: _count(out / "filtered" / lang) - sum(removed[lang].get(k, 0) for k in ("exact_dedup",
-                                                                                        "minhash_dedup"))
+    kept = {lang: _count(out / "filtered" / lang) - sum(removed.get(lang, {}).get(k, 0)
+                                                         for k in ("exact_dedup", "minhash_dedup"))
             for lang in languages}
     written = {lang: _count(out / "output" / lang) for lang in languages}
+    if not any(written.values()) and not removed:
+        raise LangadaptError("the inputs yielded no documents (empty files, or every line skipped)",
+                             where=str(out), fix="check `inputs` in the curation config; `stats.json` is not written.")
     filter_stats = json.loads((out / "logs" / "filter" / "stats.json").read_text(encoding="utf-8"))
     skipped = sum(step.get("stats", {}).get("skipped_lines", {}).get("total", 0) if isinstance(
         step.get("stats", {}).get("skipped_lines"), dict) else step.get("stats", {}).get("skipped_lines", 0)

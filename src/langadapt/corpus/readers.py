@@ -98,8 +98,8 @@ class TextFolderReader(_BadInput, BaseDiskReader):
 
 
 class DatasetsReader(BaseReader):
-    """A `datasets` dataset saved with `save_to_disk`, or local data files `load_dataset` understands;
-    each task reads its contiguous shard."""
+    """A `datasets` dataset saved with `save_to_disk`, or what `load_dataset` understands (local data
+    files offline, a hub name online, through the library's own loader); each task reads its shard."""
 
     name = "🤗 datasets (local)"
 
@@ -160,7 +160,7 @@ def datasets_reader(spec) -> PipelineStep:
 def make_reader(spec) -> PipelineStep:
     """The reader for one `inputs:` entry of the curation config."""
     path = Path(spec.path)
-    if not path.exists():
+    if not path.exists() and spec.format != "hf":  # hf: a missing local path is a hub name (when online)
         raise LangadaptError(f"input not found: {path}", fix="check `inputs[].path` in the curation config.")
     if path.is_file() and spec.format != "hf":  # a single file: read its folder, matching only its name
         spec = spec.model_copy(update={"path": path.parent, "glob": path.name})
