@@ -163,6 +163,11 @@ def _count(folder: Path) -> int:
     return total
 
 
+def _total(stat) -> int:
+    """datatrove saves a counter as a number, or as a dict with its total once it has a unit."""
+    return int(stat["total"] if isinstance(stat, dict) else stat)
+
+
 def write_stats(out: Path, languages: list[str]) -> dict:
     """`stats.json` (removals per filter, language and reason; kept and rehydrated counts; skipped
     input lines) and `removal_table.md`, read back from the output folders."""
@@ -183,11 +188,11 @@ def write_stats(out: Path, languages: list[str]) -> dict:
         raise LangadaptError("the inputs yielded no documents (empty files, or every line skipped)",
                              where=str(out), fix="check `inputs` in the curation config; `stats.json` is not written.")
     filter_stats = json.loads((out / "logs" / "filter" / "stats.json").read_text(encoding="utf-8"))
-    skipped = sum(step.get("stats", {}).get("skipped_lines", {}).get("total", 0) if isinstance(
-        step.get("stats", {}).get("skipped_lines"), dict) else step.get("stats", {}).get("skipped_lines", 0)
-        for step in filter_stats)
+    reader_counts = {key: sum(_total(step["stats"].get(key, 0)) for step in filter_stats)
+                     for key in ("skipped_lines", "empty_documents")}
     stats = {"removed": dict(removed), "reasons": {k: dict(v) for k, v in reasons.items()}, "kept": kept,
-             "written_after_rehydration": written, "skipped_input_lines": skipped}
+             "written_after_rehydration": written, "skipped_input_lines": reader_counts["skipped_lines"],
+             "empty_documents": reader_counts["empty_documents"]}
     write_json(out / "stats.json", stats)
     write_text(out / "removal_table.md", removal_table(stats))
     return stats
