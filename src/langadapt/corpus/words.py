@@ -26,9 +26,40 @@ class CharacterTokenizer(WhitespaceTokenizer):
         return [word for word in self._words.findall(text) if not word.isspace()]
 
 
+class LanguageWords(WordTokenizer):
+    """The tokenizer for one language, resolved on first use: a pipeline step that holds it pickles
+    as the language code, not as a loaded spaCy model."""
+
+    def __init__(self, lang: str):
+        super().__init__(lang)
+        self._inner: WordTokenizer | None = None
+
+    def __getstate__(self) -> dict:
+        return {"language": self.language, "_inner": None}
+
+    @property
+    def inner(self) -> WordTokenizer:
+        if self._inner is None:
+            self._inner = _resolve(self.language)
+        return self._inner
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return self.inner.word_tokenize(text)
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return self.inner.sent_tokenize(text)
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        return self.inner.span_tokenize(text)
+
+
 @cache
 def word_tokenizer(lang: str) -> WordTokenizer:
     """The word tokenizer for `lang` (`xxx_Scrp`); cached so every filter shares one instance."""
+    return LanguageWords(lang)
+
+
+def _resolve(lang: str) -> WordTokenizer:
     alpha3, _, script = lang.partition("_")
     for key in (lang, alpha3):
         try:
