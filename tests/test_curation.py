@@ -227,6 +227,18 @@ def test_empty_input_is_a_clear_error(tmp_path, shared):
         curate(cfg)
 
 
+def test_example_config_is_valid_and_bad_keys_are_named(tmp_path):
+    from langadapt.config import load_curation_config
+
+    example = Path(__file__).parents[1] / "examples" / "curate.yaml"
+    cfg = load_curation_config(example, on_error="fail")
+    assert cfg.languages == ["hsb_Latn", "ces_Latn"] and cfg.inputs[0].on_error == "fail"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(example.read_text().replace("gopher_repetition,", "gopher_repetiton,").replace("dedup:", "dedupe:"))
+    with pytest.raises(LangadaptError, match=r"unknown filter\(s\) gopher_repetiton.*did you mean 'dedup'"):
+        load_curation_config(bad)
+
+
 def test_slurm_submission_scripts_from_one_config_key(tmp_path, shared):
     corpus = tmp_path / "in.jsonl"
     corpus.write_text(json.dumps({"id": "1", "text": "Dobrý den."}) + "\n", encoding="utf-8")

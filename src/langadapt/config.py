@@ -339,9 +339,12 @@ class CurationConfig(Section):
         return [_normalise_code(code) for code in value] if isinstance(value, list) else value
 
 
-def load_curation_config(path: Path) -> CurationConfig:
-    """Read and validate a curation YAML (see examples/curate.yaml); relative paths are kept as written."""
+def load_curation_config(path: Path, on_error: str | None = None) -> CurationConfig:
+    """Read and validate a curation YAML (see examples/curate.yaml); `on_error` overrides every input's."""
     data = _read_yaml(path)
+    if on_error is not None:
+        data["inputs"] = [{**spec, "on_error": on_error} if isinstance(spec, dict) else spec
+                          for spec in data.get("inputs") or []]
     try:
         return CurationConfig.model_validate(data)
     except ValidationError as err:
