@@ -118,3 +118,26 @@ def config(path: Path = typer.Argument(None, help="Experiment YAML to validate; 
     for cfg in configs:
         console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True),
                       highlight=False)
+
+
+@app.command()
+def curate(
+    config: Path = typer.Argument(..., help="Curation YAML, e.g. examples/curate.yaml."),
+    on_error: str = typer.Option(None, "--on-error", help="skip|fail: malformed input lines, for every input."),
+) -> None:
+    """Curate raw text FineWeb2-style on datatrove: language ID, per-language filters, dedup, rehydration."""
+    from langadapt.config import load_curation_config
+
+    def action():
+        try:
+            from langadapt.corpus.curation import curate as run_curation
+        except ImportError as err:
+            raise LangadaptError(f"`langadapt curate` needs the optional extra 'curate' ({err.name} is missing)",
+                                 fix="run `pip install 'langadapt[curate]'`.") from err
+        out = run_curation(load_curation_config(config, on_error))
+        table = out / "removal_table.md"
+        if table.is_file():
+            console.print(Markdown(table.read_text(encoding="utf-8")))
+        console.print(f"Curated corpus: [bold]{out}[/]")
+
+    _guarded(action)

@@ -7,9 +7,15 @@ reported as unchecked rather than silently filtered.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import langcodes
+
+from langadapt.errors import LangadaptError
+from langadapt.languages import normalise
 
 
 @cache
@@ -31,3 +37,92 @@ def identify(text: str) -> tuple[str, float]:
     """The most likely label and its probability."""
     label, prob = _identifier().classify(text)
     return label, float(prob)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backends for the datatrove pipeline: one registry, one interface, labels as `xxx_Scrp` codes.
+
+
+class LidBackend(ABC):
+    """Predicts a document's language (`xxx_Scrp`) and the model's score for it."""
+
+    @abstractmethod
+    def predict(self, text: str) -> tuple[str, float]: ...
+
+    @abstractmethod
+    def knows(self, lang: str) -> bool:
+        """Whether the model can predict `lang` at all (otherwise documents of it go unchecked)."""
+
+
+LID_BACKENDS: dict[str, type[LidBackend]] = {}
+
+
+def lid_backend(*names: str) -> Callable[[type[LidBackend]], type[LidBackend]]:
+    def register(cls: type[LidBackend]) -> type[LidBackend]:
+        for name in names:
+            LID_BACKENDS[name] = cls
+        return cls
+
+    return register
+
+
+def make_backend(name: str, model_path: Path | None = None) -> LidBackend:
+    if name not in LID_BACKENDS:
+        raise LangadaptError(f"unknown language-ID backend {name!r}", fix=f"choose one of: {', '.join(LID_BACKENDS)}.")
+    return LID_BACKENDS[name](model_path)
+
+
+@cache
+def _code(label: str) -> str:
+    """A model label (`de`, `deu_Latn`) as `xxx_Scrp`; a label langcodes cannot read stays as it is."""
+    try:
+        return normalise(label)
+    except LangadaptError:
+        return label
+
+
+@lid_backend("py3langid")
+class Py3LangId(LidBackend):
+    """The default: 97 languages, its model ships inside the pip package, so it works offline."""
+
+    def __init__(self, model_path: Path | None = None):
+        if model_path is not None:
+            raise LangadaptError("the py3langid backend ships its own model and takes no model_path",
+                                 fix="remove `lid.model_path`, or set `lid.backend: fasttext`.")
+
+    def predict(self, text: str) -> tuple[str, float]:
+        label, prob = identify(text.replace("\n", " "))
+        return _code(label), prob
+
+    def knows(self, lang: str) -> bool:
+        return model_label(lang) is not None
+
+
+@lid_backend("fasttext", "glotlid")
+class FastTextLid(LidBackend):
+    """Any fastText classifier from a local file: GlotLID (`__label__deu_Latn`) or lid.176 (`__label__de`).
+
+    datatrove's own LanguageFilter downloads its model at run time; this reads a path instead.
+    """
+
+    def __init__(self, model_path: Path | None = None):
+        if model_path is None or not Path(model_path).is_file():
+            raise LangadaptError(f"fastText language-ID model not found: {model_path}",
+                                 fix="set `lid.model_path` to a local .bin file, such as GlotLID's model_v3.bin.")
+        self.model_path = Path(model_path)
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:  # loaded lazily, so the block pickles cheaply to worker processes
+            from fasttext.FastText import _FastText
+
+            self._model = _FastText(str(self.model_path))
+        return self._model
+
+    def predict(self, text: str) -> tuple[str, float]:
+        labels, scores = self.model.predict(text.replace("\n", " "), k=1)
+        return _code(labels[0].removeprefix("__label__")), min(float(scores[0]), 1.0)
+
+    def knows(self, lang: str) -> bool:
+        return lang in {_code(label.removeprefix("__label__")) for label in self.model.get_labels()}

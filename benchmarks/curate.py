@@ -1,0 +1,189 @@
+"""Throughput of `langadapt curate` against the same blocks wired as a plain datatrove pipeline.
+
+    PYTHONPATH=src python benchmarks/curate.py [--sizes 200 800] [--repeats 1]   # minutes on 1 core
+
+Documents are 8 random sentences of Czech news and Wikipedia-style text (NTREX-128 + SIB-200),
+with 10 % near-duplicates and 5 % boilerplate injected. Both pipelines run one task on one core
+(local executor, one worker): read JSONL → language ID (py3langid) → Gopher repetition, FineWeb
+quality, Gopher quality, C4 → exact dedup (3 stages) → MinHash dedup (4 stages) → write. The
+langadapt one adds per-language dispatch, removed-document provenance, cluster sizes and
+rehydration. Each run is a fresh process, so the peak RSS is that run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+LANG = "ces_Latn"
+
+
+def make_corpus(path: Path, n_docs: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    pool = (DATA / "ntrex128" / "newstest2019-ref.ces.txt").read_text(encoding="utf-8").splitlines()
+    for split in ("train", "dev", "test"):
+        pool += [row.split("\t")[2] for row in (DATA / "sib200" / LANG / f"{split}.tsv").read_text().splitlines()[1:]]
+    boilerplate = "Domů | Zprávy | Sport | Kontakt\nVšechna práva vyhrazena.\n" * 6
+    docs = []
+    for _ in range(n_docs):
+        roll = rng.random()
+        if roll < 0.10 and docs:
+            lines = rng.choice(docs).split("\n")
+            lines[rng.randrange(len(lines))] += " (aktualizováno)"
+            text = "\n".join(lines)
+        elif roll < 0.15:
+            text = boilerplate
+        else:
+            text = "\n".join(rng.sample(pool, 8))
+        docs.append(text)
+    with open(path, "w", encoding="utf-8") as handle:
+        for i, text in enumerate(docs):
+            handle.write(json.dumps({"id": str(i), "text": text}, ensure_ascii=False) + "\n")
+
+
+def _config(corpus: Path, out: Path):
+    from langadapt.config import CurationConfig
+
+    return CurationConfig.model_validate({
+        "name": "bench", "output_dir": str(out), "languages": [LANG],
+        "inputs": [{"format": "jsonl", "path": str(corpus)}],
+        "thresholds": {"published_dir": str(DATA / "fineweb2" / "configs")},
+    })
+
+
+def run_langadapt(corpus: Path, out: Path) -> None:
+    from langadapt.corpus.curation import curate
+
+    curate(_config(corpus, out))
+
+
+def run_plain(corpus: Path, out: Path) -> None:
+    """The same datatrove blocks, configured by hand for one language, without langadapt's blocks."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline import dedup
+    from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+        LambdaFilter,
+    )
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+    from datatrove.utils.hashing import HashConfig
+
+    from langadapt.corpus.blocks import normalised_text
+    from langadapt.corpus.lid import Py3LangId
+    from langadapt.corpus.thresholds import load_published
+    from langadapt.corpus.words import word_tokenizer
+
+    th = load_published(DATA / "fineweb2" / "configs", LANG)
+    words = word_tokenizer(LANG)
+    lid = Py3LangId()
+
+    def keep_language(doc) -> bool:
+        label, score = lid.predict(doc.text)
+        return label == LANG and score >= th.language_score
+
+    exact = ExactDedupConfig(content_getter=normalised_text)
+    minhash = MinhashConfig(hash_config=HashConfig(64, "sha1"))
+    stages = [
+        ([JsonlReader(str(corpus.parent), glob_pattern=corpus.name), LambdaFilter(keep_language),
+          GopherRepetitionFilter(dup_line_frac=th.dup_line_frac, dup_para_frac=None, dup_line_char_frac=None,
+                                 dup_para_char_frac=None, top_n_grams=th.top_n_grams, dup_n_grams=th.dup_n_grams,
+                                 language=words),
+          FineWebQualityFilter(line_punct_thr=th.line_punct_thr, line_punct_exclude_zero=th.line_punct_thr < 0,
+                               short_line_thr=999, char_duplicates_ratio=0.1, new_line_ratio=th.new_line_ratio,
+                               language=words),
+          GopherQualityFilter(min_doc_words=50, max_doc_words=None, min_avg_word_length=th.min_avg_word_length,
+                              max_avg_word_length=th.max_avg_word_length,
+                              max_non_alpha_words_ratio=th.max_non_alpha_words_ratio, stop_words=list(th.stopwords),
+                              min_stop_words=2, language=words),
+          C4QualityFilter(filter_no_terminal_punct=False, language=words),
+          JsonlWriter(str(out / "filtered"))], 1),
+        ([JsonlReader(str(out / "filtered")), dedup.ExactDedupSignature(str(out / "es"), exact)], 1),
+        ([dedup.ExactFindDedups(str(out / "es"), str(out / "ed"), exact, save_cluster_size=True)], 1),
+        ([JsonlReader(str(out / "filtered")), dedup.ExactDedupFilter(str(out / "ed"), exact),
+          dedup.MinhashDedupSignature(str(out / "ms"), minhash, language=words)], 1),
+        ([dedup.MinhashDedupBuckets(str(out / "ms"), str(out / "mb"), config=minhash)], minhash.num_buckets),
+        ([dedup.MinhashDedupCluster(str(out / "mb"), str(out / "mc"), config=minhash, save_cluster_size=True)], 1),
+        ([JsonlReader(str(out / "filtered")), dedup.ExactDedupFilter(str(out / "ed"), exact),
+          dedup.MinhashDedupFilter(str(out / "mc"), load_cluster_sizes=True), JsonlWriter(str(out / "output"))], 1),
+    ]
+    for i, (pipeline, tasks) in enumerate(stages):
+        LocalPipelineExecutor(pipeline, tasks=tasks, workers=1, logging_dir=str(out / "logs" / str(i))).run()
+
+
+def one(kind: str, corpus: Path) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        (run_langadapt if kind == "langadapt" else run_plain)(corpus, Path(out))
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 800])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--one", nargs=2, metavar=("KIND", "CORPUS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        import logging
+
+        from loguru import logger
+
+        logger.remove()
+        logging.disable(logging.WARNING)
+        print(json.dumps(one(args.one[0], Path(args.one[1]))))
+        return
+
+    print(f"# langadapt curate vs plain datatrove — {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}, "
+          f"datatrove {version('datatrove')}, spacy {version('spacy')}, py3langid {version('py3langid')}")
+    print(f"one task, one worker; median of {args.repeats} runs, each a fresh process\n")
+    print("| docs | plain datatrove s | langadapt s | plain docs/s | langadapt docs/s | ratio (langadapt/plain) "
+          "| peak MB plain | peak MB langadapt |")
+    print("|---|---|---|---|---|---|---|---|")
+    per_doc = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            corpus = Path(tmp) / f"corpus{size}" / "docs.jsonl"
+            corpus.parent.mkdir()
+            make_corpus(corpus, size)
+            runs = {"plain": [], "langadapt": []}
+            for _ in range(args.repeats):
+                for kind in runs:
+                    command = [sys.executable, __file__, "--one", kind, str(corpus)]
+                    done = subprocess.run(command, check=True, capture_output=True, text=True)
+                    runs[kind].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            seconds = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
+            peak = {k: max(r["peak_mb"] for r in v) for k, v in runs.items()}
+            per_doc[size] = seconds["langadapt"] / size
+            print(f"| {size} | {seconds['plain']:.1f} | {seconds['langadapt']:.1f} | {size / seconds['plain']:.0f} | "
+                  f"{size / seconds['langadapt']:.0f} | {seconds['plain'] / seconds['langadapt']:.2f} | "
+                  f"{peak['plain']:.0f} | {peak['langadapt']:.0f} |")
+    if len(per_doc) > 1:
+        small, large = min(per_doc), max(per_doc)
+        growth = per_doc[large] * large / (per_doc[small] * small)
+        print(f"\nscaling: {large // small}× the documents took {growth:.2f}× the time "
+              "(linear = the same factor; fixed start-up costs make it smaller)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""FineWeb2-style curation on datatrove, built from one config (`langadapt curate CURATION.yaml`).
+
+    read → language ID → per-language quality filters → (per language) exact dedup → MinHash
+    dedup → cluster size → rehydrate → write
+
+Thresholds come per language from FineWeb2's published configs or are derived from reference
+text (`thresholds.py`). Output folder:
+
+    filtered/<lang>/      documents that passed language ID and the quality filters
+    output/<lang>/        deduplicated, with `cluster_size`, rehydrated (`rehydration_copies`)
+    removed/<filter>/<lang>/   every removed document with `filter_reason` and `filter_value`
+    logs/<stage>/         datatrove's logs, stats and completion markers (a rerun resumes)
+    thresholds.json, stats.json, removal_table.md
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from datatrove.pipeline.dedup import (
+    ExactDedupFilter,
+    ExactDedupSignature,
+    ExactFindDedups,
+    MinhashDedupBuckets,
+    MinhashDedupCluster,
+    MinhashDedupFilter,
+    MinhashDedupSignature,
+)
+from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig
+from datatrove.pipeline.dedup.minhash import MinhashConfig
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.writers import JsonlWriter
+from datatrove.utils.hashing import HashConfig
+
+from langadapt.atomic import write_json, write_text
+from langadapt.config import CurationConfig
+from langadapt.corpus.blocks import ClusterSize, LanguageFilters, LanguageIdFilter, Rehydrate, normalised_text
+from langadapt.corpus.executors import Stage, chain, write_slurm_scripts
+from langadapt.corpus.lid import make_backend
+from langadapt.corpus.readers import make_reader
+from langadapt.corpus.thresholds import Thresholds, resolve
+from langadapt.corpus.words import word_tokenizer
+from langadapt.errors import LangadaptError
+
+log = logging.getLogger("langadapt")
+BY_LANGUAGE = "${language}/${rank}.jsonl.gz"
+
+
+class FilteredReader(JsonlReader):
+    """Reads one language's filtered documents; a language the filters emptied reads as empty
+    (datatrove's reader raises when its folder has no files)."""
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        if self.data_folder.exists("") and self.data_folder.list_files(glob_pattern=self.glob_pattern):
+            yield from super().run(data, rank, world_size)
+
+
+def _removed(out: Path, name: str) -> JsonlWriter:
+    return JsonlWriter(str(out / "removed" / name), output_filename=BY_LANGUAGE)
+
+
+def resolve_thresholds(cfg: CurationConfig) -> dict[str, Thresholds]:
+    """Every configured language's thresholds; a language with neither source is a user error."""
+    lid = make_backend(cfg.lid.backend, cfg.lid.model_path)
+    result = {}
+    for lang in cfg.languages:
+        reference = None
+        if lang in cfg.thresholds.reference:
+            reference = []
+            for path in cfg.thresholds.reference[lang]:
+                if not Path(path).is_file():
+                    raise LangadaptError(f"reference text not found: {path}",
+                                         fix=f"check `thresholds.reference.{lang}` in the curation config.")
+                reference += Path(path).read_text(encoding="utf-8").splitlines()
+        result[lang] = resolve(lang, cfg.thresholds.published_dir, reference, lid, cfg.thresholds.prefer)
+    return result
+
+
+def build_stages(cfg: CurationConfig, thresholds: dict[str, Thresholds], out: Path) -> list[Stage]:
+    tasks = cfg.executor.tasks
+    options = cfg.filters.model_dump()
+    filters = [LanguageFilters(kind, thresholds, options, _removed(out, kind)) for kind in cfg.filters.enabled]
+    stages = [Stage("filter", [
+        *[make_reader(spec) for spec in cfg.inputs],
+        LanguageIdFilter(cfg.lid.backend, cfg.lid.model_path, {k: t.language_score for k, t in thresholds.items()},
+                         _removed(out, "language_id")),
+        *filters,
+        JsonlWriter(str(out / "filtered"), output_filename=BY_LANGUAGE),
+    ], tasks)]
+    exact = ExactDedupConfig(content_getter=normalised_text)
+    # sha1: datatrove's xxhash path passes str, which xxhash ≥ 4 refuses.
+    minhash = MinhashConfig(n_grams=cfg.dedup.n_grams, num_buckets=cfg.dedup.num_buckets,
+                            hashes_per_bucket=cfg.dedup.hashes_per_bucket, hash_config=HashConfig(64, "sha1"))
+    for lang in cfg.languages:
+        work = out / "dedup" / lang
+        source = str(out / "filtered" / lang)
+
+        def read(source=source):
+            return FilteredReader(source, glob_pattern="*.jsonl.gz")
+
+        def exact_filter(writer=None, work=work):
+            if not cfg.dedup.exact:
+                return []
+            return [ExactDedupFilter(str(work / "exact_dups"), exact, exclusion_writer=writer)]
+
+        if cfg.dedup.exact:
+            stages += [
+                Stage(f"{lang}-exact-1", [read(), ExactDedupSignature(str(work / "exact_sigs"), exact)], tasks),
+                Stage(f"{lang}-exact-2", [ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), exact,
+                                                          save_cluster_size=True)], 1),
+            ]
+        if cfg.dedup.minhash:
+            stages += [
+                Stage(f"{lang}-minhash-1", [read(), *exact_filter(), MinhashDedupSignature(
+                    str(work / "minhash_sigs"), minhash, language=word_tokenizer(lang))], tasks),
+                Stage(f"{lang}-minhash-2", [MinhashDedupBuckets(str(work / "minhash_sigs"),
+                                                                str(work / "minhash_buckets"), config=minhash)],
+                      minhash.num_buckets),
+                Stage(f"{lang}-minhash-3", [MinhashDedupCluster(str(work / "minhash_buckets"),
+                                                                str(work / "minhash_clusters"), config=minhash,
+                                                                save_cluster_size=True)], 1),
+            ]
+        final = [read(), *exact_filter(_removed(out, "exact_dedup"))]
+        if cfg.dedup.minhash:
+            final.append(MinhashDedupFilter(str(work / "minhash_clusters"), load_cluster_sizes=True,
+                                            exclusion_writer=_removed(out, "minhash_dedup")))
+        final.append(ClusterSize())
+        if cfg.rehydrate.enabled:
+            final.append(Rehydrate(cfg.rehydrate.weights, cfg.rehydrate.quality_key))
+        final.append(JsonlWriter(str(out / "output" / lang)))
+        stages.append(Stage(f"{lang}-write", final, tasks))
+    return stages
+
+
+def curate(cfg: CurationConfig) -> Path:
+    """Run the whole pipeline with the configured executor; return the output folder.
+
+    Local and Ray runs end with `stats.json` and `removal_table.md`; a Slurm run returns once its
+    jobs are submitted (or, with `submit: false`, once their scripts are written)."""
+    out = Path(cfg.output_dir) / cfg.name
+    thresholds = resolve_thresholds(cfg)
+    write_json(out / "thresholds.json", {lang: t.to_dict() for lang, t in thresholds.items()})
+    last = chain(build_stages(cfg, thresholds, out), cfg.executor, out / "logs")
+    if cfg.executor.kind == "slurm" and not cfg.executor.submit:
+        scripts = write_slurm_scripts(last)
+        log.info("wrote %d Slurm scripts under %s", len(scripts), out / "logs")
+        return out
+    last.run()
+    if cfg.executor.kind != "slurm":
+        write_stats(out, cfg.languages)
+    return out
+
+
+def _count(folder: Path) -> int:
+    total = 0
+    for path in folder.glob("*.jsonl.gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            total += sum(1 for _ in handle)
+    return total
+
+
+def _total(stat) -> int:
+    """datatrove saves a counter as a number, or as a dict with its total once it has a unit."""
+    return int(stat["total"] if isinstance(stat, dict) else stat)
+
+
+def write_stats(out: Path, languages: list[str]) -> dict:
+    """`stats.json` (removals per filter, language and reason; kept and rehydrated counts; skipped
+    input lines) and `removal_table.md`, read back from the output folders."""
+    removed: dict[str, dict[str, int]] = defaultdict(dict)
+    reasons: dict[str, Counter] = defaultdict(Counter)
+    for folder in sorted((out / "removed").glob("*/*")):
+        filter_name, lang = folder.parent.name, folder.name
+        for path in folder.glob("*.jsonl.gz"):
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                for line in handle:
+                    reasons[filter_name][json.loads(line)["metadata"].get("filter_reason", filter_name)] += 1
+        removed[lang][filter_name] = _count(folder)
+    kept = {lang: _count(out / "filtered" / lang) - sum(removed.get(lang, {}).get(k, 0)
+                                                         for k in ("exact_dedup", "minhash_dedup"))
+            for lang in languages}
+    written = {lang: _count(out / "output" / lang) for lang in languages}
+    if not any(written.values()) and not removed:
+        raise LangadaptError("the inputs yielded no documents (empty files, or every line skipped)",
+                             where=str(out), fix="check `inputs` in the curation config; `stats.json` is not written.")
+    filter_stats = json.loads((out / "logs" / "filter" / "stats.json").read_text(encoding="utf-8"))
+    reader_counts = {key: sum(_total(step["stats"].get(key, 0)) for step in filter_stats)
+                     for key in ("skipped_lines", "empty_documents")}
+    stats = {"removed": dict(removed), "reasons": {k: dict(v) for k, v in reasons.items()}, "kept": kept,
+             "written_after_rehydration": written, "skipped_input_lines": reader_counts["skipped_lines"],
+             "empty_documents": reader_counts["empty_documents"]}
+    write_json(out / "stats.json", stats)
+    write_text(out / "removal_table.md", removal_table(stats))
+    return stats
+
+
+def removal_table(stats: dict) -> str:
+    """Markdown: one row per language, one column per filter, then kept and written."""
+    filters = sorted({name for per_lang in stats["removed"].values() for name in per_lang})
+    langs = sorted(set(stats["removed"]) | set(stats["kept"]))
+    lines = ["| language | " + " | ".join(filters) + " | kept | written (rehydrated) |",
+             "|---" * (len(filters) + 3) + "|"]
+    for lang in langs:
+        cells = [str(stats["removed"].get(lang, {}).get(name, 0)) for name in filters]
+        lines.append(f"| {lang} | " + " | ".join(cells) +
+                     f" | {stats['kept'].get(lang, '—')} | {stats['written_after_rehydration'].get(lang, '—')} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,208 @@
+"""Per-language filter thresholds: FineWeb2's published values, or derived from reference text.
+
+FineWeb2 publishes one YAML per language but not how the numbers were chosen. `derive` makes
+them for any language from clean reference text of it: each metric is measured on documents of
+that text and the threshold is a quantile of its distribution (the upper tail for metrics that
+flag junk when high, the lower tail for those that flag junk when low), never stricter than the
+English Gopher/FineWeb value, so it only loosens where the language needs it (Chinese words are
+one character; Finnish words are long; some scripts end lines without "."); the language-ID cutoff
+is max(0.3, min(0.9, median − σ)) of the scores of documents identified as the language, as the
+FineWeb2 paper reports. `benchmarks/curate_thresholds.py` compares both over many languages.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from datatrove.pipeline.filters.gopher_repetition_filter import (
+    find_all_duplicate,
+    find_duplicates,
+    find_top_duplicate,
+    get_n_grams,
+)
+from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
+
+from langadapt.corpus.lid import LidBackend
+from langadapt.corpus.words import word_tokenizer
+from langadapt.errors import LangadaptError
+
+TOP_N = (2, 3, 4)
+DUP_N = (5, 6, 7, 8, 9, 10)
+# Where a threshold sits in its metric's distribution on clean text; configurable per call.
+UPPER_QUANTILE = 0.99
+LOWER_QUANTILE = 0.01
+# The English values of Gopher and FineWeb. A derived threshold is never stricter than these: a
+# quantile of clean sentences is a tight bound (reference text has no layout, menus or lists), so
+# it only moves a threshold where the language's own clean text needs more room.
+ENGLISH_DEFAULTS = {
+    "dup_line_frac": 0.3, "top_2_gram": 0.2, "top_3_gram": 0.18, "top_4_gram": 0.16,
+    **{f"dup_{n}_gram": round(0.15 - 0.01 * i, 2) for i, n in enumerate(DUP_N)},
+    "line_punct_thr": 0.12, "new_line_ratio": 0.3, "min_avg_word_length": 3, "max_avg_word_length": 10,
+    "max_non_alpha_words_ratio": 0.8,
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """FineWeb2's filter thresholds for one language (the keys of its YAML files)."""
+
+    language: str
+    language_score: float
+    dup_line_frac: float
+    top_n_grams: tuple[tuple[int, float], ...]
+    dup_n_grams: tuple[tuple[int, float], ...]
+    line_punct_thr: float  # FineWeb2 writes -1 for "disabled"
+    new_line_ratio: float
+    min_avg_word_length: float
+    max_avg_word_length: float
+    max_non_alpha_words_ratio: float  # despite the name: the minimum fraction of words with a letter
+    stopwords: tuple[str, ...]
+    source: str = "published"  # or "derived"
+    quantiles: dict[str, float] = field(default_factory=dict, compare=False)  # derived: before the English floor
+    notes: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def flat(self) -> dict[str, float]:
+        """One number per metric, keyed like `metrics()` returns them (for comparisons)."""
+        return {
+            "language_score": self.language_score, "dup_line_frac": self.dup_line_frac,
+            **{f"top_{n}_gram": v for n, v in self.top_n_grams}, **{f"dup_{n}_gram": v for n, v in self.dup_n_grams},
+            "line_punct_thr": self.line_punct_thr, "new_line_ratio": self.new_line_ratio,
+            "min_avg_word_length": self.min_avg_word_length, "max_avg_word_length": self.max_avg_word_length,
+            "max_non_alpha_words_ratio": self.max_non_alpha_words_ratio,
+        }
+
+
+def load_published(folder: Path, lang: str) -> Thresholds | None:
+    """FineWeb2's thresholds for `lang` from `folder/<lang>.yml`, or None if it has none."""
+    path = Path(folder) / f"{lang}.yml"
+    if not path.is_file():
+        return None
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Thresholds(
+            language=lang, language_score=float(raw["language_score"]), dup_line_frac=float(raw["dup_line_frac"]),
+            top_n_grams=tuple((int(n), float(v)) for n, v in raw.get("top_n_grams") or ()),
+            dup_n_grams=tuple((int(n), float(v)) for n, v in raw.get("dup_n_grams") or ()),
+            line_punct_thr=float(raw["line_punct_thr"]), new_line_ratio=float(raw["new_line_ratio"]),
+            min_avg_word_length=float(raw["min_avg_word_length"]),
+            max_avg_word_length=float(raw["max_avg_word_length"]),
+            max_non_alpha_words_ratio=float(raw["max_non_alpha_words_ratio"]),
+            stopwords=tuple(str(w) for w in raw.get("stopwords") or ()),
+        )
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as err:
+        raise LangadaptError(
+            f"not a FineWeb2 threshold config ({err!r})", where=str(path),
+            fix="use the files of FineWeb2's configs/ folder, or derive thresholds from text.",
+        ) from None
+
+
+def metrics(text: str, words: list[str]) -> dict[str, float]:
+    """The quantities the filters threshold, with datatrove's definitions (its helper functions)."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    size = max(len(text), 1)
+    real_words = [w for w in words if any(ch not in PUNCTUATION_SET for ch in w)]
+    values = {
+        "dup_line_frac": find_duplicates(lines)[0] / max(len(lines), 1),
+        "line_punct_thr": sum(line.endswith(tuple(TERMINAL_PUNCTUATION)) for line in lines) / max(len(lines), 1),
+        "new_line_ratio": text.count("\n") / max(len(words), 1),
+        "avg_word_length": float(np.mean([len(w) for w in real_words])) if real_words else 0.0,
+        "max_non_alpha_words_ratio": sum(any(c.isalpha() for c in w) for w in words) / max(len(words), 1),
+    }
+    for n in TOP_N:
+        grams = get_n_grams(words, n)
+        values[f"top_{n}_gram"] = find_top_duplicate(grams) / size if grams else 0.0
+    for n in DUP_N:
+        values[f"dup_{n}_gram"] = find_all_duplicate(words, n) / size
+    return values
+
+
+def reference_documents(lines: Iterable[str], lines_per_doc: int = 8) -> list[str]:
+    """Group consecutive sentences into documents, so line- and n-gram-level metrics have content."""
+    lines = [line.strip() for line in lines if line.strip()]
+    return ["\n".join(lines[i : i + lines_per_doc]) for i in range(0, len(lines), lines_per_doc)]
+
+
+def derive(
+    lang: str,
+    documents: list[str],
+    lid: LidBackend | None = None,
+    upper: float = UPPER_QUANTILE,
+    lower: float = LOWER_QUANTILE,
+    n_stopwords: int = 15,
+) -> Thresholds:
+    """Thresholds for `lang` from clean reference `documents` of it (see the module docstring)."""
+    if len(documents) < 5:
+        raise LangadaptError(f"too little reference text to derive thresholds for {lang} ({len(documents)} documents)",
+                             fix="give at least a few hundred sentences of clean text in the language.")
+    tokenizer = word_tokenizer(lang)
+    split = [tokenizer.word_tokenize(doc) for doc in documents]
+    table = [metrics(doc, words) for doc, words in zip(documents, split, strict=True)]
+    notes: dict[str, str] = {}
+    quantiles: dict[str, float] = {}
+
+    def bound(name: str, key: str, upper_bound: bool) -> float:
+        value = round(float(np.quantile([row[key] for row in table], upper if upper_bound else lower)), 3)
+        quantiles[name] = value
+        default = ENGLISH_DEFAULTS[name]
+        return max(value, default) if upper_bound else min(value, default)
+
+    return Thresholds(
+        language=lang,
+        language_score=_language_score(lang, documents, lid, notes),
+        dup_line_frac=bound("dup_line_frac", "dup_line_frac", True),
+        top_n_grams=tuple((n, bound(f"top_{n}_gram", f"top_{n}_gram", True)) for n in TOP_N),
+        dup_n_grams=tuple((n, bound(f"dup_{n}_gram", f"dup_{n}_gram", True)) for n in DUP_N),
+        line_punct_thr=bound("line_punct_thr", "line_punct_thr", False),
+        new_line_ratio=bound("new_line_ratio", "new_line_ratio", True),
+        min_avg_word_length=bound("min_avg_word_length", "avg_word_length", False),
+        max_avg_word_length=bound("max_avg_word_length", "avg_word_length", True),
+        max_non_alpha_words_ratio=bound("max_non_alpha_words_ratio", "max_non_alpha_words_ratio", False),
+        stopwords=_stopwords(split, n_stopwords),
+        source="derived",
+        quantiles=quantiles,
+        notes=notes,
+    )
+
+
+def _language_score(lang: str, documents: list[str], lid: LidBackend | None, notes: dict[str, str]) -> float:
+    """max(0.3, min(0.9, median − σ)) over the scores of reference documents identified as `lang`."""
+    if lid is None or not lid.knows(lang):
+        notes["language_score"] = "the language-ID model does not know this language: floor 0.3"
+        return 0.3
+    scores = [score for label, score in map(lid.predict, documents) if label == lang]
+    if len(scores) < 2:
+        notes["language_score"] = "too few reference documents identified as the language: floor 0.3"
+        return 0.3
+    return round(max(0.3, min(0.9, statistics.median(scores) - statistics.stdev(scores))), 3)
+
+
+def _stopwords(split: list[list[str]], k: int) -> tuple[str, ...]:
+    """The `k` alphabetic words found in the most reference documents (FineWeb2 lists frequent words)."""
+    frequency = Counter(w for words in split for w in {w.lower() for w in words if any(c.isalpha() for c in w)})
+    return tuple(word for word, _ in frequency.most_common(k))
+
+
+def resolve(lang: str, published_dir: Path | None, reference: list[str] | None, lid: LidBackend | None,
+            prefer: str = "published") -> Thresholds:
+    """Published thresholds when the folder has the language (or `prefer="derived"` and text is given),
+    else derived ones; neither is a user error that says what to add."""
+    published = load_published(published_dir, lang) if published_dir else None
+    if reference and (published is None or prefer == "derived"):
+        return derive(lang, reference_documents(reference), lid)
+    if published is not None:
+        return published
+    raise LangadaptError(
+        f"no filter thresholds for {lang}: no published config"
+        + (f" in {published_dir}" if published_dir else "") + " and no reference text",
+        fix=f"add `{lang}.yml` to `thresholds.published_dir`, or list clean text files of the language under "
+            f"`thresholds.reference.{lang}`.",
+    )
