@@ -34,7 +34,7 @@ class ProbeTask:
     train_language: str = ""
     test_languages: list[str] = field(default_factory=list)
     layer: int = -1
-    limit: int | None = None  # at most this many training examples (quick runs)
+    limit: int | None = None  # at most this many training (and, for POS, test) sentences: quick runs
 
 
 Probe = Callable[[PreTrainedModel, Tokenizer, ProbeTask], list[dict]]
@@ -117,8 +117,12 @@ def word_states(model: PreTrainedModel, tokenizer: Tokenizer, sentences: list[li
     for text, words, owner, state in zip(texts, sentences, owners, states, strict=True):
         offsets = tokenizer.encode(text, add_special_tokens=False).offsets
         token_word = np.asarray([owner[max(start, end - 1)] for start, end in offsets])
-        vectors += [state[token_word == index].mean(axis=0) for index in range(len(words))]
-    return np.stack(vectors)
+        sums, counts = np.zeros((len(words), state.shape[1])), np.zeros(len(words))
+        inside = token_word >= 0  # a lone leading-space token belongs to no word
+        np.add.at(sums, token_word[inside], state[inside])
+        np.add.at(counts, token_word[inside], 1)
+        vectors.append(sums / np.maximum(counts, 1)[:, None])
+    return np.concatenate(vectors)
 
 
 @probe("pos")
@@ -128,11 +132,9 @@ def pos(model: PreTrainedModel, tokenizer: Tokenizer, task: ProbeTask) -> list[d
     if not all(splits.values()):
         raise LangadaptError("no *-ud-train.conllu and *-ud-test.conllu files", where=str(folder),
                              fix="pass a Universal Dependencies treebank folder.")
-    data = {split: read_conllu(paths[0]) for split, paths in splits.items()}
-    train = data["train"][: task.limit]
+    data = {split: read_conllu(paths[0])[: task.limit] for split, paths in splits.items()}
     features = {split: word_states(model, tokenizer, [[w for w, _ in s] for s in sentences], task.layer)
-                for split, sentences in (("train", train), ("test", data["test"]))}
-    labels = {split: [tag for s in sentences for _, tag in s] for split, sentences in (("train", train),
-                                                                                     ("test", data["test"]))}
+                for split, sentences in data.items()}
+    labels = {split: [tag for s in sentences for _, tag in s] for split, sentences in data.items()}
     accuracy = linear_probe_accuracy(features["train"], labels["train"], features["test"], labels["test"])
     return [{"language": task.train_language or folder.name, "metric": "pos_acc", "value": accuracy}]
