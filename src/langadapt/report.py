@@ -54,6 +54,7 @@ def metric_table(results: pd.DataFrame, metric: str = "bpb") -> pd.DataFrame:
     rows = results[results.metric == metric]
     runs = run_order(rows.run)
     table = rows.pivot_table(index=["language", "role"], columns="run", values="value", sort=False)[runs]
+    table.columns.name = None
     return table.reset_index().sort_values("role", kind="stable", key=lambda r: r == "target")
 
 
@@ -66,6 +67,7 @@ def delta_table(results: pd.DataFrame) -> pd.DataFrame:
     changes = transfer.gain_forgetting(results)
     roles = results.drop_duplicates("language").set_index("language").role
     deltas = changes.pivot_table(index="language", columns="run", values="delta_bpb", sort=False)
+    deltas = deltas[run_order(deltas.columns)]
     deltas.columns = [f"Δ {run}" for run in deltas.columns]
     deltas = deltas.reset_index()
     deltas.insert(1, "role", deltas.language.map(roles))
@@ -81,7 +83,9 @@ def other_metrics_table(results: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     runs = run_order(rows.run)
-    return rows.pivot_table(index=["metric", "language"], columns="run", values="value", sort=False)[runs].reset_index()
+    table = rows.pivot_table(index=["metric", "language"], columns="run", values="value", sort=False)[runs]
+    table.columns.name = None
+    return table.reset_index()
 
 
 def curation_table(run_dir: Path) -> pd.DataFrame:
@@ -110,12 +114,12 @@ def loss_logs(run_dir: Path) -> dict[str, pd.DataFrame]:
 def _bars(table: pd.DataFrame, ylabel: str, title: str):
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(table)), 4.0))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(table)) + 1.5, 4.0))
     table.plot.bar(ax=ax, width=0.8)
     ax.set_ylabel(ylabel)
     ax.set_xlabel("")
     ax.set_title(title)
-    ax.legend(fontsize=8, ncols=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     ax.tick_params(axis="x", rotation=0)
     ax.axhline(0, color="black", linewidth=0.6)
     fig.tight_layout()
@@ -146,7 +150,8 @@ def figures(results: pd.DataFrame, run_dir: Path | None = None) -> dict[str, obj
             ax.set_xticks(range(matrix.shape[1]), matrix.columns)
             ax.set_yticks(range(matrix.shape[0]), matrix.index)
             for (i, j), value in pd.DataFrame(matrix.to_numpy()).stack().items():
-                ax.text(j, i, f"{value:+.1%}", ha="center", va="center", fontsize=8)
+                ax.text(j, i, f"{value:+.1%}", ha="center", va="center", fontsize=8,
+                        color="white" if abs(value) > scale / 2 else "black")
             fig.colorbar(image, ax=ax, label="relative gain in bpb")
             ax.set_title("Transfer: relative bpb gain per evaluated language")
             fig.tight_layout()

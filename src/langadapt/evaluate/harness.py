@@ -14,6 +14,7 @@ import yaml
 
 from langadapt.atomic import write_jsonl, write_text
 from langadapt.errors import LangadaptError
+from langadapt.evaluate import require
 
 BPB_METRICS = ["word_perplexity", "byte_perplexity", "bits_per_byte"]
 
@@ -44,12 +45,8 @@ def run_harness(
     """Run lm-eval's `hf` model on a local model folder, offline; return {task: {metric: value}}."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    try:
-        import lm_eval
-        from lm_eval.tasks import TaskManager
-    except ImportError:
-        raise LangadaptError("lm-evaluation-harness is not installed",
-                             fix="pip install 'langadapt[harness]' (it pins lm-eval).") from None
+    lm_eval = require("lm_eval", "harness")
+    from lm_eval.tasks import TaskManager
     if not (Path(model_dir) / "config.json").is_file():
         raise LangadaptError(f"{model_dir} is not a transformers model folder (no config.json)",
                              fix="pass a model folder such as runs/demo/train/full/final.")

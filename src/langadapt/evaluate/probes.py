@@ -23,6 +23,7 @@ from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
 from langadapt.errors import LangadaptError
+from langadapt.evaluate import require
 from langadapt.evaluate.embed import hidden_states, mean_pooled
 
 
@@ -51,6 +52,7 @@ def probe(name: str) -> Callable[[Probe], Probe]:
 
 def linear_probe_accuracy(train_x: np.ndarray, train_y: list[str], test_x: np.ndarray, test_y: list[str]) -> float:
     """Fit a standardised logistic regression on train, return accuracy on test."""
+    require("sklearn", "eval")
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

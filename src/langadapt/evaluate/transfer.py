@@ -76,7 +76,9 @@ def transfer_matrix(results: pd.DataFrame, base: str = "base") -> pd.DataFrame:
     changes["row"] = changes.run + " ← " + changes.trained_on
     if "experiment" in changes and changes.experiment.nunique() > 1:
         changes["row"] = changes.experiment + "/" + changes.row
-    return changes.pivot_table(index="row", columns="language", values="relative_gain", sort=False)
+    matrix = changes.pivot_table(index="row", columns="language", values="relative_gain", sort=False)
+    matrix.columns.name = None
+    return matrix
 
 
 def transfer_tags(results: pd.DataFrame, base: str = "base", threshold: float = THRESHOLD) -> pd.DataFrame:

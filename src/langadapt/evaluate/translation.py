@@ -12,6 +12,7 @@ from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
 from langadapt.errors import LangadaptError
+from langadapt.evaluate import require
 
 DEFAULT_PROMPT = "{source} = "
 
@@ -42,8 +43,7 @@ def translate(
 
 def translation_scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     """Corpus chrF and BLEU (sacrebleu defaults), 0–100."""
-    import sacrebleu
-
+    sacrebleu = require("sacrebleu", "eval")
     if len(hypotheses) != len(references):
         raise LangadaptError(f"{len(hypotheses)} hypotheses but {len(references)} references",
                              fix="pass line-parallel source and reference files.")
