@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 from test_pipeline import TINY
+from typer.testing import CliRunner
 
 from langadapt.cli import app
 from langadapt.config import parse_config
@@ -86,8 +86,8 @@ def test_report_renders_in_headless_chromium(evaluated_run, tmp_path):
     page = evaluated_run / "report" / "index.html"
     shot = tmp_path / "report.png"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-             "--hide-scrollbars", "--window-size=1200,1600"]
+             "--disable-component-update", "--disable-sync", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1200,1600"]
     dom = subprocess.run([str(CHROMIUM), *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
                          timeout=120)
     assert "Held-out bits per byte" in dom.stdout and dom.stdout.count("<img") == 5
