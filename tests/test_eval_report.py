@@ -107,3 +107,9 @@ def test_report_renders_in_headless_chromium(evaluated_run, tmp_path):
     blue = np.abs(pixels - np.array([0x1F, 0x77, 0xB4]) / 255).max(axis=-1) < 0.05
     assert pixels.shape[:2] == (1600, 1200) and blue.sum() > 2000
     shutil.copy(shot, evaluated_run / "report" / "screenshot.png")
+
+
+def test_eval_explains_a_malformed_option_in_one_paragraph(tmp_path):
+    result = CliRunner().invoke(app, ["eval", str(tmp_path), "--retrieval", "only-one-file.txt"])
+    assert result.exit_code == 2
+    assert "is not LANG=FILE[,FILE]" in " ".join(result.output.split()) and "Traceback" not in result.output
