@@ -1,9 +1,11 @@
 import math
 
+import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from langadapt.evaluate.bpb import bits_per_byte
+from langadapt.errors import LangadaptError
+from langadapt.evaluate.bpb import bits_per_byte, sliding_windows
 from langadapt.vocab.train import EOS
 
 
@@ -48,3 +50,20 @@ def test_padding_does_not_change_the_score(tokenizers, sample_docs):
     one_by_one = sum(bits_per_byte(model, source, [t], eos).bits for t in texts)
     batched = bits_per_byte(model, source, texts, eos, batch_size=12).bits
     assert math.isclose(one_by_one, batched, rel_tol=1e-4)
+
+
+@pytest.mark.parametrize("stride", [1, 5, 8, 16])
+def test_sliding_windows_score_every_token_once_with_enough_context(stride):
+    context, n = 16, 61
+    ids = list(range(n + 1))  # [EOS, t1..tn] as distinct ids
+    windows = sliding_windows(ids, context, stride)
+    scored = [t for w in windows for t in w.ids[len(w.ids) - w.scored :]]
+    assert scored == ids[1:]  # each target exactly once, in order
+    assert all(len(w.ids) <= context + 1 for w in windows)
+    # after the first window, every scored token sees at least context - stride tokens before it
+    assert all(len(w.ids) - 1 - w.scored >= context - stride for w in windows[1:])
+
+
+def test_a_stride_outside_the_context_is_a_user_error():
+    with pytest.raises(LangadaptError, match="stride 40 is outside 1..32"):
+        sliding_windows(list(range(100)), 32, 40)

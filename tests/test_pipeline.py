@@ -73,7 +73,7 @@ def test_cli_prints_one_paragraph_for_a_config_typo(tmp_path):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("command", ["demo", "run", "report", "languages", "config"])
+@pytest.mark.parametrize("command", ["demo", "run", "eval", "report", "languages", "config"])
 def test_every_subcommand_has_help(command):
     result = CliRunner().invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output

@@ -140,4 +140,44 @@ def curate(
             console.print(Markdown(table.read_text(encoding="utf-8")))
         console.print(f"Curated corpus: [bold]{out}[/]")
 
+
+
+def _listed(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+@app.command("eval")
+def eval_(
+    target: Path = typer.Argument(..., help="A run folder (its train/*/final models) or one model folder."),
+    text: list[str] = typer.Option([], help="Held-out text for bpb: a documents JSONL, or LANG=FILE.txt (one text "
+                                            "a line). Default for a run folder: its corpus/heldout.jsonl."),
+    stride: int = typer.Option(None, help="Sliding-window stride in tokens for long texts (default: context/2)."),
+    sib200: Path = typer.Option(None, help="SIB-200 folder (<lang>/{train,test}.tsv) for the topic probe."),
+    probe_train: str = typer.Option("", help="Language the SIB-200 probe is trained on."),
+    probe_test: str = typer.Option("", help="Comma-separated languages it is tested on (default: the same)."),
+    pos: Path = typer.Option(None, help="UD treebank folder (*-ud-{train,test}.conllu) for the POS probe."),
+    retrieval: list[str] = typer.Option([], help="LANG=FILE,PIVOT_FILE: line-parallel files for retrieval."),
+    translate: list[str] = typer.Option([], help="LANG=SOURCE_FILE,REFERENCE_FILE: chrF/BLEU of prompted output."),
+    prompt: str = typer.Option("{source} = ", help="Translation prompt; {source} is replaced by the sentence."),
+    harness: str = typer.Option(None, help="Comma-separated lm-eval tasks; `bpb` = tasks written from the texts."),
+    tasks_dir: Path = typer.Option(None, help="Folder of lm-eval task YAMLs (also where `bpb` tasks are written)."),
+    limit: int = typer.Option(None, help="At most this many examples per probe / parallel set (quick runs)."),
+    out: Path = typer.Option(None, help="Results table to merge into (default: the run's results.parquet)."),
+) -> None:
+    """Evaluate models (bpb, probes, retrieval, translation, lm-eval) and merge into the results table."""
+    import pandas as pd
+
+    from langadapt.evaluate.suite import build_request, evaluate
+    from langadapt.report import markdown_table, report_run
+
+    def action():
+        request = build_request(text, stride, sib200, probe_train, _listed(probe_test), pos, retrieval, translate,
+                                prompt, _listed(harness), tasks_dir, limit)
+        path = evaluate(target, request, out)
+        if path == target / "results.parquet":  # a run folder: its report is rebuilt with the new rows
+            console.print(Markdown(report_run(target)))
+        else:
+            console.print(Markdown(markdown_table(pd.read_parquet(path)[["run", "language", "metric", "value"]])))
+        console.print(f"Results: [bold]{path}[/]")
+
     _guarded(action)

@@ -1,17 +1,32 @@
-"""Tables and a plot from the results table, and nothing else: every number shown here was
-computed by the run and read back from `results.parquet`."""
+"""Tables and plots from the results table, and nothing else: every number shown here was
+computed by the run (or `langadapt eval`) and read back from `results.parquet`; loss curves
+come from the training logs and the curation table from `corpus/stats.json`.
+
+`write_report` writes `tables.md`, `bpb.png` and one self-contained `index.html` (every plot
+embedded as a base64 PNG, no external file or script), which opens offline in any browser.
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+import io
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from langadapt.atomic import write_text, write_with
+from langadapt.evaluate import transfer
 
 SIGN_CONVENTION = (
     "Δ bpb = adapted − base, in bits per byte (lower bpb is better). On the target language a "
     "negative Δ is the gain from adaptation; on a source language a positive Δ is forgetting."
+)
+TAG_RULE = (
+    f"Transfer cells are relative gains (base − run) / base bpb. Tag per adapted run, threshold "
+    f"τ = {transfer.THRESHOLD:.0%}: **altruistic** if some language it was not trained on gains more "
+    "than τ; **selfish** if only its trained language(s) gain more than τ; **stagnant** if none does."
 )
 
 
@@ -28,65 +43,206 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join([header, rule, *body])
 
 
-def bpb_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Languages as rows (target last), runs as columns, bpb in the cells."""
-    bpb = results[results.metric == "bpb"]
-    runs = list(dict.fromkeys(bpb.run))
-    table = bpb.pivot_table(index=["language", "role"], columns="run", values="value", sort=False)[runs]
+def run_order(runs) -> list[str]:
+    """Base first, then the untrained `init:` models, then the adapted runs (each in order of appearance)."""
+    unique = list(dict.fromkeys(runs))
+    return sorted(unique, key=lambda run: (run != "base", not str(run).startswith("init:"), unique.index(run)))
+
+
+def metric_table(results: pd.DataFrame, metric: str = "bpb") -> pd.DataFrame:
+    """Languages as rows (target last), runs as columns, the metric in the cells."""
+    rows = results[results.metric == metric]
+    runs = run_order(rows.run)
+    table = rows.pivot_table(index=["language", "role"], columns="run", values="value", sort=False)[runs]
+    table.columns.name = None
     return table.reset_index().sort_values("role", kind="stable", key=lambda r: r == "target")
 
 
+def bpb_table(results: pd.DataFrame) -> pd.DataFrame:
+    return metric_table(results, "bpb")
+
+
 def delta_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Change in bpb from the base model, per adapted run, with source-language means."""
-    table = bpb_table(results)
-    adapted = [c for c in table.columns[2:] if c != "base" and not c.startswith("init:")]
-    deltas = table[["language", "role"]].copy()
-    for run in adapted:
-        deltas[f"Δ {run}"] = table[run] - table["base"]
+    """Δ bpb from the base model, per adapted run, with the mean over source languages."""
+    changes = transfer.gain_forgetting(results)
+    roles = results.drop_duplicates("language").set_index("language").role
+    deltas = changes.pivot_table(index="language", columns="run", values="delta_bpb", sort=False)
+    deltas = deltas[run_order(deltas.columns)]
+    deltas.columns = [f"Δ {run}" for run in deltas.columns]
+    deltas = deltas.reset_index()
+    deltas.insert(1, "role", deltas.language.map(roles))
+    deltas = deltas.sort_values("role", kind="stable", key=lambda r: r == "target")
     means = deltas[deltas.role == "source"].mean(numeric_only=True)
     summary = pd.DataFrame([{"language": "mean of sources", "role": "source", **means.to_dict()}])
     return pd.concat([deltas, summary], ignore_index=True)
 
 
-def plot_bpb(results: pd.DataFrame, path: Path) -> Path:
+def other_metrics_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Every metric other than bpb / bytes per token (probes, retrieval, translation, lm-eval)."""
+    rows = results[~results.metric.isin(["bpb", "bytes_per_token"])]
+    if rows.empty:
+        return pd.DataFrame()
+    runs = run_order(rows.run)
+    table = rows.pivot_table(index=["metric", "language"], columns="run", values="value", sort=False)[runs]
+    table.columns.name = None
+    return table.reset_index()
+
+
+def curation_table(run_dir: Path) -> pd.DataFrame:
+    """Documents removed per curation step and language (from `corpus/stats.json`)."""
+    path = Path(run_dir) / "corpus" / "stats.json"
+    if not path.is_file():
+        return pd.DataFrame()
+    stats = json.loads(path.read_text(encoding="utf-8"))
+    table = pd.DataFrame(stats.get("removed", {})).fillna(0).astype(int)
+    for column in ("input", "kept"):
+        if column in stats:
+            table.insert(0 if column == "input" else len(table.columns), column, pd.Series(stats[column]))
+    return table.rename_axis("language").reset_index()
+
+
+def loss_logs(run_dir: Path) -> dict[str, pd.DataFrame]:
+    """Training loss per step for every `train/<run>/log.jsonl`."""
+    logs = {}
+    for path in sorted(Path(run_dir).glob("train/*/log.jsonl")):
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if records:
+            logs[path.parent.name] = pd.DataFrame(records)[["step", "loss"]]
+    return logs
+
+
+def _bars(table: pd.DataFrame, ylabel: str, title: str):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(table)) + 1.5, 4.0))
+    table.plot.bar(ax=ax, width=0.8)
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
+    ax.tick_params(axis="x", rotation=0)
+    ax.axhline(0, color="black", linewidth=0.6)
+    fig.tight_layout()
+    return fig
+
+
+def figures(results: pd.DataFrame, run_dir: Path | None = None) -> dict[str, object]:
+    """The report's plots as matplotlib figures, keyed by file stem; each only where its data exists."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = bpb_table(results).set_index("language").drop(columns="role")
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(table)), 4.0))
-    table.plot.bar(ax=ax, width=0.8)
-    ax.set_ylabel("bits per byte (held-out, lower is better)")
-    ax.set_xlabel("")
-    ax.set_title("Held-out bits per byte per language and model")
-    ax.legend(fontsize=8, ncols=2)
-    ax.tick_params(axis="x", rotation=0)
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
-    return path
+    figs: dict[str, object] = {}
+    if (results.metric == "bpb").any():
+        figs["bpb"] = _bars(bpb_table(results).set_index("language").drop(columns="role"),
+                            "bits per byte (held-out, lower is better)",
+                            "Held-out bits per byte per language and model")
+        changes = transfer.gain_forgetting(results)
+        if not changes.empty:
+            deltas = delta_table(results).iloc[:-1].set_index("language").drop(columns="role")
+            figs["delta"] = _bars(deltas, "Δ bpb = adapted − base (negative: better)",
+                                  "Gain (target, below 0) and forgetting (sources, above 0)")
+            matrix = transfer.transfer_matrix(results)
+            fig, ax = plt.subplots(figsize=(1.2 * matrix.shape[1] + 3, 0.6 * matrix.shape[0] + 2))
+            scale = float(abs(matrix).max().max()) or 1.0
+            image = ax.imshow(matrix.to_numpy(), cmap="RdBu", vmin=-scale, vmax=scale)
+            ax.set_xticks(range(matrix.shape[1]), matrix.columns)
+            ax.set_yticks(range(matrix.shape[0]), matrix.index)
+            for (i, j), value in pd.DataFrame(matrix.to_numpy()).stack().items():
+                ax.text(j, i, f"{value:+.1%}", ha="center", va="center", fontsize=8,
+                        color="white" if abs(value) > scale / 2 else "black")
+            fig.colorbar(image, ax=ax, label="relative gain in bpb")
+            ax.set_title("Transfer: relative bpb gain per evaluated language")
+            fig.tight_layout()
+            figs["transfer"] = fig
+    if (results.metric == "bytes_per_token").any():
+        figs["fertility"] = _bars(metric_table(results, "bytes_per_token").set_index("language").drop(columns="role"),
+                                  "UTF-8 bytes per token (higher: fewer tokens)", "Tokenizer fertility per language")
+    logs = loss_logs(run_dir) if run_dir else {}
+    if logs:
+        fig, ax = plt.subplots(figsize=(6.0, 4.0))
+        for name, log in logs.items():
+            ax.plot(log.step, log.loss, label=name)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss (nats per token)")
+        ax.set_title("Training loss")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        figs["loss"] = fig
+    return figs
 
 
-def write_report(results: pd.DataFrame, out: Path) -> str:
-    """Write `tables.md` and `bpb.png` into `out`; return the markdown."""
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.4f}", classes="t")
+
+
+CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+       "table.t{border-collapse:collapse;margin:1em 0;font-size:14px}"
+       "table.t td,table.t th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:right}"
+       "img{max-width:100%;display:block;margin:1em 0}p.note{color:#555}")
+
+
+def write_report(results: pd.DataFrame, out: Path, run_dir: Path | None = None) -> str:
+    """Write `tables.md`, `bpb.png` and `index.html` into `out`; return the markdown."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    run_dir = Path(run_dir) if run_dir else out.parent
     experiment = results["experiment"].iloc[0] if "experiment" in results else "experiment"
-    target = results.loc[results.role == "target", "language"].iloc[0]
-    text = "\n\n".join([
-        f"# {experiment}: adapting to {target}",
-        "## Held-out bits per byte",
-        markdown_table(bpb_table(results)),
-        "## Gain and forgetting",
-        SIGN_CONVENTION,
-        markdown_table(delta_table(results)),
-        "![bpb per language per model](bpb.png)",
-    ]) + "\n"
+    targets = results.loc[results.role == "target", "language"]
+    title = f"{experiment}: adapting to {targets.iloc[0]}" if len(targets) else str(experiment)
+    sections: list[tuple[str, str, pd.DataFrame, list[str]]] = []  # (heading, note, table, figures)
+    if (results.metric == "bpb").any():
+        sections.append(("Held-out bits per byte", "", bpb_table(results), ["bpb"]))
+        if not transfer.gain_forgetting(results).empty:
+            sections.append(("Gain and forgetting", SIGN_CONVENTION, delta_table(results), ["delta"]))
+            sections.append(("Transfer matrix", TAG_RULE,
+                             transfer.transfer_matrix(results).reset_index(), ["transfer"]))
+            sections.append(("Transfer tags", "", transfer.transfer_tags(results), []))
+    if (results.metric == "bytes_per_token").any():
+        sections.append(("Bytes per token", "", metric_table(results, "bytes_per_token"), ["fertility"]))
+    for heading, table in (("Other metrics", other_metrics_table(results)), ("Curation: documents removed",
+                                                                               curation_table(run_dir))):
+        if not table.empty:
+            sections.append((heading, "", table, []))
+    figs = figures(results, run_dir)
+    if "loss" in figs:
+        sections.append(("Training loss", "", pd.DataFrame(), ["loss"]))
+
+    markdown = [f"# {title}"]
+    page = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    for heading, note, table, names in sections:
+        markdown.append(f"## {heading}")
+        page.append(f"<h2>{html.escape(heading)}</h2>")
+        if note:
+            markdown.append(note)
+            page.append(f"<p class='note'>{html.escape(note).replace('**', '')}</p>")
+        if not table.empty:
+            markdown.append(markdown_table(table))
+            page.append(_html_table(table))
+        for name in names:
+            if name in figs:
+                png = _png(figs[name])
+                markdown.append(f"![{name}]({name}.png)")
+                write_with(out / f"{name}.png", lambda tmp, data=png: tmp.write_bytes(data))
+                page.append(f"<img alt='{name}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+    for fig in figs.values():
+        plt.close(fig)
+    text = "\n\n".join(markdown) + "\n"
     write_text(out / "tables.md", text)
-    plot_bpb(results, out / "bpb.png")
+    write_text(out / "index.html", "\n".join(page) + "\n</body></html>\n")
     return text
 
 
 def report_run(run_dir: Path) -> str:
     """Rebuild the report of a finished run from its results table."""
     results = pd.read_parquet(Path(run_dir) / "results.parquet")
-    return write_report(results, Path(run_dir) / "report")
+    return write_report(results, Path(run_dir) / "report", Path(run_dir))

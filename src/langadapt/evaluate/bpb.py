@@ -1,9 +1,16 @@
 """Bits per byte: the language-modelling metric that is fair across tokenizers.
 
 For each text, the model reads EOS then the text's tokens and is scored on predicting every
-text token (the EOS it starts from is context, never a target). The summed negative
-log-likelihood in bits is divided by the text's UTF-8 bytes, so a tokenizer that cuts a
-language into more pieces gains nothing from it.
+text token (the EOS it starts from is context, never a target; no other special token is added).
+The summed negative log-likelihood in bits is divided by the text's UTF-8 bytes, so a tokenizer
+that cuts a language into more pieces gains nothing from it.
+
+Texts longer than the model's context are scored with a sliding window: each window holds up
+to `context` tokens and advances by `stride`, and scores only the tokens no earlier window
+scored, so every token is scored exactly once, with `context - stride` or more tokens before it.
+`stride = context` gives disjoint windows, which is what lm-evaluation-harness's
+`loglikelihood_rolling` does; a smaller stride gives later tokens more context (lower bpb)
+at the cost of more forward passes.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 from transformers import PreTrainedModel
+
+from langadapt.errors import LangadaptError
 
 
 @dataclass
@@ -32,36 +41,66 @@ class BpbResult:
         return self.bytes / self.tokens
 
 
-def _windows(ids: list[int], context: int) -> list[list[int]]:
-    """Cut [EOS, t1..tn] into windows of ≤ context+1 tokens that overlap by one token, so
-    each text token is predicted exactly once."""
-    return [ids[start : start + context + 1] for start in range(0, len(ids) - 1, context)]
+@dataclass
+class Window:
+    ids: list[int]  # model input followed by the last target: len(ids) - 1 predictions
+    scored: int  # how many of the last predictions count (the rest are context only)
+
+
+def sliding_windows(ids: list[int], context: int, stride: int) -> list[Window]:
+    """Windows over [EOS, t1..tn] such that each of t1..tn is predicted exactly once."""
+    if not 1 <= stride <= context:
+        raise LangadaptError(f"stride {stride} is outside 1..{context} (the model's context)",
+                             fix="set a stride between 1 and the context length.")
+    n = len(ids) - 1  # number of targets
+    end = min(n, context)
+    windows = [Window(ids[: end + 1], end)]
+    while end < n:
+        new_end = min(n, end + stride)
+        start = max(0, new_end - context)
+        windows.append(Window(ids[start : new_end + 1], new_end - end))
+        end = new_end
+    return windows
 
 
 @torch.no_grad()
 def bits_per_byte(
-    model: PreTrainedModel, tokenizer: Tokenizer, texts: list[str], eos_id: int, batch_size: int = 32
+    model: PreTrainedModel,
+    tokenizer: Tokenizer,
+    texts: list[str],
+    eos_id: int,
+    batch_size: int = 32,
+    stride: int | None = None,
 ) -> BpbResult:
+    """Bits per byte of `texts` as one corpus (total bits / total bytes).
+
+    `stride` defaults to half the context: long texts get at least half a window of context
+    for every token after the first window."""
     context = model.config.max_position_embeddings
-    windows: list[list[int]] = []
+    stride = stride or max(1, context // 2)
+    windows: list[Window] = []
     n_tokens = 0
     for encoding in tokenizer.encode_batch(texts, add_special_tokens=False):
         n_tokens += len(encoding.ids)
-        windows += _windows([eos_id, *encoding.ids], context)
+        if encoding.ids:
+            windows += sliding_windows([eos_id, *encoding.ids], context, stride)
     device = next(model.parameters()).device
     model.eval()
     nats = 0.0
     for start in range(0, len(windows), batch_size):
         chunk = windows[start : start + batch_size]
-        width = max(len(w) for w in chunk)
+        width = max(len(w.ids) for w in chunk)
         ids = torch.full((len(chunk), width), eos_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        attention = torch.zeros((len(chunk), width), dtype=torch.long)
+        scored = torch.zeros((len(chunk), width - 1), dtype=torch.bool)
         for row, window in enumerate(chunk):
-            ids[row, : len(window)] = torch.tensor(window)
-            mask[row, : len(window)] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        logits = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1]).logits.float()
+            length = len(window.ids)
+            ids[row, :length] = torch.tensor(window.ids)
+            attention[row, :length] = 1
+            scored[row, length - 1 - window.scored : length - 1] = True
+        ids, attention, scored = ids.to(device), attention.to(device), scored.to(device)
+        logits = model(input_ids=ids[:, :-1], attention_mask=attention[:, :-1]).logits.float()
         nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
-        nats += float((nll * mask[:, 1:]).sum())
+        nats += float(nll[scored].sum())
     n_bytes = sum(len(text.encode("utf-8")) for text in texts)
     return BpbResult(bits=nats / math.log(2), bytes=n_bytes, tokens=n_tokens)

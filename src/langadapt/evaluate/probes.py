@@ -1,0 +1,142 @@
+"""Linear probes on frozen states: what a model's representations already encode.
+
+A logistic-regression classifier (scikit-learn) is trained on mean-pooled states of one
+language's labelled data and scored on another's, so the accuracy measures the model, not the
+probe (the model is never trained here). Probes live in one registry:
+
+- `sib200` — SIB-200 topic classification (7 topics): train on language A, test on each B.
+  One row per B with metric `sib200_acc:A` (so a set of B's is one row of a transfer matrix).
+- `pos` — universal POS tags on a UD treebank (CoNLL-U): train on its train file, test on its
+  test file; each word is the mean of its tokens' states. Metric `pos_acc`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tokenizers import Tokenizer
+from transformers import PreTrainedModel
+
+from langadapt.errors import LangadaptError
+from langadapt.evaluate import require
+from langadapt.evaluate.embed import hidden_states, mean_pooled
+
+
+@dataclass
+class ProbeTask:
+    """Where a probe's data is and which languages it uses (all inputs; nothing is hard-coded)."""
+
+    data: Path
+    train_language: str = ""
+    test_languages: list[str] = field(default_factory=list)
+    layer: int = -1
+    limit: int | None = None  # at most this many training (and, for POS, test) sentences: quick runs
+
+
+Probe = Callable[[PreTrainedModel, Tokenizer, ProbeTask], list[dict]]
+PROBES: dict[str, Probe] = {}
+
+
+def probe(name: str) -> Callable[[Probe], Probe]:
+    def register(function: Probe) -> Probe:
+        PROBES[name] = function
+        return function
+
+    return register
+
+
+def linear_probe_accuracy(train_x: np.ndarray, train_y: list[str], test_x: np.ndarray, test_y: list[str]) -> float:
+    """Fit a standardised logistic regression on train, return accuracy on test."""
+    require("sklearn", "eval")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    classifier.fit(train_x, train_y)
+    return float((classifier.predict(test_x) == np.asarray(test_y)).mean())
+
+
+def _sib200_split(data: Path, language: str, split: str) -> pd.DataFrame:
+    path = Path(data) / language / f"{split}.tsv"
+    if not path.is_file():
+        known = sorted(p.name for p in Path(data).iterdir() if p.is_dir())[:8] if Path(data).is_dir() else []
+        raise LangadaptError(f"no SIB-200 {split} file for {language}", where=str(path),
+                             fix=f"pass the SIB-200 folder and a language it holds (e.g. {', '.join(known)}).")
+    return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
+
+
+@probe("sib200")
+def sib200(model: PreTrainedModel, tokenizer: Tokenizer, task: ProbeTask) -> list[dict]:
+    train = _sib200_split(task.data, task.train_language, "train")[: task.limit]
+    train_x = mean_pooled(model, tokenizer, list(train.text), task.layer)
+    rows = []
+    for language in task.test_languages or [task.train_language]:
+        test = _sib200_split(task.data, language, "test")
+        test_x = mean_pooled(model, tokenizer, list(test.text), task.layer)
+        accuracy = linear_probe_accuracy(train_x, list(train.category), test_x, list(test.category))
+        rows.append({"language": language, "metric": f"sib200_acc:{task.train_language}", "value": accuracy})
+    return rows
+
+
+def read_conllu(path: Path) -> list[list[tuple[str, str]]]:
+    """Sentences as (word form, UPOS) lists; multi-word token ranges and empty nodes are skipped."""
+    sentences, words = [], []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            if words:
+                sentences.append(words)
+            words = []
+        elif not line.startswith("#"):
+            columns = line.split("\t")
+            if columns[0].isdigit():
+                words.append((columns[1], columns[3]))
+    if words:
+        sentences.append(words)
+    return sentences
+
+
+def word_states(model: PreTrainedModel, tokenizer: Tokenizer, sentences: list[list[str]], layer: int) -> np.ndarray:
+    """One vector per word: the mean of the states of the tokens that overlap it (words joined by spaces)."""
+    texts, owners = [], []
+    for words in sentences:
+        text, owner = "", []
+        for index, word in enumerate(words):
+            if text:
+                text += " "
+                owner.append(-1)
+            text += word
+            owner += [index] * len(word)
+        texts.append(text)
+        owners.append(np.asarray(owner))
+    vectors = []
+    states = hidden_states(model, tokenizer, texts, layer)
+    for text, words, owner, state in zip(texts, sentences, owners, states, strict=True):
+        offsets = tokenizer.encode(text, add_special_tokens=False).offsets
+        token_word = np.asarray([owner[max(start, end - 1)] for start, end in offsets])
+        sums, counts = np.zeros((len(words), state.shape[1])), np.zeros(len(words))
+        inside = token_word >= 0  # a lone leading-space token belongs to no word
+        np.add.at(sums, token_word[inside], state[inside])
+        np.add.at(counts, token_word[inside], 1)
+        vectors.append(sums / np.maximum(counts, 1)[:, None])
+    return np.concatenate(vectors)
+
+
+@probe("pos")
+def pos(model: PreTrainedModel, tokenizer: Tokenizer, task: ProbeTask) -> list[dict]:
+    folder = Path(task.data)
+    splits = {split: sorted(folder.glob(f"*-ud-{split}.conllu")) for split in ("train", "test")}
+    if not all(splits.values()):
+        raise LangadaptError("no *-ud-train.conllu and *-ud-test.conllu files", where=str(folder),
+                             fix="pass a Universal Dependencies treebank folder.")
+    data = {split: read_conllu(paths[0])[: task.limit] for split, paths in splits.items()}
+    features = {split: word_states(model, tokenizer, [[w for w, _ in s] for s in sentences], task.layer)
+                for split, sentences in data.items()}
+    labels = {split: [tag for s in sentences for _, tag in s] for split, sentences in data.items()}
+    accuracy = linear_probe_accuracy(features["train"], labels["train"], features["test"], labels["test"])
+    return [{"language": task.train_language or folder.name, "metric": "pos_acc", "value": accuracy}]

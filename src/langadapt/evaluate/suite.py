@@ -1,0 +1,185 @@
+"""`langadapt eval`: score the models of a run folder (or one model folder) and merge the
+figures into a results table, one row per (run, language, metric, value).
+
+Which data each metric reads is part of the request, never a fixed path: held-out text per
+language (a run folder's own `corpus/heldout.jsonl` by default), probe datasets, parallel files
+for retrieval and translation, and lm-eval task names.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from langadapt.atomic import write_with
+from langadapt.corpus.document import read_documents
+from langadapt.errors import LangadaptError
+from langadapt.evaluate.bpb import bits_per_byte
+from langadapt.evaluate.harness import write_bpb_task
+from langadapt.evaluate.probes import PROBES, ProbeTask
+
+log = logging.getLogger("langadapt")
+
+KEY = ["run", "language", "metric"]
+
+
+@dataclass
+class EvalRequest:
+    texts: dict[str, list[str]] = field(default_factory=dict)  # language → held-out texts for bpb
+    stride: int | None = None
+    probes: dict[str, ProbeTask] = field(default_factory=dict)  # probe name → its data
+    retrieval: dict[str, tuple[Path, Path]] = field(default_factory=dict)  # language → (its file, pivot file)
+    translation: dict[str, tuple[Path, Path]] = field(default_factory=dict)  # target language → (sources, refs)
+    prompt: str = "{source} = "
+    harness: list[str] = field(default_factory=list)
+    tasks_dir: Path | None = None
+    limit: int | None = None  # at most this many sentences per retrieval/translation set
+
+
+def read_texts(path: Path, language: str | None = None) -> dict[str, list[str]]:
+    """Texts by language: a JSONL of documents (id/text/lang), or a .txt file of one text per line
+    (then `language` names it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LangadaptError(f"text file not found: {path}", fix="pass a JSONL of documents or a .txt file.")
+    if path.suffix == ".jsonl":
+        texts: dict[str, list[str]] = {}
+        for doc in read_documents(path):
+            if language in (None, doc.lang):
+                texts.setdefault(doc.lang, []).append(doc.text)
+        return texts
+    if not language:
+        raise LangadaptError(f"{path} is plain text, so its language must be given",
+                             fix="write it as LANG=FILE, e.g. hsb_Latn=heldout.txt.")
+    return {language: [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]}
+
+
+def _language_and_files(spec: str, option: str) -> tuple[str, list[Path]]:
+    language, sep, files = spec.partition("=")
+    if not sep or not files:
+        raise LangadaptError(f"{option} {spec!r} is not LANG=FILE[,FILE]",
+                             fix=f"write e.g. {option} hsb_Latn=a.txt,b.txt")
+    return language, [Path(f) for f in files.split(",")]
+
+
+def _pairs(specs: list[str], option: str) -> dict[str, tuple[Path, Path]]:
+    pairs = {}
+    for spec in specs:
+        language, files = _language_and_files(spec, option)
+        if len(files) != 2:
+            raise LangadaptError(f"{option} {spec!r} needs two files", fix=f"write {option} LANG=FILE,PIVOT_FILE")
+        pairs[language] = (files[0], files[1])
+    return pairs
+
+
+def build_request(
+    texts: list[str], stride: int | None = None, sib200: Path | None = None, probe_train: str = "",
+    probe_test: list[str] | None = None, pos: Path | None = None, retrieval: list[str] | None = None,
+    translation: list[str] | None = None, prompt: str = "{source} = ", harness: list[str] | None = None,
+    tasks_dir: Path | None = None, limit: int | None = None,
+) -> EvalRequest:
+    """An EvalRequest from command-line style specs (`LANG=FILE`, `LANG=FILE,PIVOT`)."""
+    request = EvalRequest(stride=stride, prompt=prompt, harness=harness or [], tasks_dir=tasks_dir, limit=limit)
+    for spec in texts:
+        language, files = _language_and_files(spec, "--text") if "=" in spec else (None, [Path(spec)])
+        for found, found_texts in read_texts(files[0], language).items():
+            request.texts.setdefault(found, []).extend(found_texts)
+    if sib200:
+        if not probe_train:
+            raise LangadaptError("--sib200 needs --probe-train LANG", fix="name the language the probe trains on.")
+        request.probes["sib200"] = ProbeTask(Path(sib200), probe_train, probe_test or [], limit=limit)
+    if pos:
+        request.probes["pos"] = ProbeTask(Path(pos), limit=limit)
+    request.retrieval = _pairs(retrieval or [], "--retrieval")
+    request.translation = _pairs(translation or [], "--translate")
+    return request
+
+
+def find_models(target: Path) -> dict[str, Path]:
+    """A model folder → {its name: it}; a run folder → every loadable `train/<run>/final`."""
+    target = Path(target)
+    if (target / "config.json").is_file():
+        return {target.parent.name if target.name == "final" else target.name: target}
+    models = {p.parent.name: p for p in sorted(target.glob("train/*/final")) if (p / "config.json").is_file()}
+    for adapter in sorted(target.glob("train/*/final/adapter_config.json")):
+        log.warning("skipping %s: a peft adapter without a saved base model cannot be loaded alone", adapter.parent)
+    if not models:
+        raise LangadaptError(f"no model folders in {target}",
+                             fix="pass a run folder with train/<run>/final/ or a transformers model folder.")
+    return models
+
+
+def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
+    """Every metric the request asks for, on one model folder."""
+    from langadapt.evaluate.harness import run_harness  # lm-eval is optional: imported when asked for
+    from langadapt.evaluate.retrieval import read_parallel, retrieval_accuracy
+    from langadapt.evaluate.translation import translate, translation_scores
+    from langadapt.model.build import load_model
+    from langadapt.vocab.train import EOS, load_tokenizer
+
+    model, tokenizer = load_model(path), load_tokenizer(path / "tokenizer.json")
+    eos = tokenizer.token_to_id(EOS)
+    rows = []
+    for language, texts in request.texts.items():
+        result = bits_per_byte(model, tokenizer, texts, eos, stride=request.stride)
+        rows += [{"language": language, "metric": "bpb", "value": result.bpb},
+                 {"language": language, "metric": "bytes_per_token", "value": result.bytes_per_token}]
+    for probe_name, task in request.probes.items():
+        rows += PROBES[probe_name](model, tokenizer, task)
+    for language, files in request.retrieval.items():
+        source, pivot = read_parallel(*files, limit=request.limit)
+        rows += [{"language": language, "metric": metric, "value": value}
+                 for metric, value in retrieval_accuracy(model, tokenizer, source, pivot).items()]
+    for language, files in request.translation.items():
+        sources, references = read_parallel(*files, limit=request.limit)
+        hypotheses = translate(model, tokenizer, sources, eos, request.prompt)
+        rows += [{"language": language, "metric": metric, "value": value}
+                 for metric, value in translation_scores(hypotheses, references).items()]
+    if request.harness:
+        for task, metrics in run_harness(path, request.harness, request.tasks_dir).items():
+            language = task.removeprefix("langadapt_bpb_")
+            rows += [{"language": language, "metric": f"lm_eval:{metric}", "value": value}
+                     for metric, value in metrics.items()]
+    return [{"run": name, **row} for row in rows]
+
+
+def merge_results(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    """New rows replace old rows with the same (run, language, metric); roles and config columns
+    of a run are copied from its existing rows (`eval` for languages the run never saw)."""
+    if old is None or old.empty:
+        new.insert(2, "role", "eval")
+        return new
+    roles = old.drop_duplicates("language").set_index("language").role
+    new.insert(2, "role", new.language.map(roles).fillna("eval"))
+    config = [c for c in old.columns if c not in {*KEY, "role", "value"}]
+    per_run = old.drop_duplicates("run").set_index("run")[config]
+    new = new.join(per_run, on="run")
+    kept = old.merge(new[KEY], on=KEY, how="left", indicator=True)
+    kept = kept[kept._merge == "left_only"].drop(columns="_merge")
+    columns = [*old.columns, *(c for c in new.columns if c not in old.columns)]
+    return pd.concat([kept, new], ignore_index=True)[columns]
+
+
+def evaluate(target: Path, request: EvalRequest, out: Path | None = None) -> Path:
+    """Evaluate a run folder's models (or one model folder), merge into the results table; return its path."""
+    target = Path(target)
+    is_run = (target / "results.parquet").is_file() or (target / "corpus").is_dir()
+    out = Path(out) if out else (target / "results.parquet" if is_run else target / "eval" / "results.parquet")
+    if is_run and not request.texts and (target / "corpus" / "heldout.jsonl").is_file():
+        request.texts = read_texts(target / "corpus" / "heldout.jsonl")
+    if "bpb" in request.harness:  # shorthand: lm-eval tasks written from the same held-out texts
+        request.tasks_dir = request.tasks_dir or out.parent / "eval" / "harness_tasks"
+        names = [write_bpb_task(f"langadapt_bpb_{lang}", texts, request.tasks_dir).stem
+                 for lang, texts in request.texts.items()]
+        request.harness = [task for task in request.harness if task != "bpb"] + names
+    rows = [row for name, path in find_models(target).items() for row in evaluate_model(name, path, request)]
+    if not rows:
+        raise LangadaptError("nothing to evaluate: no texts, probes, parallel files or harness tasks given",
+                             fix="pass --text, --sib200, --pos, --retrieval, --translate or --harness.")
+    old = pd.read_parquet(out) if out.is_file() else None
+    results = merge_results(old, pd.DataFrame(rows))
+    write_with(out, lambda tmp: results.to_parquet(tmp, index=False))
+    return out
