@@ -91,3 +91,21 @@ def config(path: Path = typer.Argument(None, help="Experiment YAML to validate; 
 
     cfg = _guarded(lambda: load_config(path) if path else ExperimentConfig())
     console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True), highlight=False)
+
+
+@app.command()
+def vocab(config: Path = typer.Argument(..., help="Experiment YAML; its languages, corpus, curate and vocab sections."),
+          base: Path = typer.Option(None, help="A model folder (safetensors + tokenizer.json) to expand and "
+                                               "initialise; without it the tokenizers are trained and measured only.")
+          ) -> None:
+    """Train, measure and expand tokenizers; with --base, initialise the new rows with every initialiser."""
+    from langadapt.pipeline import run_vocab
+    from langadapt.report import report_run
+
+    def action():
+        started = time.perf_counter()
+        folder = run_vocab(load_config(config), base)
+        console.print(Markdown(report_run(folder)))
+        console.print(f"Run folder: [bold]{folder}[/] ({time.perf_counter() - started:.0f} s)")
+
+    _guarded(action)

@@ -245,6 +245,8 @@ def resize_and_init(model: PreTrainedModel, pieces: list[list[int]], method: str
 
     `context` holds the optional InitContext fields (`static`, `target_ids`, `rank`).
     """
+    if not pieces:
+        return
     old_size = model.get_input_embeddings().weight.shape[0]
     model.resize_token_embeddings(old_size + len(pieces), mean_resizing=False)
     std = getattr(model.config, "initializer_range", 0.02)
