@@ -79,13 +79,15 @@ def test_ofa_full_rank_is_convex_and_low_rank_lies_in_the_top_singular_subspace(
 
 
 def test_cw2v_rows_stay_in_the_hull_and_fit_target_contexts_better(hsb_context):
-    ctx = hsb_context
+    seeded = lambda: InitContext(**{**hsb_context.__dict__, "generator": torch.Generator().manual_seed(1)})  # noqa: E731
+    ctx = seeded()
     mixture = cw2v_mixture(ctx)
     rows = mixture.rows(ctx.old)
     _assert_convex(mixture, ctx, rows)
-    objective = SkipGram.build(InitContext(**{**ctx.__dict__, "generator": torch.Generator().manual_seed(1)}))
+    objective = SkipGram.build(seeded())  # the pairs and negatives cw2v was trained on
     learned = objective.loss(rows).item()
-    assert learned < 0.9 * objective.loss(INITIALISERS["subword-mean"](ctx)).item()
+    start = objective.loss(INITIALISERS["subword-mean"](ctx)).item()
+    assert learned < 0.8 * start, (learned, start)
 
 
 def test_methods_name_the_context_they_need():

@@ -174,15 +174,17 @@ class SkipGram:
 
     Centres are new tokens; context and negative vectors are fixed: the old rows for old tokens
     and the subword-mean rows for new ones, so the learned rows live in the old model's space.
+    Negatives are drawn once per new token (not per pair) from unigram^0.75, which keeps a
+    step cheap for 10k new tokens.
     """
 
     centres: torch.Tensor  # (pairs,) index of the new token
-    contexts: torch.Tensor  # (pairs,) expanded id of a token within the window
-    negatives: torch.Tensor  # (pairs, n) expanded ids drawn from unigram^0.75
-    table: torch.Tensor  # (expanded vocab, dim) context vectors
+    contexts: torch.Tensor  # (pairs, dim) vector of a token within the window
+    tokens: torch.Tensor  # (n,) new tokens that occur in the text
+    negatives: torch.Tensor  # (n, k, dim) vectors of tokens drawn from unigram^0.75
 
     @classmethod
-    def build(cls, ctx: InitContext, window: int = 3, n_negatives: int = 5, max_pairs: int = 50_000):
+    def build(cls, ctx: InitContext, window: int = 3, n_negatives: int = 10, max_pairs: int = 20_000):
         sequences = ctx.need("target_ids", "cw2v")
         n_old = ctx.old.shape[0]
         stream = torch.tensor([i for seq in sequences for i in [*seq, -1]], dtype=torch.long)
@@ -199,19 +201,20 @@ class SkipGram:
                                  fix="pass the target text cut by the expanded tokenizer.")
         chosen = torch.randperm(len(centres), generator=ctx.generator)[:max_pairs]
         table = torch.cat([ctx.old, subword_mean_init(ctx)]).float()
+        tokens = centres[chosen].unique()
         frequency = torch.bincount(stream[stream >= 0], minlength=table.shape[0]).float() ** 0.75
-        negatives = torch.multinomial(frequency, len(chosen) * n_negatives, replacement=True,
-                                      generator=ctx.generator).view(len(chosen), n_negatives)
-        return cls(centres[chosen], contexts[chosen], negatives, table)
+        negatives = torch.multinomial(frequency, len(tokens) * n_negatives, replacement=True,
+                                      generator=ctx.generator).view(len(tokens), n_negatives)
+        return cls(centres[chosen], table[contexts[chosen]], tokens, table[negatives])
 
     def loss(self, rows: torch.Tensor) -> torch.Tensor:
-        centre = rows.float()[self.centres]
-        positive = (centre * self.table[self.contexts]).sum(-1)
-        negative = torch.einsum("pd,pnd->pn", centre, self.table[self.negatives])
+        rows = rows.float()
+        positive = (rows[self.centres] * self.contexts).sum(-1)
+        negative = torch.einsum("nd,nkd->nk", rows[self.tokens], self.negatives)
         return -(F.logsigmoid(positive).mean() + F.logsigmoid(-negative).sum(-1).mean())
 
 
-def cw2v_mixture(ctx: InitContext, neighbours: int = 16, steps: int = 100, lr: float = 0.05) -> Mixture:
+def cw2v_mixture(ctx: InitContext, neighbours: int = 16, steps: int = 50, lr: float = 0.1) -> Mixture:
     """CW2V: skip-gram-trained weights over the token's pieces and the old rows nearest their mean.
 
     Weights are a softmax, so every row stays in the convex hull of the old rows; they start
