@@ -81,3 +81,8 @@ def test_expanding_a_bpe_base_with_unigram_is_one_paragraph_error(vocab_run, tmp
     result = CliRunner().invoke(app, ["vocab", str(bad), "--base", str(base)])
     assert result.exit_code == 2 and "cannot expand a BPE tokenizer with a Unigram one" in result.output
     assert not list(tmp_path.glob("v-vocab*"))
+
+
+def test_vocab_command_has_help():
+    result = CliRunner().invoke(app, ["vocab", "--help"])
+    assert result.exit_code == 0 and "--base" in result.output
