@@ -29,9 +29,9 @@ def _byte_level(model) -> Tokenizer:
     return tokenizer
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
-    tokenizer = _byte_level(models.BPE())
-    trainer = trainers.BpeTrainer(
+def _train(model, trainer_class, texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    tokenizer = _byte_level(model)
+    trainer = trainer_class(
         vocab_size=vocab_size,
         special_tokens=[EOS],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -39,19 +39,15 @@ def train_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer
+
+
+def train_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    return _train(models.BPE(), trainers.BpeTrainer, texts, vocab_size)
 
 
 def train_unigram(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     """Unigram LM over byte-level symbols: every byte stays in the vocabulary, so no `<unk>`."""
-    tokenizer = _byte_level(models.Unigram())
-    trainer = trainers.UnigramTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[EOS],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
-    return tokenizer
+    return _train(models.Unigram(), trainers.UnigramTrainer, texts, vocab_size)
 
 
 def byte_tokenizer() -> Tokenizer:
