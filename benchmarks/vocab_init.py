@@ -61,7 +61,7 @@ def table(rows: list[list], columns: list[str]) -> str:
     return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells[1:])])
 
 
-def quality(args) -> None:
+def quality(args, tmp: Path) -> None:
     texts = {code: read(code) for code in [*args.sources, args.target]}
     train_texts = {code: lines[: args.train_lines] for code, lines in texts.items()}
     heldout = texts[args.target][args.train_lines:][: args.heldout_lines]
@@ -70,7 +70,6 @@ def quality(args) -> None:
     eos = source_tok.token_to_id(EOS)
     model_cfg = ModelConfig(n_layer=2, n_embd=args.dim, n_head=2, block_size=64)
     base = build_gpt2(model_cfg, source_tok)
-    tmp = Path(tempfile.mkdtemp(prefix="vocab_init_"))
     source_stream = pack([t for c in args.sources for t in train_texts[c]], source_tok, eos, 0)
     pretrain = TrainConfig(steps=args.pretrain_steps, batch_size=16, lr=3e-3, warmup_steps=20,
                            eval_every=args.pretrain_steps)
@@ -163,11 +162,11 @@ def main() -> None:
     parser.add_argument("--target", default="slk", help="NTREX-128 code of the held-out language")
     parser.add_argument("--inits", nargs="+", default=list(INITIALISERS))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=60, help="continued-pretraining steps per init and seed")
+    parser.add_argument("--steps", type=int, default=40, help="continued-pretraining steps per init and seed")
     parser.add_argument("--eval-every", type=int, default=10)
-    parser.add_argument("--pretrain-steps", type=int, default=300)
+    parser.add_argument("--pretrain-steps", type=int, default=200)
     parser.add_argument("--train-lines", type=int, default=1700)
-    parser.add_argument("--heldout-lines", type=int, default=100)
+    parser.add_argument("--heldout-lines", type=int, default=60)
     parser.add_argument("--source-vocab", type=int, default=2000)
     parser.add_argument("--target-vocab", type=int, default=1200)
     parser.add_argument("--new-tokens", type=int, default=600)
@@ -186,7 +185,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(header())
     if not args.skip_quality:
-        quality(args)
+        with tempfile.TemporaryDirectory(prefix="vocab_init_") as tmp:  # training logs
+            quality(args, Path(tmp))
     if not args.skip_cost:
         cost(args)
 
