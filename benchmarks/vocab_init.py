@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--inits", nargs="+", default=list(INITIALISERS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=40, help="continued-pretraining steps per init and seed")
-    parser.add_argument("--eval-every", type=int, default=10)
+    parser.add_argument("--eval-every", type=int, default=20)
     parser.add_argument("--pretrain-steps", type=int, default=200)
     parser.add_argument("--train-lines", type=int, default=1700)
     parser.add_argument("--heldout-lines", type=int, default=60)
