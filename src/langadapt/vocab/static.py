@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from langadapt.errors import LangadaptError
+
 
 @dataclass
 class StaticVectors:
@@ -34,7 +36,11 @@ def train_static(tokenizer: Tokenizer, texts: list[str], dim: int = 64, epochs: 
     returned vectors are centred (their mean over the tokens the text holds is removed), which
     makes cosine similarity reflect use rather than that shared direction.
     """
-    from gensim.models import FastText
+    try:
+        from gensim.models import FastText
+    except ImportError:
+        raise LangadaptError("the focus and ofa initialisers need gensim for static token vectors",
+                             fix="pip install 'langadapt[vocab]'") from None
 
     ids = token_ids(tokenizer, texts)
     n_tokens = sum(len(seq) for seq in ids)
