@@ -48,7 +48,8 @@ def test_manifest_records_config_inputs_and_versions(finished_run):
 def test_results_have_one_row_per_run_language_metric(finished_run):
     results = pd.read_parquet(finished_run / "results.parquet")
     assert not results.duplicated(["run", "language", "metric"]).any()
-    assert set(results.run) == {"base", "init:random", "init:mean", "init:subword-mean", "full", "layra"}
+    assert set(results.run) == {"base", "init:random", "init:mean", "init:subword-mean", "full", "layra",
+                                "tokenizer:source", "tokenizer:expanded"}
     assert set(results.language) == {"ces_Latn", "pol_Latn", "hsb_Latn"}
     bpb = results[results.metric == "bpb"].set_index(["run", "language"]).value
     assert (bpb > 0).all() and (bpb < 16).all()

@@ -79,4 +79,4 @@ def test_resize_and_init_fills_input_and_untied_output_rows(tied):
 
 def test_registry_names_are_config_keys():
     assert {"random", "mean", "multivariate", "subword-mean"} <= set(INITIALISERS)
-    assert all(re.fullmatch(r"[a-z-]+", name) for name in INITIALISERS)
+    assert all(re.fullmatch(r"[a-z][a-z0-9-]*", name) for name in INITIALISERS)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markdown import Markdown
 
-from langadapt.config import ExperimentConfig, parse_config
+from langadapt.config import ExperimentConfig, load_config, parse_config
 from langadapt.errors import LangadaptError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -140,6 +140,8 @@ def curate(
             console.print(Markdown(table.read_text(encoding="utf-8")))
         console.print(f"Curated corpus: [bold]{out}[/]")
 
+    _guarded(action)
+
 
 
 def _listed(value: str | None) -> list[str]:
@@ -179,5 +181,23 @@ def eval_(
         else:
             console.print(Markdown(markdown_table(pd.read_parquet(path)[["run", "language", "metric", "value"]])))
         console.print(f"Results: [bold]{path}[/]")
+
+    _guarded(action)
+
+
+@app.command()
+def vocab(config: Path = typer.Argument(..., help="Experiment YAML; its languages, corpus, curate and vocab sections."),
+          base: Path = typer.Option(None, help="A model folder (safetensors + tokenizer.json) to expand and "
+                                               "initialise; without it the tokenizers are trained and measured only.")
+          ) -> None:
+    """Train, measure and expand tokenizers; with --base, initialise the new rows with every initialiser."""
+    from langadapt.pipeline import run_vocab
+    from langadapt.report import report_run
+
+    def action():
+        started = time.perf_counter()
+        folder = run_vocab(load_config(config), base)
+        console.print(Markdown(report_run(folder)))
+        console.print(f"Run folder: [bold]{folder}[/] ({time.perf_counter() - started:.0f} s)")
 
     _guarded(action)

@@ -87,6 +87,13 @@ class VocabConfig(Section):
     max_new_tokens: int = Field(default=600, ge=1)
     initialisers: list[str] = Field(default=["random", "mean", "subword-mean"], min_length=1)
     train_with: str = Field(default="subword-mean", description="initialiser used for the adapted models")
+    tokenizer: Literal["bpe", "unigram", "bytes"] = Field(
+        default="bpe", description="byte-level BPE, byte-level Unigram, or bytes only (256 + specials, no merges)")
+    alpha: float = Field(default=1.0, ge=0, le=1,
+                         description="temperature sampling over source languages for the tokenizer: "
+                                     "share ∝ bytes**alpha (1 natural, 0.3 XLM-R, 0 uniform)")
+    static_dim: int = Field(default=64, ge=8, description="size of the static token vectors (focus, ofa)")
+    ofa_rank: int | None = Field(default=None, ge=1, description="ofa: rank of the embedding factorisation")
 
     @field_validator("initialisers")
     @classmethod

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from langadapt.atomic import write_json, write_with
+from langadapt.atomic import write_with
 from langadapt.config import ExperimentConfig
 from langadapt.corpus.curate import curate
 from langadapt.corpus.document import Document
@@ -22,13 +22,13 @@ from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.model.adapters import ADAPTERS, trainable_parameters
-from langadapt.model.build import build_gpt2, save_model
+from langadapt.model.build import build_gpt2, load_model, save_model
 from langadapt.report import write_report
 from langadapt.runs import Run
 from langadapt.train.loop import train
-from langadapt.vocab.expand import expand_bpe
 from langadapt.vocab.init import resize_and_init
-from langadapt.vocab.train import EOS, save_tokenizer, train_bpe
+from langadapt.vocab.stage import Vocab, build_vocab, init_context, tokenizer_metrics
+from langadapt.vocab.train import EOS, load_tokenizer
 
 log = logging.getLogger("langadapt")
 
@@ -58,9 +58,14 @@ def _evaluate(name: str, model, tokenizer, heldout: dict[str, list[str]], extra:
 
 def run_experiment(cfg: ExperimentConfig) -> Path:
     """Run the whole experiment; return the finished run folder."""
+    return _in_run_folder(cfg, _run_stages)
+
+
+def _in_run_folder(cfg: ExperimentConfig, stages) -> Path:
+    """Run `stages(cfg, run)`; a user error removes the folder, any other error marks it failed."""
     run = Run(cfg)
     try:
-        folder = _run_stages(cfg, run)
+        folder = stages(cfg, run)
     except LangadaptError:
         run.discard()
         raise
@@ -71,37 +76,65 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
     return folder
 
 
-def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
-    torch.manual_seed(cfg.seed)
-    source, target = cfg.languages.source, cfg.languages.target
-    roles = {lang: ("target" if lang == target else "source") for lang in cfg.languages.all}
-
+def _curated(cfg: ExperimentConfig, run: Run) -> tuple[dict[str, list[str]], dict[str, dict[str, str]]]:
+    """Curate the corpus into the run; return training texts and held-out texts by document id."""
     log.info("curate: reading %s corpus for %s", cfg.corpus.source, ", ".join(cfg.languages.all))
     docs, input_files = _read_corpus(cfg)
     run.record_inputs(input_files)
     corpus = curate(cfg.curate, docs, cfg.languages.all, run.dir / "corpus", cfg.seed)
     train_texts = {lang: [d.text for d in corpus.train if d.lang == lang] for lang in cfg.languages.all}
-    heldout = {lang: [d.text for d in corpus.heldout if d.lang == lang] for lang in cfg.languages.all}
+    heldout = {lang: {d.id: d.text for d in corpus.heldout if d.lang == lang} for lang in cfg.languages.all}
+    return train_texts, heldout
 
-    log.info("vocab: training BPE tokenizers and expanding the source vocabulary")
-    source_texts = [text for lang in source for text in train_texts[lang]]
-    source_tok = train_bpe(source_texts, cfg.vocab.source_vocab_size)
-    target_tok = train_bpe(train_texts[target], cfg.vocab.target_vocab_size)
-    expansion = expand_bpe(source_tok, target_tok, cfg.vocab.max_new_tokens)
-    vocab_dir = run.dir / "vocab"
-    save_tokenizer(source_tok, vocab_dir / "source" / "tokenizer.json")
-    save_tokenizer(target_tok, vocab_dir / "target" / "tokenizer.json")
-    save_tokenizer(expansion.tokenizer, vocab_dir / "expanded" / "tokenizer.json")
-    write_json(vocab_dir / "expansion.json", {
-        "source_vocab_size": source_tok.get_vocab_size(),
-        "target_vocab_size": target_tok.get_vocab_size(),
-        "new_tokens": len(expansion.new_tokens),
-        "first_new_id": expansion.first_new_id,
-        "examples": [expansion.tokenizer.decode([i]) for i in range(expansion.first_new_id,
-                                                                       expansion.first_new_id + 20)],
-    })
+
+def _vocab(cfg: ExperimentConfig, run: Run, train_texts, heldout, base=None) -> tuple[Vocab, list[dict]]:
+    """Train and expand the tokenizers; one results row per (tokenizer, language, metric)."""
+    log.info("vocab: training %s tokenizers and expanding the source vocabulary", cfg.vocab.tokenizer)
+    vocab = build_vocab(cfg.vocab, train_texts, cfg.languages.source, cfg.languages.target, run.dir / "vocab",
+                        cfg.seed, base=base)
+    measured = tokenizer_metrics({"source": vocab.source, "expanded": vocab.expansion.tokenizer}, heldout,
+                                 cfg.languages.source[0])
+    return vocab, [{"run": f"tokenizer:{row.pop('tokenizer')}", **row, "method": "none", "init": "none",
+                    "steps": 0, "trainable_params": 0} for row in measured]
+
+
+def _initialise(cfg: ExperimentConfig, model, expansion, train_texts, heldout, save_to: Path | None = None):
+    """Expand `model` once per configured initialiser; bpb of each before any training."""
+    context = init_context(cfg.vocab, expansion, train_texts[cfg.languages.target], cfg.vocab.initialisers,
+                           cfg.seed)
+    initialised, rows = {}, []
+    for init in cfg.vocab.initialisers:
+        log.info("vocab: initialising %d new rows with %s", len(expansion.pieces), init)
+        expanded = copy.deepcopy(model)
+        resize_and_init(expanded, expansion.pieces, init, cfg.seed, **context)
+        initialised[init] = expanded
+        if save_to is not None:
+            save_model(expanded, expansion.tokenizer, save_to / init)
+        rows += _evaluate(f"init:{init}", expanded, expansion.tokenizer, heldout,
+                          {"method": "none", "init": init, "steps": 0, "trainable_params": 0})
+    return initialised, rows
+
+
+def _write_results(cfg: ExperimentConfig, run: Run, rows: list[dict]) -> Path:
+    roles = {lang: ("target" if lang == cfg.languages.target else "source") for lang in cfg.languages.all}
+    results = pd.DataFrame(rows)
+    results.insert(2, "role", results["language"].map(roles))
+    results.insert(0, "experiment", cfg.name)
+    write_with(run.dir / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
+    write_report(results, run.dir / "report")
+    return run.finish()
+
+
+def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
+    torch.manual_seed(cfg.seed)
+    source, target = cfg.languages.source, cfg.languages.target
+    train_texts, heldout_by_id = _curated(cfg, run)
+    heldout = {lang: list(by_id.values()) for lang, by_id in heldout_by_id.items()}
+    vocab, tokenizer_rows = _vocab(cfg, run, train_texts, heldout_by_id)
+    source_tok, expansion = vocab.source, vocab.expansion
 
     log.info("train: pretraining the base model on %s", ", ".join(source))
+    source_texts = [text for lang in source for text in train_texts[lang]]
     eos = source_tok.token_to_id(EOS)
     model = build_gpt2(cfg.model, source_tok)
     sampler = BlockSampler(pack(source_texts, source_tok, eos, cfg.seed), cfg.model.block_size,
@@ -114,13 +147,8 @@ def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
                       "trainable_params": trainable_parameters(model)})
 
     new_ids = list(range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens)))
-    initialised = {}
-    for init in cfg.vocab.initialisers:
-        expanded = copy.deepcopy(model)
-        resize_and_init(expanded, expansion.pieces, init, cfg.seed)
-        initialised[init] = expanded
-        rows += _evaluate(f"init:{init}", expanded, expansion.tokenizer, heldout,
-                          {"method": "none", "init": init, "steps": 0, "trainable_params": 0})
+    initialised, init_rows = _initialise(cfg, model, expansion, train_texts, heldout)
+    rows += init_rows
 
     target_tokens = pack(train_texts[target], expansion.tokenizer, eos, cfg.seed)
     for method in cfg.adapt.methods:
@@ -134,10 +162,32 @@ def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
         rows += _evaluate(method, adapted, expansion.tokenizer, heldout,
                           {"method": method, "init": cfg.vocab.train_with, "steps": cfg.adapt.steps,
                            "trainable_params": trainable_parameters(adapted)})
+    return _write_results(cfg, run, rows + tokenizer_rows)
 
-    results = pd.DataFrame(rows)
-    results.insert(2, "role", results["language"].map(roles))
-    results.insert(0, "experiment", cfg.name)
-    write_with(run.dir / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
-    write_report(results, run.dir / "report")
-    return run.finish()
+
+def run_vocab(cfg: ExperimentConfig, base: Path | None = None) -> Path:
+    """`langadapt vocab`: curate, train and expand the tokenizers, measure them, and, given a base
+    model folder, initialise its new rows with every configured initialiser (one model folder
+    each under vocab/init/, scored by held-out bpb before any training). The run folder is
+    `<name>-vocab`, so it never replaces the experiment's own run."""
+    return _in_run_folder(cfg.model_copy(update={"name": f"{cfg.name}-vocab"}),
+                          lambda cfg, run: _vocab_stages(cfg, run, base))
+
+
+def _vocab_stages(cfg: ExperimentConfig, run: Run, base: Path | None) -> Path:
+    torch.manual_seed(cfg.seed)
+    model = base_tok = None
+    if base is not None:
+        model, base_tok = load_model(base), load_tokenizer(base / "tokenizer.json")
+        if model.get_input_embeddings().weight.shape[0] != base_tok.get_vocab_size():
+            raise LangadaptError(f"the model in {base} has {model.get_input_embeddings().weight.shape[0]} "
+                                 f"embedding rows but its tokenizer {base_tok.get_vocab_size()} tokens",
+                                 where=str(base), fix="pass a model folder whose tokenizer matches its embeddings.")
+    train_texts, heldout_by_id = _curated(cfg, run)
+    heldout = {lang: list(by_id.values()) for lang, by_id in heldout_by_id.items()}
+    vocab, rows = _vocab(cfg, run, train_texts, heldout_by_id, base=base_tok)
+    if model is not None:
+        rows += _evaluate("base", model, base_tok, heldout,
+                          {"method": "none", "init": "none", "steps": 0, "trainable_params": 0})
+        rows += _initialise(cfg, model, vocab.expansion, train_texts, heldout, run.dir / "vocab" / "init")[1]
+    return _write_results(cfg, run, rows)

@@ -30,6 +30,13 @@ TAG_RULE = (
 )
 
 
+FERTILITY_NOTE = (
+    "Fertility = tokens per word (per letter in scripts written without spaces); parity = tokens "
+    "over the pivot language's tokens for the same held-out entries. results.parquet also holds "
+    "bytes per token, the byte-fallback rate and the continued-word ratio."
+)
+
+
 def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
     rule = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) else "---" for c in frame.columns) + "|"
@@ -79,7 +86,7 @@ def delta_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def other_metrics_table(results: pd.DataFrame) -> pd.DataFrame:
     """Every metric other than bpb / bytes per token (probes, retrieval, translation, lm-eval)."""
-    rows = results[~results.metric.isin(["bpb", "bytes_per_token"])]
+    rows = results[~results.metric.isin(["bpb", "bytes_per_token"]) & ~results.run.str.startswith("tokenizer:")]
     if rows.empty:
         return pd.DataFrame()
     runs = run_order(rows.run)
@@ -109,6 +116,22 @@ def loss_logs(run_dir: Path) -> dict[str, pd.DataFrame]:
         if records:
             logs[path.parent.name] = pd.DataFrame(records)[["step", "loss"]]
     return logs
+
+
+TOKENIZER_METRICS = ["fertility", "parity"]  # results.parquet also holds bytes_per_token, fallback_rate, ...
+
+
+def tokenizer_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Languages as rows, `metric tokenizer` as columns (e.g. `fertility expanded`); empty if
+    the run measured no tokenizer."""
+    rows = results[results.run.str.startswith("tokenizer:") & results.metric.isin(TOKENIZER_METRICS)]
+    if rows.empty:
+        return pd.DataFrame()
+    names = list(dict.fromkeys(rows.run.str.removeprefix("tokenizer:")))
+    rows = rows.assign(column=rows.metric + " " + rows.run.str.removeprefix("tokenizer:"))
+    columns = [f"{m} {n}" for m in TOKENIZER_METRICS for n in names if f"{m} {n}" in set(rows.column)]
+    table = rows.pivot_table(index=["language", "role"], columns="column", values="value", sort=False)[columns]
+    return table.reset_index().sort_values("role", kind="stable", key=lambda r: r == "target")
 
 
 def _bars(table: pd.DataFrame, ylabel: str, title: str):
@@ -159,6 +182,11 @@ def figures(results: pd.DataFrame, run_dir: Path | None = None) -> dict[str, obj
     if (results.metric == "bytes_per_token").any():
         figs["fertility"] = _bars(metric_table(results, "bytes_per_token").set_index("language").drop(columns="role"),
                                   "UTF-8 bytes per token (higher: fewer tokens)", "Tokenizer fertility per language")
+    tokenizers = tokenizer_table(results)
+    if not tokenizers.empty:
+        fertility = tokenizers.set_index("language")[[c for c in tokenizers.columns if c.startswith("fertility ")]]
+        figs["tokenizers"] = _bars(fertility, "tokens per word (held-out, lower is better)",
+                                   "Fertility per language and tokenizer")
     logs = loss_logs(run_dir) if run_dir else {}
     if logs:
         fig, ax = plt.subplots(figsize=(6.0, 4.0))
@@ -208,6 +236,8 @@ def write_report(results: pd.DataFrame, out: Path, run_dir: Path | None = None) 
             sections.append(("Transfer tags", "", transfer.transfer_tags(results), []))
     if (results.metric == "bytes_per_token").any():
         sections.append(("Bytes per token", "", metric_table(results, "bytes_per_token"), ["fertility"]))
+    if not tokenizer_table(results).empty:
+        sections.append(("Tokenizers on held-out text", FERTILITY_NOTE, tokenizer_table(results), ["tokenizers"]))
     for heading, table in (("Other metrics", other_metrics_table(results)), ("Curation: documents removed",
                                                                                curation_table(run_dir))):
         if not table.empty:

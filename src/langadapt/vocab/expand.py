@@ -1,9 +1,12 @@
-"""Vocabulary expansion by extending the BPE merge list.
+"""Vocabulary expansion by extending the tokenizer's own model (BPE merges, Unigram pieces).
 
-New tokens are real BPE tokens: the target tokenizer's merges are appended (in their learned
-order) to the source tokenizer's, so the model's pre-tokenizer and byte-level alphabet still
-apply and `decode(encode(x)) == x` holds for any text. Appended merges rank below every
-source merge, so they only fire where the source merges leave a pair unmerged.
+New tokens are real model tokens, never "added tokens" that bypass the pre-tokenizer.
+BPE: the target tokenizer's merges are appended (in their learned order) to the source
+tokenizer's, so the model's pre-tokenizer and byte-level alphabet still apply and
+`decode(encode(x)) == x` holds for any text. Appended merges rank below every source merge,
+so they only fire where the source merges leave a pair unmerged.
+Unigram: the target's most probable pieces that the source lacks join the piece list with
+their target log-probabilities, and Viterbi segmentation picks them wherever they score best.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import json
 from dataclasses import dataclass
 
 from tokenizers import Tokenizer
+
+from langadapt.errors import LangadaptError
 
 
 @dataclass
@@ -29,8 +34,6 @@ def _as_pair(merge) -> tuple[str, str]:
 def expand_bpe(base: Tokenizer, target: Tokenizer, max_new_tokens: int) -> Expansion:
     """Add up to `max_new_tokens` of `target`'s merged tokens that `base` lacks."""
     spec = json.loads(base.to_str())
-    if spec["model"]["type"] != "BPE" or json.loads(target.to_str())["model"]["type"] != "BPE":
-        raise ValueError("vocabulary expansion needs two BPE tokenizers")
     vocab: dict[str, int] = spec["model"]["vocab"]
     merges: list = spec["model"]["merges"]
     first_new_id = max([*vocab.values(), *(t["id"] for t in spec.get("added_tokens", []))]) + 1
@@ -47,3 +50,29 @@ def expand_bpe(base: Tokenizer, target: Tokenizer, max_new_tokens: int) -> Expan
         new_tokens.append(token)
     pieces = [[piece.id for piece in base.model.tokenize(token)] for token in new_tokens]
     return Expansion(Tokenizer.from_str(json.dumps(spec)), new_tokens, first_new_id, pieces)
+
+
+def expand_unigram(base: Tokenizer, target: Tokenizer, max_new_tokens: int) -> Expansion:
+    """Add up to `max_new_tokens` of `target`'s most probable pieces that `base` lacks."""
+    spec = json.loads(base.to_str())
+    pieces_scores: list = spec["model"]["vocab"]
+    known = {piece for piece, _ in pieces_scores}
+    first_new_id = len(pieces_scores)
+    candidates = sorted(json.loads(target.to_str())["model"]["vocab"], key=lambda item: -item[1])
+    new = [[piece, score] for piece, score in candidates if piece not in known][:max_new_tokens]
+    pieces_scores.extend(new)
+    new_tokens = [piece for piece, _ in new]
+    pieces = [[piece.id for piece in base.model.tokenize(token)] for token in new_tokens]
+    return Expansion(Tokenizer.from_str(json.dumps(spec)), new_tokens, first_new_id, pieces)
+
+
+EXPANDERS = {"BPE": expand_bpe, "Unigram": expand_unigram}
+
+
+def expand(base: Tokenizer, target: Tokenizer, max_new_tokens: int) -> Expansion:
+    """Expand `base` with tokens of `target`; both must be of the same model type."""
+    kinds = [json.loads(t.to_str())["model"]["type"] for t in (base, target)]
+    if kinds[0] != kinds[1] or kinds[0] not in EXPANDERS:
+        raise LangadaptError(f"cannot expand a {kinds[0]} tokenizer with a {kinds[1]} one",
+                             fix="train the source and target tokenizers with the same `vocab.tokenizer` kind.")
+    return EXPANDERS[kinds[0]](base, target, max_new_tokens)

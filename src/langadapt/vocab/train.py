@@ -1,11 +1,15 @@
-"""Train byte-level BPE tokenizers with HF `tokenizers`.
+"""Train tokenizers with HF `tokenizers`: byte-level BPE, byte-level Unigram, or bytes only.
 
-Byte-level BPE shares one 256-symbol alphabet across every script, so any text round-trips
-and a tokenizer trained on one language can be extended with merges learned on another.
+All three share one 256-symbol byte alphabet across every script, so any text round-trips
+and a tokenizer trained on one language can be extended with tokens learned on another. The
+`bytes` kind has the 256 byte tokens and the specials and no merges (MonoByte-style models).
+Multilingual tokenizers see their languages through temperature sampling (`balance`), so a
+large language does not take over the vocabulary.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,13 +19,19 @@ from transformers import PreTrainedTokenizerFast
 from langadapt.atomic import write_text
 
 EOS = "<|endoftext|>"
+KINDS = ("bpe", "unigram", "bytes")
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
-    tokenizer = Tokenizer(models.BPE())
+def _byte_level(model) -> Tokenizer:
+    tokenizer = Tokenizer(model)
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
+    return tokenizer
+
+
+def _train(model, trainer_class, texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    tokenizer = _byte_level(model)
+    trainer = trainer_class(
         vocab_size=vocab_size,
         special_tokens=[EOS],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -29,6 +39,56 @@ def train_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer
+
+
+def train_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    return _train(models.BPE(), trainers.BpeTrainer, texts, vocab_size)
+
+
+def train_unigram(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    """Unigram LM over byte-level symbols: every byte stays in the vocabulary, so no `<unk>`."""
+    return _train(models.Unigram(), trainers.UnigramTrainer, texts, vocab_size)
+
+
+def byte_tokenizer() -> Tokenizer:
+    """EOS (id 0) and the 256 byte symbols, no merges: every text is its UTF-8 bytes."""
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {EOS: 0, **{symbol: i + 1 for i, symbol in enumerate(alphabet)}}
+    tokenizer = _byte_level(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.add_special_tokens([EOS])
+    return tokenizer
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int, kind: str = "bpe") -> Tokenizer:
+    """One entry point for the config's `vocab.tokenizer` switch (`vocab_size` is unused for `bytes`)."""
+    if kind == "bytes":
+        return byte_tokenizer()
+    return {"bpe": train_bpe, "unigram": train_unigram}[kind](texts, vocab_size)
+
+
+def balance(texts: dict[str, list[str]], alpha: float, seed: int) -> list[str]:
+    """Resample languages to shares proportional to (bytes of the language) ** alpha.
+
+    alpha = 1 keeps the natural mix, alpha = 0 gives every language the same share, values
+    in between (0.3 is XLM-R's choice) upsample small languages. The total size is kept;
+    a language is repeated when its share is larger than its text.
+    """
+    sizes = {lang: sum(len(t.encode("utf-8")) for t in items) for lang, items in texts.items() if items}
+    weights = {lang: size**alpha for lang, size in sizes.items()}
+    total_bytes, total_weight = sum(sizes.values()), sum(weights.values())
+    rng = random.Random(seed)
+    out: list[str] = []
+    for lang in sizes:
+        budget = total_bytes * weights[lang] / total_weight
+        pool = list(texts[lang])
+        rng.shuffle(pool)
+        taken, i = 0, 0
+        while taken < budget:
+            out.append(pool[i % len(pool)])
+            taken += len(out[-1].encode("utf-8"))
+            i += 1
+    rng.shuffle(out)
+    return out
 
 
 def save_tokenizer(tokenizer: Tokenizer, path: Path) -> Path:

@@ -1,0 +1,74 @@
+"""The vocab stage as one function over texts and a folder: train, expand, measure, and the
+context the initialisers need. The experiment pipeline and `langadapt vocab` both call it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from langadapt.atomic import write_json
+from langadapt.config import VocabConfig
+from langadapt.vocab.expand import Expansion, expand
+from langadapt.vocab.init import NEEDS
+from langadapt.vocab.metrics import measure, parity
+from langadapt.vocab.static import token_ids, train_static
+from langadapt.vocab.train import balance, save_tokenizer, train_tokenizer
+
+
+@dataclass
+class Vocab:
+    source: Tokenizer
+    target: Tokenizer
+    expansion: Expansion
+
+
+def build_vocab(cfg: VocabConfig, train_texts: dict[str, list[str]], source: list[str], target: str,
+                out: Path, seed: int, base: Tokenizer | None = None) -> Vocab:
+    """Train the source (unless `base` is given) and target tokenizers, expand, save to `out`."""
+    if base is None:
+        mixed = balance({lang: train_texts[lang] for lang in source}, cfg.alpha, seed)
+        base = train_tokenizer(mixed, cfg.source_vocab_size, cfg.tokenizer)
+    target_tok = train_tokenizer(train_texts[target], cfg.target_vocab_size, cfg.tokenizer)
+    expansion = expand(base, target_tok, cfg.max_new_tokens)
+    save_tokenizer(base, out / "source" / "tokenizer.json")
+    save_tokenizer(target_tok, out / "target" / "tokenizer.json")
+    save_tokenizer(expansion.tokenizer, out / "expanded" / "tokenizer.json")
+    first, n_new = expansion.first_new_id, len(expansion.new_tokens)
+    write_json(out / "expansion.json", {
+        "tokenizer": cfg.tokenizer,
+        "source_vocab_size": base.get_vocab_size(),
+        "target_vocab_size": target_tok.get_vocab_size(),
+        "new_tokens": n_new,
+        "first_new_id": first,
+        "examples": [expansion.tokenizer.decode([i]) for i in range(first, first + min(20, n_new))],
+    })
+    return Vocab(base, target_tok, expansion)
+
+
+def tokenizer_metrics(tokenizers: dict[str, Tokenizer], texts: dict[str, dict[str, str]], pivot: str) -> list[dict]:
+    """One row per (tokenizer, language, metric); `texts[lang]` maps document id to text, and
+    parity is taken on the ids a language shares with `pivot` (parallel held-out text)."""
+    rows = []
+    for name, tokenizer in tokenizers.items():
+        for lang, by_id in texts.items():
+            values = measure(tokenizer, list(by_id.values())).as_dict()
+            shared = [i for i in by_id if i in texts[pivot]]
+            if shared:
+                values["parity"] = parity(tokenizer, [by_id[i] for i in shared], [texts[pivot][i] for i in shared])
+            rows += [{"tokenizer": name, "language": lang, "metric": metric, "value": float(value)}
+                     for metric, value in values.items() if metric != "unit"]
+    return rows
+
+
+def init_context(cfg: VocabConfig, expansion: Expansion, target_texts: list[str], methods: list[str],
+                 seed: int) -> dict:
+    """The optional InitContext fields that `methods` read, computed once for all of them."""
+    needs = {need for method in methods for need in NEEDS[method]}
+    context: dict = {"rank": cfg.ofa_rank}
+    if "static" in needs:
+        context["static"] = train_static(expansion.tokenizer, target_texts, cfg.static_dim, seed=seed)
+    if "target_ids" in needs:
+        context["target_ids"] = token_ids(expansion.tokenizer, target_texts)
+    return context
