@@ -16,7 +16,7 @@ from langadapt.cli import app
 from langadapt.config import parse_config
 from langadapt.evaluate.transfer import transfer_matrix
 from langadapt.pipeline import run_experiment
-from langadapt.report import bpb_table, delta_table, figures, loss_logs, metric_table
+from langadapt.report import bpb_table, delta_table, figures, loss_logs, metric_table, tokenizer_table
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -58,7 +58,7 @@ def test_lm_eval_agrees_on_every_model_and_language_of_a_run(evaluated_run):
 def test_every_plotted_value_is_the_results_table(evaluated_run):
     results = pd.read_parquet(evaluated_run / "results.parquet")
     figs = figures(results, evaluated_run)
-    assert set(figs) == {"bpb", "delta", "transfer", "fertility", "loss"}
+    assert set(figs) == {"bpb", "delta", "transfer", "fertility", "tokenizers", "loss"}
 
     def bars(fig) -> dict[str, list[float]]:
         return {c.get_label(): [p.get_height() for p in c.patches] for c in fig.axes[0].containers}
@@ -67,6 +67,8 @@ def test_every_plotted_value_is_the_results_table(evaluated_run):
                         ("delta", delta_table(results).iloc[:-1])):
         expected = table.drop(columns=["language", "role"])
         assert bars(figs[name]) == {run: list(expected[run]) for run in expected.columns}
+    fertility = tokenizer_table(results).set_index("language").filter(like="fertility ")
+    assert bars(figs["tokenizers"]) == {column: list(fertility[column]) for column in fertility.columns}
     assert np.allclose(figs["transfer"].axes[0].images[0].get_array(), transfer_matrix(results).to_numpy())
     lines = {line.get_label(): list(line.get_ydata()) for line in figs["loss"].axes[0].lines}
     logs = loss_logs(evaluated_run)
@@ -80,7 +82,7 @@ def test_report_command_writes_a_self_contained_page(evaluated_run):
     result = CliRunner().invoke(app, ["report", str(evaluated_run)])
     assert result.exit_code == 0, result.output
     page = (evaluated_run / "report" / "index.html").read_text()
-    assert page.count("src='data:image/png;base64,") == 5
+    assert page.count("src='data:image/png;base64,") == 6
     assert "http" not in page and "<script" not in page  # nothing to fetch, nothing to run
     bpb = pd.read_parquet(evaluated_run / "results.parquet").query("metric == 'bpb'")
     assert all(f"{v:.4f}" in page for v in bpb.value)
@@ -98,7 +100,7 @@ def test_report_renders_in_headless_chromium(evaluated_run, tmp_path):
              f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1200,1600"]
     dom = subprocess.run([str(CHROMIUM), *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
                          timeout=120)
-    assert "Held-out bits per byte" in dom.stdout and dom.stdout.count("<img") == 5
+    assert "Held-out bits per byte" in dom.stdout and dom.stdout.count("<img") == 6
     subprocess.run([str(CHROMIUM), *flags, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
     import matplotlib.image
 
