@@ -118,6 +118,20 @@ class ModelConfig(Section):
     n_embd: int = Field(default=128, ge=8)
     n_head: int = Field(default=4, ge=1)
     block_size: int = Field(default=128, ge=8)
+    arch: Literal["gpt2", "llama", "bert"] = Field(default="gpt2", description="causal gpt2/llama or masked bert")
+    preset: str | None = Field(default=None, description="named size (model/build.py PRESETS); sets the shape keys "
+                               "not given explicitly")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data):
+        if isinstance(data, dict) and data.get("preset") is not None:
+            from langadapt.model.build import PRESETS
+
+            if data["preset"] not in PRESETS:
+                raise ValueError(f"unknown preset {data['preset']!r}; known: {', '.join(PRESETS)}")
+            data = {**PRESETS[data["preset"]], **data}
+        return data
 
     @model_validator(mode="after")
     def _heads_divide(self):
@@ -134,6 +148,20 @@ class TrainConfig(Section):
     weight_decay: float = Field(default=0.1, ge=0)
     grad_clip: float = Field(default=1.0, gt=0)
     eval_every: int = Field(default=100, ge=1)
+    grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimiser step")
+    precision: Literal["fp32", "bf16"] = Field(default="fp32", description="bf16: autocast the forward pass")
+    compile: bool = Field(default=False, description="torch.compile the forward pass")
+    objective: str = Field(default="causal", description="train/objectives.py OBJECTIVES: causal, masked")
+    checkpoint_every: int = Field(default=0, ge=0, description="steps between resumable checkpoints; 0: none")
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, value: str) -> str:
+        from langadapt.train.objectives import OBJECTIVES
+
+        if value not in OBJECTIVES:
+            raise ValueError(f"unknown objective {value!r}; known: {', '.join(OBJECTIVES)}")
+        return value
 
 
 class LoraConfig(Section):
