@@ -169,6 +169,7 @@ class LoraConfig(Section):
     alpha: int = Field(default=16, ge=1)
     dropout: float = Field(default=0.0, ge=0, lt=1)
     edge_layers: int = Field(default=1, ge=1, description="LayRA: LoRA on the first k and last k layers")
+    expert_hidden: int = Field(default=64, ge=1, description="experts: hidden units of each added FFN expert")
 
 
 class AdaptConfig(TrainConfig):
@@ -178,9 +179,9 @@ class AdaptConfig(TrainConfig):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, value):
-        from langadapt.model.adapters import ADAPTERS
+        from langadapt.model.adapters import ADAPTERS, stages
 
-        for name in value:
+        for name in (stage for method in value for stage in stages(method)):
             if name not in ADAPTERS:
                 raise ValueError(f"unknown adaptation method {name!r}; known: {', '.join(ADAPTERS)}")
         return value
