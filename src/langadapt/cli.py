@@ -91,3 +91,26 @@ def config(path: Path = typer.Argument(None, help="Experiment YAML to validate; 
 
     cfg = _guarded(lambda: load_config(path) if path else ExperimentConfig())
     console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True), highlight=False)
+
+
+@app.command("train")
+def train_job(config: Path = typer.Argument(..., help="Training YAML, e.g. examples/train-tiny.yaml.")) -> None:
+    """Train one model on a data mixture; rerun the same command to resume from its last checkpoint.
+
+    Several processes: `accelerate launch --num_processes 2 -m langadapt.cli train JOB.yaml`.
+    """
+    from accelerate import PartialState
+
+    from langadapt.config import TrainJobConfig
+    from langadapt.train.job import run_train_job
+
+    def action():
+        final = run_train_job(load_config(config, schema=TrainJobConfig))
+        if PartialState().is_main_process:
+            console.print(f"Model: [bold]{final}[/]")
+
+    _guarded(action)
+
+
+if __name__ == "__main__":
+    app()

@@ -200,6 +200,62 @@ class ExperimentConfig(Section):
     adapt: AdaptConfig = AdaptConfig(steps=150, lr=1e-3, batch_size=16, eval_every=50)
 
 
+class SourceConfig(Section):
+    """One data source of a `langadapt train` run."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    format: Literal["jsonl", "text", "parallel", "sample"] = Field(
+        default="jsonl", description="jsonl documents; text: one document per line; parallel: two line-aligned "
+        "text files; sample: the built-in corpus")
+    files: list[Path] = []
+    languages: list[str] = Field(default=[], description="sample: languages to read; text/parallel: their codes")
+    weight: float = Field(default=1.0, gt=0, description="sampling weight (ignored when data.alpha is set)")
+    parallel_as: Literal["interlinear", "pairs"] = "interlinear"
+    pairs_per_document: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _inputs_given(self):
+        if self.format == "parallel" and len(self.files) != 2:
+            raise ValueError(f"source {self.name!r}: format 'parallel' needs exactly two line-aligned files")
+        if self.format == "sample" and not self.languages:
+            raise ValueError(f"source {self.name!r}: format 'sample' needs `languages`")
+        if self.format in ("jsonl", "text") and not self.files:
+            raise ValueError(f"source {self.name!r}: format {self.format!r} needs `files`")
+        return self
+
+
+class DataConfig(Section):
+    sources: list[SourceConfig] = Field(min_length=1)
+    alpha: float | None = Field(default=None, gt=0, le=1, description="temperature sampling: p ∝ tokens**alpha")
+    control_tokens: list[str] = Field(default=[], description="prefix each document with <|field=value|> for "
+                                      "these fields (`lang` or metadata keys)")
+    tokenizer: str = Field(default="bpe", description="bpe (train on the data), bytes, or a tokenizer.json path")
+    vocab_size: int = Field(default=2000, ge=300)
+    eval_files: dict[str, Path] = Field(default={}, description="language → text file (one text per line) "
+                                        "scored in bits per byte every train.eval_every steps")
+
+
+class TrainJobConfig(Section):
+    """`langadapt train JOB.yaml`: one model trained on a data mixture, resumable."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    seed: int = 0
+    output_dir: Path = Path("runs")
+    init_from: Path | None = Field(default=None, description="continue from a local model folder (its tokenizer too)")
+    gguf_file: str | None = Field(default=None, description="a GGUF file inside init_from")
+    model: ModelConfig = ModelConfig()
+    data: DataConfig
+    train: TrainConfig = TrainConfig(steps=200, lr=3e-3, checkpoint_every=50)
+    method: str = Field(default="full", description="adapter (model/adapters.py), or stages joined by +")
+    lora: LoraConfig = LoraConfig()
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        AdaptConfig._known_methods([value])
+        return value
+
+
 def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> LangadaptError:
     lines = []
     for problem in err.errors():
@@ -227,14 +283,14 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def parse_config(data: dict, source: str = "<config>") -> ExperimentConfig:
+def parse_config(data: dict, source: str = "<config>", schema: type[Section] = ExperimentConfig) -> ExperimentConfig:
     try:
-        return ExperimentConfig.model_validate(data or {})
+        return schema.model_validate(data or {})
     except ValidationError as err:
-        raise _explain(err, source, ExperimentConfig) from None
+        raise _explain(err, source, schema) from None
 
 
-def load_config(path: Path, overrides: dict | None = None) -> ExperimentConfig:
+def load_config(path: Path, overrides: dict | None = None, schema: type[Section] = ExperimentConfig) -> ExperimentConfig:
     """Read and validate an experiment YAML; `overrides` replace top-level keys."""
     path = Path(path)
     if not path.is_file():
@@ -252,4 +308,4 @@ def load_config(path: Path, overrides: dict | None = None) -> ExperimentConfig:
         raise LangadaptError("the config must be a mapping of sections", where=str(path),
                              fix="start from examples/quickstart.yaml.")
     data.update(overrides or {})
-    return parse_config(data, str(path))
+    return parse_config(data, str(path), schema)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -40,6 +41,13 @@ def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.Optimize
     no_decay = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def make_accelerator() -> Accelerator:
+    """The run's `Accelerator`; several processes without CUDA (`accelerate launch --multi_gpu
+    --num_processes 2` on a CPU machine) run on CPU with the gloo backend."""
+    cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    return Accelerator(cpu=cpu, step_scheduler_with_optimizer=False)  # one schedule step per optimiser step
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -105,7 +113,7 @@ def train(
     Under `accelerate launch` each process draws its own batches: seed the sampler per process.
     """
     torch.manual_seed(seed)
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     optimizer = _optimizer(model, cfg)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
