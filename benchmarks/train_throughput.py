@@ -29,7 +29,7 @@ import psutil
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging as hf_logging
 
 from langadapt.config import ModelConfig, TrainConfig
@@ -121,7 +121,9 @@ def run_trainer(model, batches, cfg: TrainConfig, warmup: int) -> float:
             dataloader_num_workers=0, disable_tqdm=True, seed=0,
         )
         times = _StepTimes()
-        Trainer(model=model, args=args, train_dataset=data, callbacks=[times]).train()
+        trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[times])
+        trainer.remove_callback(PrinterCallback)  # it prints the final metrics dict
+        trainer.train()
     tokens_per_step = batch * batches[0][0].shape[1]
     return tokens_per_step * (len(batches) - warmup) / (times.times[-1] - times.times[warmup - 1])
 

@@ -47,8 +47,43 @@ def cli(config: Path) -> list[str]:
     return [sys.executable, "-m", "langadapt.cli", "train", str(config)]
 
 
+class Interrupted(Exception):
+    pass
+
+
+def test_interrupted_loop_resumes_exactly(tokenizers, sample_docs, tmp_path):
+    """Model, optimiser, schedule, dropout RNG and sampler position all come back (in-process, fast)."""
+    source, _, _ = tokenizers
+    tokens = pack([d.text for d in sample_docs if d.lang == "pol_Latn"], source, source.token_to_id(EOS), 0)
+    cfg = TrainConfig(steps=16, lr=3e-3, batch_size=4, warmup_steps=3, checkpoint_every=5, grad_accum=2)
+
+    def run(folder: Path, stop_at: int | None = None) -> list[dict]:
+        torch.manual_seed(123)  # a fresh process builds its model from whatever RNG state it has
+        model = build_model(ModelConfig(n_layer=2, n_embd=32, n_head=2, block_size=32), source)
+
+        def stop(model):  # runs every `stop_at` steps: the first call kills the run
+            if stop_at is not None:
+                raise Interrupted
+            return {}
+
+        cfg_run = cfg.model_copy(update={"eval_every": stop_at or 1000})
+        return train(model, BlockSampler(tokens, 32, 4, 0), cfg_run, 0, folder / "log.jsonl", evaluate=stop,
+                     checkpoint_dir=folder / "checkpoints")
+
+    whole = run(tmp_path / "whole")
+    with pytest.raises(Interrupted):
+        run(tmp_path / "cut", stop_at=12)  # dies at step 12; the last checkpoint is step 10
+    assert latest_checkpoint(tmp_path / "cut" / "checkpoints").name == "step-0000010"
+    resumed = run(tmp_path / "cut")
+    assert [r["step"] for r in resumed] == list(range(1, 17))
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in whole]
+    assert [r["lr"] for r in resumed] == [r["lr"] for r in whole]
+
+
+@pytest.mark.slow
 def test_sigkilled_run_resumes_to_the_same_losses(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    """The real thing: SIGKILL a `langadapt train` process mid-run, rerun it (a minute or two on 2 cores)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": str(torch.get_num_threads())}
     killed = write_job(tmp_path, "killed")
     run = tmp_path / "runs" / "killed"
     process = subprocess.Popen(cli(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -81,7 +116,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tokenizers, sample_do
         return {}
 
     cfg = TrainConfig(steps=20, lr=3e-3, batch_size=4, checkpoint_every=5, eval_every=7)
-    with pytest.raises(LangadaptError, match="loss became nan at step 8; the last good checkpoint .*step-0000005 is intact"):
+    intact = "loss became nan at step 8; the last good checkpoint .*step-0000005 is intact"
+    with pytest.raises(LangadaptError, match=intact):
         train(model, BlockSampler(tokens, 32, 4, 0), cfg, 0, tmp_path / "log.jsonl", evaluate=diverge,
               checkpoint_dir=tmp_path / "checkpoints")
     checkpoint = latest_checkpoint(tmp_path / "checkpoints")

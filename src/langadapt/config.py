@@ -283,15 +283,15 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def parse_config(data: dict, source: str = "<config>", schema: type[Section] = ExperimentConfig) -> ExperimentConfig:
+def parse_config(data: dict, source: str = "<config>", schema: type[Section] = ExperimentConfig) -> Section:
     try:
         return schema.model_validate(data or {})
     except ValidationError as err:
         raise _explain(err, source, schema) from None
 
 
-def load_config(path: Path, overrides: dict | None = None, schema: type[Section] = ExperimentConfig) -> ExperimentConfig:
-    """Read and validate an experiment YAML; `overrides` replace top-level keys."""
+def load_config(path: Path, overrides: dict | None = None, schema: type[Section] = ExperimentConfig) -> Section:
+    """Read and validate an experiment YAML (or another `schema`); `overrides` replace top-level keys."""
     path = Path(path)
     if not path.is_file():
         raise LangadaptError(f"config file not found: {path}", fix="pass the path of an experiment YAML.")
