@@ -179,9 +179,9 @@ class AdaptConfig(TrainConfig):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, value):
-        from langadapt.model.adapters import ADAPTERS, stages
+        from langadapt.model.adapters import ADAPTERS
 
-        for name in (stage for method in value for stage in stages(method)):
+        for name in value:
             if name not in ADAPTERS:
                 raise ValueError(f"unknown adaptation method {name!r}; known: {', '.join(ADAPTERS)}")
         return value
@@ -252,7 +252,9 @@ class TrainJobConfig(Section):
     @field_validator("method")
     @classmethod
     def _known_method(cls, value: str) -> str:
-        AdaptConfig._known_methods([value])
+        from langadapt.model.adapters import stages
+
+        AdaptConfig._known_methods(stages(value))
         return value
 
 
