@@ -68,3 +68,20 @@ def test_bf16_autocast_and_gradient_accumulation_train(sample_docs, tmp_path):
     assert log[-1]["tokens"] == 24 * 2 * 4 * 32  # every micro-batch counted
     assert sum(r["loss"] for r in log[-5:]) / 5 < sum(r["loss"] for r in log[:5]) / 5 - 0.3
     assert model.transformer.wte.weight.dtype == torch.float32  # autocast: master weights stay fp32
+
+
+@pytest.mark.slow
+def test_compiled_forward_trains_like_eager(sample_docs, tmp_path):
+    """`compile: true` (inductor, needs a C++ compiler) trains like eager mode (up to dropout masks,
+    which compiled code draws from its own RNG)."""
+    texts = [d.text for d in sample_docs if d.lang == "ces_Latn"]
+    tokenizer = train_bpe(texts, 500)
+    tokens = pack(texts, tokenizer, tokenizer.token_to_id(EOS), 0)
+    logs = {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(**SHAPE), tokenizer)
+        cfg = TrainConfig(steps=6, lr=3e-3, warmup_steps=2, batch_size=4, compile=compiled)
+        logs[compiled] = train(model, BlockSampler(tokens, 32, 4, 0), cfg, 0, tmp_path / f"{compiled}.jsonl")
+    for eager, compiled in zip(logs[False], logs[True], strict=True):
+        assert compiled["loss"] == pytest.approx(eager["loss"], abs=0.03)
