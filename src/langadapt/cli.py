@@ -143,6 +143,25 @@ def curate(
     _guarded(action)
 
 
+@app.command("train")
+def train_job(config: Path = typer.Argument(..., help="Training YAML, e.g. examples/train-tiny.yaml.")) -> None:
+    """Train one model on a data mixture; rerun the same command to resume from its last checkpoint.
+
+    Several processes: `accelerate launch --num_processes 2 -m langadapt.cli train JOB.yaml`.
+    """
+    from accelerate import PartialState
+
+    from langadapt.config import TrainJobConfig
+    from langadapt.train.job import run_train_job
+
+    def action():
+        final = run_train_job(load_config(config, schema=TrainJobConfig))
+        if PartialState().is_main_process:
+            console.print(f"Model: [bold]{final}[/]")
+
+    _guarded(action)
+
+
 
 def _listed(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
@@ -201,3 +220,7 @@ def vocab(config: Path = typer.Argument(..., help="Experiment YAML; its language
         console.print(f"Run folder: [bold]{folder}[/] ({time.perf_counter() - started:.0f} s)")
 
     _guarded(action)
+
+
+if __name__ == "__main__":
+    app()

@@ -125,6 +125,20 @@ class ModelConfig(Section):
     n_embd: int = Field(default=128, ge=8)
     n_head: int = Field(default=4, ge=1)
     block_size: int = Field(default=128, ge=8)
+    arch: Literal["gpt2", "llama", "bert"] = Field(default="gpt2", description="causal gpt2/llama or masked bert")
+    preset: str | None = Field(default=None, description="named size (model/build.py PRESETS); sets the shape keys "
+                               "not given explicitly")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data):
+        if isinstance(data, dict) and data.get("preset") is not None:
+            from langadapt.model.build import PRESETS
+
+            if data["preset"] not in PRESETS:
+                raise ValueError(f"unknown preset {data['preset']!r}; known: {', '.join(PRESETS)}")
+            data = {**PRESETS[data["preset"]], **data}
+        return data
 
     @model_validator(mode="after")
     def _heads_divide(self):
@@ -141,6 +155,20 @@ class TrainConfig(Section):
     weight_decay: float = Field(default=0.1, ge=0)
     grad_clip: float = Field(default=1.0, gt=0)
     eval_every: int = Field(default=100, ge=1)
+    grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimiser step")
+    precision: Literal["fp32", "bf16"] = Field(default="fp32", description="bf16: autocast the forward pass")
+    compile: bool = Field(default=False, description="torch.compile the forward pass")
+    objective: str = Field(default="causal", description="train/objectives.py OBJECTIVES: causal, masked")
+    checkpoint_every: int = Field(default=0, ge=0, description="steps between resumable checkpoints; 0: none")
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, value: str) -> str:
+        from langadapt.train.objectives import OBJECTIVES
+
+        if value not in OBJECTIVES:
+            raise ValueError(f"unknown objective {value!r}; known: {', '.join(OBJECTIVES)}")
+        return value
 
 
 class LoraConfig(Section):
@@ -148,6 +176,7 @@ class LoraConfig(Section):
     alpha: int = Field(default=16, ge=1)
     dropout: float = Field(default=0.0, ge=0, lt=1)
     edge_layers: int = Field(default=1, ge=1, description="LayRA: LoRA on the first k and last k layers")
+    expert_hidden: int = Field(default=64, ge=1, description="experts: hidden units of each added FFN expert")
 
 
 class AdaptConfig(TrainConfig):
@@ -182,6 +211,64 @@ class ExperimentConfig(Section):
     adapt: AdaptConfig = AdaptConfig()
 
 
+class SourceConfig(Section):
+    """One data source of a `langadapt train` run."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    format: Literal["jsonl", "text", "parallel", "sample"] = Field(
+        default="jsonl", description="jsonl documents; text: one document per line; parallel: two line-aligned "
+        "text files; sample: the built-in corpus")
+    files: list[Path] = []
+    languages: list[str] = Field(default=[], description="sample: languages to read; text/parallel: their codes")
+    weight: float = Field(default=1.0, gt=0, description="sampling weight (ignored when data.alpha is set)")
+    parallel_as: Literal["interlinear", "pairs"] = "interlinear"
+    pairs_per_document: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _inputs_given(self):
+        if self.format == "parallel" and len(self.files) != 2:
+            raise ValueError(f"source {self.name!r}: format 'parallel' needs exactly two line-aligned files")
+        if self.format == "sample" and not self.languages:
+            raise ValueError(f"source {self.name!r}: format 'sample' needs `languages`")
+        if self.format in ("jsonl", "text") and not self.files:
+            raise ValueError(f"source {self.name!r}: format {self.format!r} needs `files`")
+        return self
+
+
+class DataConfig(Section):
+    sources: list[SourceConfig] = Field(min_length=1)
+    alpha: float | None = Field(default=None, gt=0, le=1, description="temperature sampling: p ∝ tokens**alpha")
+    control_tokens: list[str] = Field(default=[], description="prefix each document with <|field=value|> for "
+                                      "these fields (`lang` or metadata keys)")
+    tokenizer: str = Field(default="bpe", description="bpe (train on the data), bytes, or a tokenizer.json path")
+    vocab_size: int = Field(default=2000, ge=300)
+    eval_files: dict[str, Path] = Field(default={}, description="language → text file (one text per line) "
+                                        "scored in bits per byte every train.eval_every steps")
+
+
+class TrainJobConfig(Section):
+    """`langadapt train JOB.yaml`: one model trained on a data mixture, resumable."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    seed: int = 0
+    output_dir: Path = Path("runs")
+    init_from: Path | None = Field(default=None, description="continue from a local model folder (its tokenizer too)")
+    gguf_file: str | None = Field(default=None, description="a GGUF file inside init_from")
+    model: ModelConfig = ModelConfig()
+    data: DataConfig
+    train: TrainConfig = TrainConfig(steps=200, lr=3e-3, checkpoint_every=50)
+    method: str = Field(default="full", description="adapter (model/adapters.py), or stages joined by +")
+    lora: LoraConfig = LoraConfig()
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        from langadapt.model.adapters import stages
+
+        AdaptConfig._known_methods(stages(value))
+        return value
+
+
 def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> LangadaptError:
     lines = []
     for problem in err.errors():
@@ -211,11 +298,11 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def parse_config(data: dict, source: str = "<config>") -> ExperimentConfig:
+def parse_config(data: dict, source: str = "<config>", schema: type[Section] = ExperimentConfig) -> Section:
     try:
-        return ExperimentConfig.model_validate(data or {})
+        return schema.model_validate(data or {})
     except ValidationError as err:
-        raise _explain(err, source, ExperimentConfig) from None
+        raise _explain(err, source, schema) from None
 
 
 def read_yaml(path: Path) -> dict:
@@ -238,9 +325,10 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
-def load_config(path: Path) -> ExperimentConfig:
-    """Read and validate a single-run experiment YAML (see `sweep.load_runs` for sweeps)."""
-    return parse_config(read_yaml(path), str(path))
+def load_config(path: Path, schema: type[Section] = ExperimentConfig) -> Section:
+    """Read and validate a single-run experiment YAML (or another `schema`; see `sweep.load_runs`
+    for sweeps)."""
+    return parse_config(read_yaml(path), str(path), schema)
 
 # ---------------------------------------------------------------------------------------------
 # `langadapt curate CURATION.yaml`: the datatrove curation pipeline (FineWeb2-style), one file.

@@ -1,18 +1,64 @@
-"""Tiny causal LMs from scratch, saved and loaded as stock transformers folders (safetensors)."""
+"""Models from scratch by named size, saved and loaded as stock transformers folders (safetensors).
+
+Three architectures, all stock transformers classes so a saved folder loads anywhere:
+GPT-2 and Llama (causal LM) and BERT (masked LM). A preset names a shape; the parameter count
+also depends on the vocabulary (≈ figures below are for a 2-4k subword vocabulary; the Goldfish
+shapes reach their published sizes with a 50k vocabulary). Byte-level models use
+`vocab.bytes.byte_tokenizer()`, whose vocabulary is the 256 bytes.
+"""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tokenizers import Tokenizer
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    BertConfig,
+    BertForMaskedLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+)
 
 from langadapt.config import ModelConfig
 from langadapt.vocab.train import EOS, as_transformers
 
+MASK = "<|mask|>"
 
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": {"n_layer": 4, "n_embd": 128, "n_head": 4},  # ≈ 1M
+    "mini": {"n_layer": 6, "n_embd": 256, "n_head": 8},  # ≈ 6M
+    "small": {"n_layer": 8, "n_embd": 512, "n_head": 8},  # ≈ 25M
+    "goldfish-39m": {"n_layer": 4, "n_embd": 512, "n_head": 8, "block_size": 512},
+    "goldfish-125m": {"n_layer": 12, "n_embd": 768, "n_head": 12, "block_size": 512},
+}
+
+Builder = Callable[[ModelConfig, Tokenizer], PreTrainedModel]
+ARCHITECTURES: dict[str, Builder] = {}
+
+
+def architecture(name: str) -> Callable[[Builder], Builder]:
+    def register(function: Builder) -> Builder:
+        ARCHITECTURES[name] = function
+        return function
+
+    return register
+
+
+def build_model(cfg: ModelConfig, tokenizer: Tokenizer) -> PreTrainedModel:
+    """A freshly initialised model of `cfg.arch` and `cfg`'s shape, sized to `tokenizer`."""
+    return ARCHITECTURES[cfg.arch](cfg, tokenizer)
+
+
+@architecture("gpt2")
 def build_gpt2(cfg: ModelConfig, tokenizer: Tokenizer) -> GPT2LMHeadModel:
     eos_id = tokenizer.token_to_id(EOS)
     config = GPT2Config(
@@ -26,6 +72,44 @@ def build_gpt2(cfg: ModelConfig, tokenizer: Tokenizer) -> GPT2LMHeadModel:
         tie_word_embeddings=True,
     )
     return GPT2LMHeadModel(config)
+
+
+@architecture("llama")
+def build_llama(cfg: ModelConfig, tokenizer: Tokenizer) -> LlamaForCausalLM:
+    """Llama-style: RMSNorm, rotary positions, SwiGLU (hidden 8/3 × width keeps GPT-2's MLP size)."""
+    eos_id = tokenizer.token_to_id(EOS)
+    config = LlamaConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=cfg.n_embd,
+        intermediate_size=32 * round(cfg.n_embd * 8 / 3 / 32),
+        num_hidden_layers=cfg.n_layer,
+        num_attention_heads=cfg.n_head,
+        max_position_embeddings=cfg.block_size,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+@architecture("bert")
+def build_bert(cfg: ModelConfig, tokenizer: Tokenizer) -> BertForMaskedLM:
+    """BERT-style masked LM. Adds the `<|mask|>` special token to `tokenizer` if it lacks one."""
+    if tokenizer.token_to_id(MASK) is None:
+        tokenizer.add_special_tokens([MASK])
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=cfg.n_embd,
+        num_hidden_layers=cfg.n_layer,
+        num_attention_heads=cfg.n_head,
+        intermediate_size=4 * cfg.n_embd,
+        max_position_embeddings=cfg.block_size,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.token_to_id(EOS),
+        tie_word_embeddings=True,
+    )
+    config.mask_token_id = tokenizer.token_to_id(MASK)
+    return BertForMaskedLM(config)
 
 
 def save_model(model: PreTrainedModel, tokenizer: Tokenizer, path: Path) -> Path:
@@ -44,8 +128,14 @@ def save_model(model: PreTrainedModel, tokenizer: Tokenizer, path: Path) -> Path
     return path
 
 
-def load_model(path: Path) -> PreTrainedModel:
-    """Load a local model folder: safetensors only, never remote code."""
-    from transformers import AutoModelForCausalLM
+def load_model(path: Path, gguf_file: str | None = None) -> PreTrainedModel:
+    """Load a local model folder (safetensors only, never remote code), or a GGUF file in it.
 
-    return AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
+    Masked-LM folders (BERT) load as masked LMs, everything else as a causal LM; transformers
+    dequantises GGUF weights to float on load.
+    """
+    if gguf_file is not None:
+        return AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, trust_remote_code=False)
+    masked = AutoConfig.from_pretrained(path).model_type == "bert"
+    auto = AutoModelForMaskedLM if masked else AutoModelForCausalLM
+    return auto.from_pretrained(path, use_safetensors=True, trust_remote_code=False)

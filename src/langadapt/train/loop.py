@@ -1,29 +1,38 @@
 """One readable training loop (nanoGPT's shape) on `accelerate`.
 
 AdamW with decoupled weight decay on matrices only, linear warmup then cosine decay,
-gradient clipping, a progress bar with loss and tokens/s, and a JSONL log. A NaN or inf
-loss stops the run with a clear message instead of writing a broken model.
+gradient accumulation, clipping, optional bf16 autocast and `torch.compile`, a progress bar
+with loss and tokens/s, and a JSONL log. With `checkpoint_dir`, a checkpoint is written
+atomically every `checkpoint_every` steps (model, optimiser, scheduler, every RNG, sampler
+position, step) and a rerun resumes from it exactly: the same batches, dropout masks and
+updates as a run that was never stopped. A NaN or inf loss stops the run with a clear message
+and leaves the last good checkpoint as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_cosine_schedule_with_warmup
 
+from langadapt.atomic import write_jsonl, write_text
 from langadapt.config import TrainConfig
 from langadapt.errors import LangadaptError
+from langadapt.train.objectives import OBJECTIVES
 
 Batches = Callable[[], tuple[torch.Tensor, torch.Tensor]]
 Evaluate = Callable[[PreTrainedModel], dict[str, float]]
+LATEST = "latest"  # a file in the checkpoint folder naming the newest complete checkpoint
 
 
 def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -34,6 +43,58 @@ def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.Optimize
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
 
 
+def make_accelerator() -> Accelerator:
+    """The run's `Accelerator`; several processes without CUDA (`accelerate launch --multi_gpu
+    --num_processes 2` on a CPU machine) run on CPU with the gloo backend."""
+    cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    return Accelerator(cpu=cpu, step_scheduler_with_optimizer=False)  # one schedule step per optimiser step
+
+
+def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
+    pointer = Path(checkpoint_dir) / LATEST
+    return Path(checkpoint_dir) / pointer.read_text().strip() if pointer.is_file() else None
+
+
+def _save_checkpoint(accelerator: Accelerator, sampler, checkpoint_dir: Path, state: dict) -> Path:
+    """Write into `.step-N.partial/`, rename it to `step-N/`, then repoint `latest` and drop older ones.
+
+    A kill at any moment leaves `latest` naming a complete checkpoint.
+    """
+    name = f"step-{state['step']:07d}"
+    final, partial = checkpoint_dir / name, checkpoint_dir / f".{name}.partial"
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial), safe_serialization=True)
+    torch.save(sampler.state_dict(), partial / f"sampler_{accelerator.process_index}.pt")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_text(partial / "state.json", json.dumps(state))
+        shutil.rmtree(final, ignore_errors=True)
+        partial.rename(final)
+        write_text(checkpoint_dir / LATEST, name)
+        for old in checkpoint_dir.glob("step-*"):
+            if old != final:
+                shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _load_checkpoint(accelerator: Accelerator, sampler, path: Path) -> dict:
+    accelerator.load_state(str(path))
+    sampler.load_state_dict(torch.load(path / f"sampler_{accelerator.process_index}.pt", weights_only=True))
+    return json.loads((path / "state.json").read_text())
+
+
+def _log_until(log_path: Path, step: int) -> list[dict]:
+    """The log records of steps up to `step` (a resumed run rewrites the rest)."""
+    if not log_path.is_file():
+        return []
+    records = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in records if r["step"] <= step]
+
+
 def train(
     model: PreTrainedModel,
     next_batch: Batches,
@@ -42,53 +103,83 @@ def train(
     log_path: Path,
     desc: str = "train",
     evaluate: Evaluate | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> list[dict]:
     """Train `model` in place for `cfg.steps` steps; return (and write) the log records.
 
     `evaluate(model)` runs every `cfg.eval_every` steps and at the end; its figures (e.g.
     held-out bpb per language) go into the log, so over-fitting shows in `log.jsonl`.
+    Resuming from `checkpoint_dir` needs `next_batch` to have `state_dict`/`load_state_dict`.
+    Under `accelerate launch` each process draws its own batches: seed the sampler per process.
     """
     torch.manual_seed(seed)
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     optimizer = _optimizer(model, cfg)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    forward = torch.compile(model) if cfg.compile else model
+    objective = OBJECTIVES[cfg.objective]
+    autocast = torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+
+    state = {"step": 0, "tokens": 0}
+    checkpoint = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+    if checkpoint is not None:
+        state = _load_checkpoint(accelerator, next_batch, checkpoint)
+    log = _log_until(log_path, state["step"])
+    if accelerator.is_main_process:
+        write_jsonl(log_path, log)
     model.train()
 
-    log: list[dict] = []
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    tokens_seen, started = 0, time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log_file, tqdm(range(1, cfg.steps + 1), desc=desc) as bar:
+    tokens_at_start, started = state["tokens"], time.perf_counter()
+    steps = range(state["step"] + 1, cfg.steps + 1)
+    bar = tqdm(steps, desc=desc, disable=not accelerator.is_main_process)
+    log_file = open(log_path, "a", encoding="utf-8") if accelerator.is_main_process else contextlib.nullcontext()
+    with log_file, bar:
         for step in bar:
-            inputs, targets = (t.to(accelerator.device) for t in next_batch())
-            logits = model(input_ids=inputs).logits
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
-            if not math.isfinite(loss.item()):
+            loss_sum = torch.zeros((), device=accelerator.device)
+            for micro in range(cfg.grad_accum):
+                inputs, targets = (t.to(accelerator.device) for t in next_batch())
+                last = micro == cfg.grad_accum - 1  # gradients are averaged across processes once per step
+                with contextlib.nullcontext() if last else accelerator.no_sync(model):
+                    with autocast:
+                        loss = objective(forward, inputs, targets) / cfg.grad_accum
+                    accelerator.backward(loss)
+                loss_sum += loss.detach()
+                state["tokens"] += inputs.numel() * accelerator.num_processes
+            loss_value = accelerator.reduce(loss_sum, reduction="mean").item()
+            if not math.isfinite(loss_value):
+                kept = f"the last good checkpoint {checkpoint} is intact" if checkpoint else "no model was written"
                 raise LangadaptError(
-                    f"{desc}: loss became {loss.item()} at step {step}",
-                    fix="lower the learning rate (`lr`) or raise `warmup_steps`; no model was written.",
+                    f"{desc}: loss became {loss_value} at step {step}; {kept}",
+                    fix="lower the learning rate (`lr`) or raise `warmup_steps`, then rerun (it resumes).",
                 )
-            accelerator.backward(loss)
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
 
-            tokens_seen += inputs.numel()
+            state["step"] = step
             record = {
                 "step": step,
-                "loss": round(loss.item(), 5),
+                "loss": round(loss_value, 5),
                 "lr": scheduler.get_last_lr()[0],
                 "grad_norm": round(float(grad_norm), 4),
-                "tokens": tokens_seen,
-                "tokens_per_s": round(tokens_seen / (time.perf_counter() - started), 1),
+                "tokens": state["tokens"],
+                "tokens_per_s": round((state["tokens"] - tokens_at_start) / (time.perf_counter() - started), 1),
             }
             if evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
                 model.eval()
-                record["eval"] = evaluate(model)
+                if accelerator.is_main_process:
+                    record["eval"] = evaluate(accelerator.unwrap_model(model))
                 model.train()
             log.append(record)
-            log_file.write(json.dumps(record) + "\n")
+            if accelerator.is_main_process:
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
             bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
+            if checkpoint_dir is not None and cfg.checkpoint_every and (
+                step % cfg.checkpoint_every == 0 or step == cfg.steps
+            ):
+                checkpoint = _save_checkpoint(accelerator, next_batch, Path(checkpoint_dir), state)
     model.eval()
     return log

@@ -1,0 +1,184 @@
+"""`langadapt train JOB.yaml`: train one model on a data mixture, resumably, alone or under
+`accelerate launch`.
+
+The run folder holds everything a rerun needs: the tokenizer and the memory-mapped token
+files (prepared once, by the main process), the checkpoints and the log. Rerunning the same
+command after a crash or a kill continues from the last checkpoint, exactly. Layout:
+
+    <output_dir>/<name>/
+      config.json  tokenizer.json  data.json  tokens/<source>.bin
+      log.jsonl  checkpoints/  adapter/ (peft methods)  final/ (stock transformers folder)
+
+A staged method (`embeddings+layra`) trains each stage in `stage<i>-<method>/` in turn and
+writes the last one's model to `final/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from tokenizers import Tokenizer
+
+from langadapt.atomic import write_json
+from langadapt.config import SourceConfig, TrainJobConfig
+from langadapt.corpus.document import Document, read_documents
+from langadapt.corpus.sources import read_sample
+from langadapt.data.mixing import (
+    MixtureSampler,
+    add_control_tokens,
+    bilingual_pairs,
+    interlinear,
+    mixture_probabilities,
+    with_control_tokens,
+)
+from langadapt.data.packing import BlockSampler, pack, read_tokens, write_tokens
+from langadapt.errors import LangadaptError
+from langadapt.evaluate.bpb import bits_per_byte
+from langadapt.languages import normalise
+from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, stages
+from langadapt.model.build import MASK, build_model, load_model, save_model
+from langadapt.train.loop import make_accelerator, train
+from langadapt.vocab.bytes import byte_tokenizer
+from langadapt.vocab.train import EOS, load_tokenizer, save_tokenizer, train_bpe
+
+log = logging.getLogger("langadapt")
+
+
+def _lines(path: Path) -> list[str]:
+    if not Path(path).is_file():
+        raise LangadaptError(f"no such file: {path}", fix="check the path in your config.")
+    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _documents(source: SourceConfig) -> list[Document]:
+    languages = [normalise(code) for code in source.languages]
+    lang = "-".join(languages) or "und"
+    if source.format == "sample":
+        return list(read_sample(languages))
+    if source.format == "jsonl":
+        return [doc for path in source.files for doc in read_documents(path)]
+    if source.format == "text":
+        return [Document(f"{source.name}:{i}", line, lang) for path in source.files for i, line in
+                enumerate(_lines(path))]
+    first, second = (_lines(path) for path in source.files)
+    if len(first) != len(second):
+        raise LangadaptError(f"parallel files have {len(first)} and {len(second)} lines",
+                             where=f"data source {source.name!r}", fix="give two line-aligned files.")
+    pairs = list(zip(first, second, strict=True))
+    texts = (interlinear(pairs, source.pairs_per_document) if source.parallel_as == "interlinear"
+             else bilingual_pairs(pairs))
+    return [Document(f"{source.name}:{i}", text, lang) for i, text in enumerate(texts)]
+
+
+def _base_tokenizer(cfg: TrainJobConfig, texts: list[str]) -> Tokenizer:
+    if cfg.init_from is not None:
+        if cfg.gguf_file is None:
+            return load_tokenizer(cfg.init_from / "tokenizer.json")
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(cfg.init_from, gguf_file=cfg.gguf_file).backend_tokenizer
+    if cfg.data.tokenizer == "bytes":
+        return byte_tokenizer()
+    if cfg.data.tokenizer == "bpe":
+        return train_bpe(texts, cfg.data.vocab_size)
+    return load_tokenizer(Path(cfg.data.tokenizer))
+
+
+def prepare_data(cfg: TrainJobConfig, out: Path) -> None:
+    """Tokenizer and one memory-mapped token file per source; skipped when `data.json` exists."""
+    if (out / "data.json").is_file():
+        return
+    texts = {}
+    for source in cfg.data.sources:
+        docs = _documents(source)
+        texts[source.name] = (list(with_control_tokens(docs, cfg.data.control_tokens)) if cfg.data.control_tokens
+                              else [doc.text for doc in docs])
+    every_text = [text for group in texts.values() for text in group]
+    tokenizer = _base_tokenizer(cfg, every_text)
+    if tokenizer.token_to_id(EOS) is None:
+        raise LangadaptError(f"the tokenizer has no {EOS} token", fix="use a tokenizer with an end-of-text token.")
+    add_control_tokens(tokenizer, every_text)
+    if cfg.model.arch == "bert" and tokenizer.token_to_id(MASK) is None:
+        tokenizer.add_special_tokens([MASK])
+    counts = {}
+    for name, group in texts.items():
+        tokens = pack(group, tokenizer, tokenizer.token_to_id(EOS), cfg.seed)
+        if len(tokens) <= cfg.model.block_size + 1:
+            raise LangadaptError(f"data source {name!r} has only {len(tokens)} tokens",
+                                 fix=f"give it more text than one block ({cfg.model.block_size} tokens).")
+        write_tokens(out / "tokens" / f"{name}.bin", tokens)
+        counts[name] = len(tokens)
+    save_tokenizer(tokenizer, out / "tokenizer.json")
+    write_json(out / "data.json", {"tokens": counts, "vocab_size": tokenizer.get_vocab_size()})
+
+
+def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
+    """Batches for this process: its share of the batch, from its own seeded stream."""
+    if cfg.train.batch_size % state.num_processes:
+        raise LangadaptError(f"train.batch_size {cfg.train.batch_size} does not split over "
+                             f"{state.num_processes} processes", fix="use a multiple of the process count.")
+    rows, seed = cfg.train.batch_size // state.num_processes, cfg.seed + 1000 * state.process_index
+    arrays = {s.name: read_tokens(out / "tokens" / f"{s.name}.bin") for s in cfg.data.sources}
+    samplers = {name: BlockSampler(tokens, cfg.model.block_size, rows, seed + i)
+                for i, (name, tokens) in enumerate(arrays.items())}
+    if len(samplers) == 1:
+        return next(iter(samplers.values()))
+    probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()},
+                                          {s.name: s.weight for s in cfg.data.sources}, cfg.data.alpha)
+    return MixtureSampler(samplers, probabilities, seed)
+
+
+def _heldout_bpb(cfg: TrainJobConfig, tokenizer: Tokenizer):
+    if not cfg.data.eval_files or cfg.model.arch == "bert":
+        return None
+    heldout = {lang: _lines(path) for lang, path in cfg.data.eval_files.items()}
+    eos = tokenizer.token_to_id(EOS)
+    return lambda model: {lang: round(bits_per_byte(model, tokenizer, texts, eos).bpb, 4)
+                          for lang, texts in heldout.items()}
+
+
+def run_train_job(cfg: TrainJobConfig) -> Path:
+    """Train (or resume) the run `cfg` describes; return the final model folder."""
+    out = Path(cfg.output_dir) / cfg.name
+    state = make_accelerator()
+    if state.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", cfg.model_dump(mode="json"))
+        prepare_data(cfg, out)
+    state.wait_for_everyone()
+    tokenizer = load_tokenizer(out / "tokenizer.json")
+
+    torch.manual_seed(cfg.seed)
+    new_ids: list[int] = []
+    if cfg.init_from is not None:
+        model = load_model(cfg.init_from, cfg.gguf_file)
+        old = model.get_input_embeddings().weight.shape[0]
+        if tokenizer.get_vocab_size() > old:  # control tokens added to an existing vocabulary
+            model.resize_token_embeddings(tokenizer.get_vocab_size())
+            new_ids = list(range(old, tokenizer.get_vocab_size()))
+    else:
+        model = build_model(cfg.model, tokenizer)
+
+    methods = stages(cfg.method)
+    for index, method in enumerate(methods):
+        last = index == len(methods) - 1
+        stage_dir = out if len(methods) == 1 else out / f"stage{index + 1}-{method}"
+        final = out / "final" if last else stage_dir / "final"
+        if final.is_dir():  # a finished stage of a resumed run
+            model = load_model(final)
+            continue
+        adapted = ADAPTERS[method](model, cfg.lora, new_ids)
+        train(adapted, _sampler(cfg, out, state), cfg.train, cfg.seed, stage_dir / "log.jsonl",
+              desc=f"{cfg.name} {method}", evaluate=_heldout_bpb(cfg, tokenizer),
+              checkpoint_dir=stage_dir / "checkpoints")
+        if state.is_main_process:
+            save_peft_adapter(adapted, stage_dir / "adapter")
+        model = export(adapted)
+        if state.is_main_process:
+            save_model(model, tokenizer, final)
+        state.wait_for_everyone()
+    log.info("train: model written to %s", out / "final")
+    return out / "final"
