@@ -16,7 +16,6 @@ from langadapt.train.job import run_train_job
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
 def test_two_processes_track_the_single_process_loss(tmp_path):
     def job(name: str) -> Path:
         path = tmp_path / f"{name}.yaml"

@@ -80,7 +80,6 @@ def test_interrupted_loop_resumes_exactly(tokenizers, sample_docs, tmp_path):
     assert [r["lr"] for r in resumed] == [r["lr"] for r in whole]
 
 
-@pytest.mark.slow
 def test_sigkilled_run_resumes_to_the_same_losses(tmp_path):
     """The real thing: SIGKILL a `langadapt train` process mid-run, rerun it (a minute or two on 2 cores)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": str(torch.get_num_threads())}
