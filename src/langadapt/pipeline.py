@@ -21,7 +21,7 @@ from langadapt.corpus.sources import read_jsonl_files, read_sample, sample_input
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bits_per_byte
-from langadapt.model.adapters import ADAPTERS, trainable_parameters
+from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, trainable_parameters
 from langadapt.model.build import build_gpt2, load_model, save_model
 from langadapt.report import write_report
 from langadapt.runs import Run
@@ -158,10 +158,11 @@ def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
         out = run.dir / "train" / method
         train(adapted, sampler, cfg.adapt, cfg.seed, out / "log.jsonl", desc=f"adapt {method}",
               evaluate=_heldout_bpb(expansion.tokenizer, heldout))
-        save_model(adapted, expansion.tokenizer, out / "final")
         rows += _evaluate(method, adapted, expansion.tokenizer, heldout,
                           {"method": method, "init": cfg.vocab.train_with, "steps": cfg.adapt.steps,
                            "trainable_params": trainable_parameters(adapted)})
+        save_peft_adapter(adapted, out / "adapter")  # the small artefact to share, for peft methods
+        save_model(export(adapted), expansion.tokenizer, out / "final")  # merged: loads with stock transformers
     return _write_results(cfg, run, rows + tokenizer_rows)
 
 
