@@ -98,12 +98,16 @@ class VocabConfig(Section):
     @field_validator("initialisers")
     @classmethod
     def _known_initialisers(cls, value: list[str]) -> list[str]:
-        return [_known_initialiser(name) for name in value]
+        from langadapt.vocab.init import INITIALISERS
+
+        return registered(value, INITIALISERS, "initialiser")
 
     @field_validator("train_with")
     @classmethod
     def _known_train_with(cls, value: str) -> str:
-        return _known_initialiser(value)
+        from langadapt.vocab.init import INITIALISERS
+
+        return registered(value, INITIALISERS, "initialiser")
 
     @model_validator(mode="after")
     def _train_with_is_scored(self):
@@ -112,12 +116,12 @@ class VocabConfig(Section):
         return self
 
 
-def _known_initialiser(name: str) -> str:
-    from langadapt.vocab.init import INITIALISERS
-
-    if name not in INITIALISERS:
-        raise ValueError(f"unknown initialiser {name!r}; known: {', '.join(INITIALISERS)}")
-    return name
+def registered(names: str | list[str], registry: dict, what: str) -> str | list[str]:
+    """Check config values against a registry (initialisers, adapters, ...); the error lists the known keys."""
+    unknown = [name for name in ([names] if isinstance(names, str) else names) if name not in registry]
+    if unknown:
+        raise ValueError(f"unknown {what} {', '.join(map(repr, unknown))}; known: {', '.join(registry)}")
+    return names
 
 
 class ModelConfig(Section):
@@ -135,8 +139,7 @@ class ModelConfig(Section):
         if isinstance(data, dict) and data.get("preset") is not None:
             from langadapt.model.build import PRESETS
 
-            if data["preset"] not in PRESETS:
-                raise ValueError(f"unknown preset {data['preset']!r}; known: {', '.join(PRESETS)}")
+            registered(data["preset"], PRESETS, "preset")
             data = {**PRESETS[data["preset"]], **data}
         return data
 
@@ -166,9 +169,7 @@ class TrainConfig(Section):
     def _known_objective(cls, value: str) -> str:
         from langadapt.train.objectives import OBJECTIVES
 
-        if value not in OBJECTIVES:
-            raise ValueError(f"unknown objective {value!r}; known: {', '.join(OBJECTIVES)}")
-        return value
+        return registered(value, OBJECTIVES, "objective")
 
 
 class LoraConfig(Section):
@@ -192,10 +193,7 @@ class AdaptConfig(TrainConfig):
     def _known_methods(cls, value):
         from langadapt.model.adapters import ADAPTERS
 
-        for name in value:
-            if name not in ADAPTERS:
-                raise ValueError(f"unknown adaptation method {name!r}; known: {', '.join(ADAPTERS)}")
-        return value
+        return registered(value, ADAPTERS, "adaptation method")
 
 
 class ExperimentConfig(Section):
@@ -358,9 +356,7 @@ class CurationLid(Section):
     def _known_backend(cls, value: str) -> str:
         from langadapt.corpus.lid import LID_BACKENDS
 
-        if value not in LID_BACKENDS:
-            raise ValueError(f"unknown language-ID backend {value!r}; known: {', '.join(LID_BACKENDS)}")
-        return value
+        return registered(value, LID_BACKENDS, "language-ID backend")
 
 
 class CurationThresholds(Section):
@@ -386,10 +382,7 @@ class CurationFilters(Section):
     def _known_filters(cls, value: list[str]) -> list[str]:
         from langadapt.corpus.blocks import QUALITY_FILTERS
 
-        unknown = [name for name in value if name not in QUALITY_FILTERS]
-        if unknown:
-            raise ValueError(f"unknown filter(s) {', '.join(unknown)}; known: {', '.join(QUALITY_FILTERS)}")
-        return value
+        return registered(value, QUALITY_FILTERS, "filter(s)")
 
 
 class CurationDedup(Section):
