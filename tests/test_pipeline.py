@@ -89,3 +89,21 @@ def test_a_finished_run_is_reused_and_a_different_one_is_refused(finished_run):
     with pytest.raises(LangadaptError, match="holds a run of a different config.*--overwrite"):
         run_state(other)
     assert run_state(other, overwrite=True) == "overwrite"
+
+
+def test_a_second_run_on_the_same_inputs_reuses_the_pretrained_base(finished_run):
+    """Same corpus, tokenizer, model and pretraining: the base model is reused, and every result
+    of the run is the same as computing it again; other pretraining settings are not reused."""
+    out = finished_run.parent
+    again = run_experiment(parse_config({**TINY, "name": "tiny-again", "output_dir": str(out)}))
+    manifest = json.loads((again / "manifest.json").read_text())
+    assert manifest["reused"]["pretrain"].startswith(str(out / ".stages" / "pretrain-"))
+    first, second = (pd.read_parquet(run / "results.parquet").drop(columns="experiment")
+                     for run in (finished_run, again))
+    pd.testing.assert_frame_equal(first, second)
+    logs = [(run / "train" / "base" / "log.jsonl").read_text() for run in (finished_run, again)]
+    assert logs[0] == logs[1]
+
+    longer = {**TINY, "pretrain": {**TINY["pretrain"], "steps": 9}}
+    other = run_experiment(parse_config({**longer, "name": "tiny-longer", "output_dir": str(out)}))
+    assert "reused" not in json.loads((other / "manifest.json").read_text())

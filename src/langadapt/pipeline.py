@@ -7,12 +7,18 @@ together in one run folder, in the order a reader would explain the experiment.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
+import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import torch
+from transformers import PreTrainedModel
 
+from langadapt import __version__
 from langadapt.atomic import write_with
 from langadapt.config import ExperimentConfig
 from langadapt.corpus.curate import curate
@@ -24,7 +30,7 @@ from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, trainable_parameters
 from langadapt.model.build import build_gpt2, load_model, save_model
 from langadapt.report import write_report
-from langadapt.runs import Run
+from langadapt.runs import Run, git_commit
 from langadapt.train.loop import train
 from langadapt.vocab.init import resize_and_init
 from langadapt.vocab.stage import Vocab, build_vocab, init_context, tokenizer_metrics
@@ -125,6 +131,43 @@ def _write_results(cfg: ExperimentConfig, run: Run, rows: list[dict]) -> Path:
     return run.finish()
 
 
+def _pretrain_key(cfg: ExperimentConfig, tokenizer, texts: list[str]) -> str:
+    """A content hash of everything the base model depends on: the same key means the same weights."""
+    digest = hashlib.sha256(json.dumps({
+        "model": cfg.model.model_dump(mode="json"), "pretrain": cfg.pretrain.model_dump(mode="json"),
+        "seed": cfg.seed, "langadapt": __version__, "commit": git_commit()}, sort_keys=True).encode())
+    digest.update(tokenizer.to_str().encode())
+    for text in texts:
+        digest.update(text.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _pretrained_base(cfg: ExperimentConfig, run: Run, tokenizer, texts: list[str], heldout) -> PreTrainedModel:
+    """Pretrain the base model on the source texts, or reuse one pretrained on exactly the same
+    inputs by an earlier run in `output_dir/.stages/`: a sweep over adaptation settings pretrains once."""
+    out = run.dir / "train" / "base"
+    cache = Path(cfg.output_dir) / ".stages" / f"pretrain-{_pretrain_key(cfg, tokenizer, texts)}"
+    if (cache / "final" / "model.safetensors").is_file():
+        log.info("train: reusing the base model pretrained on the same inputs (%s)", cache)
+        shutil.copytree(cache, out)
+        run.manifest["reused"] = {"pretrain": str(cache)}
+        return load_model(out / "final")
+    log.info("train: pretraining the base model on %s", ", ".join(cfg.languages.source))
+    model = build_gpt2(cfg.model, tokenizer)
+    sampler = BlockSampler(pack(texts, tokenizer, tokenizer.token_to_id(EOS), cfg.seed), cfg.model.block_size,
+                           cfg.pretrain.batch_size, cfg.seed)
+    train(model, sampler, cfg.pretrain, cfg.seed, out / "log.jsonl", desc="pretrain base",
+          evaluate=_heldout_bpb(tokenizer, heldout))
+    save_model(model, tokenizer, out / "final")
+    staging = cache.with_name(f".{cache.name}.{os.getpid()}")
+    shutil.copytree(out, staging)
+    try:
+        staging.rename(cache)  # atomic publish; a concurrent run that got there first wins
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return model
+
+
 def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
     torch.manual_seed(cfg.seed)
     source, target = cfg.languages.source, cfg.languages.target
@@ -133,15 +176,9 @@ def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
     vocab, tokenizer_rows = _vocab(cfg, run, train_texts, heldout_by_id)
     source_tok, expansion = vocab.source, vocab.expansion
 
-    log.info("train: pretraining the base model on %s", ", ".join(source))
     source_texts = [text for lang in source for text in train_texts[lang]]
     eos = source_tok.token_to_id(EOS)
-    model = build_gpt2(cfg.model, source_tok)
-    sampler = BlockSampler(pack(source_texts, source_tok, eos, cfg.seed), cfg.model.block_size,
-                           cfg.pretrain.batch_size, cfg.seed)
-    train(model, sampler, cfg.pretrain, cfg.seed, run.dir / "train" / "base" / "log.jsonl",
-          desc="pretrain base", evaluate=_heldout_bpb(source_tok, heldout))
-    save_model(model, source_tok, run.dir / "train" / "base" / "final")
+    model = _pretrained_base(cfg, run, source_tok, source_texts, heldout)
     rows = _evaluate("base", model, source_tok, heldout,
                      {"method": "none", "init": "none", "steps": cfg.pretrain.steps,
                       "trainable_params": trainable_parameters(model)})

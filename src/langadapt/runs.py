@@ -41,7 +41,7 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).parent)
@@ -74,7 +74,7 @@ class Run:
             "versions": package_versions(),
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
         }
         self.save_manifest()
 
