@@ -107,3 +107,12 @@ def test_a_second_run_on_the_same_inputs_reuses_the_pretrained_base(finished_run
     longer = {**TINY, "pretrain": {**TINY["pretrain"], "steps": 9}}
     other = run_experiment(parse_config({**longer, "name": "tiny-longer", "output_dir": str(out)}))
     assert "reused" not in json.loads((other / "manifest.json").read_text())
+
+
+def test_the_experiment_builds_the_configured_architecture(tmp_path):
+    folder = run_experiment(parse_config({**TINY, "name": "llama", "output_dir": str(tmp_path),
+                                          "model": {**TINY["model"], "arch": "llama"}}))
+    for run in ("base", "full", "layra"):
+        assert json.loads((folder / "train" / run / "final" / "config.json").read_text())["model_type"] == "llama"
+    with pytest.raises(LangadaptError, match="model.arch 'bert' is masked"):
+        parse_config({"model": {"arch": "bert"}})

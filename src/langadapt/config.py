@@ -208,6 +208,13 @@ class ExperimentConfig(Section):
     pretrain: TrainConfig = TrainConfig()
     adapt: AdaptConfig = AdaptConfig()
 
+    @model_validator(mode="after")
+    def _causal_model(self):
+        if self.model.arch == "bert":
+            raise ValueError("the experiment pretrains and scores a causal LM (bits per byte); model.arch 'bert' is "
+                             "masked: use gpt2 or llama here, or `langadapt train` with train.objective: masked")
+        return self
+
 
 class SourceConfig(Section):
     """One data source of a `langadapt train` run."""

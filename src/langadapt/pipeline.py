@@ -28,7 +28,7 @@ from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, trainable_parameters
-from langadapt.model.build import build_gpt2, load_model, save_model
+from langadapt.model.build import build_model, load_model, save_model
 from langadapt.report import write_report
 from langadapt.runs import Run, git_commit
 from langadapt.train.loop import train
@@ -153,7 +153,7 @@ def _pretrained_base(cfg: ExperimentConfig, run: Run, tokenizer, texts: list[str
         run.manifest["reused"] = {"pretrain": str(cache)}
         return load_model(out / "final")
     log.info("train: pretraining the base model on %s", ", ".join(cfg.languages.source))
-    model = build_gpt2(cfg.model, tokenizer)
+    model = build_model(cfg.model, tokenizer)
     sampler = BlockSampler(pack(texts, tokenizer, tokenizer.token_to_id(EOS), cfg.seed), cfg.model.block_size,
                            cfg.pretrain.batch_size, cfg.seed)
     train(model, sampler, cfg.pretrain, cfg.seed, out / "log.jsonl", desc="pretrain base",

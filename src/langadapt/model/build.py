@@ -4,7 +4,7 @@ Three architectures, all stock transformers classes so a saved folder loads anyw
 GPT-2 and Llama (causal LM) and BERT (masked LM). A preset names a shape; the parameter count
 also depends on the vocabulary (≈ figures below are for a 2-4k subword vocabulary; the Goldfish
 shapes reach their published sizes with a 50k vocabulary). Byte-level models use
-`vocab.bytes.byte_tokenizer()`, whose vocabulary is the 256 bytes.
+`vocab.train.byte_tokenizer()`, whose vocabulary is the 256 bytes.
 """
 
 from __future__ import annotations

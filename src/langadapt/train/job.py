@@ -41,8 +41,7 @@ from langadapt.languages import normalise
 from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, stages
 from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.train.loop import make_accelerator, train
-from langadapt.vocab.bytes import byte_tokenizer
-from langadapt.vocab.train import EOS, load_tokenizer, save_tokenizer, train_bpe
+from langadapt.vocab.train import EOS, byte_tokenizer, load_tokenizer, save_tokenizer, train_bpe
 
 log = logging.getLogger("langadapt")
 

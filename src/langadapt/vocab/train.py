@@ -17,6 +17,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from langadapt.atomic import write_text
+from langadapt.data.mixing import mixture_probabilities
 
 EOS = "<|endoftext|>"
 KINDS = ("bpe", "unigram", "bytes")
@@ -74,12 +75,12 @@ def balance(texts: dict[str, list[str]], alpha: float, seed: int) -> list[str]:
     a language is repeated when its share is larger than its text.
     """
     sizes = {lang: sum(len(t.encode("utf-8")) for t in items) for lang, items in texts.items() if items}
-    weights = {lang: size**alpha for lang, size in sizes.items()}
-    total_bytes, total_weight = sum(sizes.values()), sum(weights.values())
+    shares = mixture_probabilities(sizes, sizes, alpha)
+    total_bytes = sum(sizes.values())
     rng = random.Random(seed)
     out: list[str] = []
     for lang in sizes:
-        budget = total_bytes * weights[lang] / total_weight
+        budget = total_bytes * shares[lang]
         pool = list(texts[lang])
         rng.shuffle(pool)
         taken, i = 0, 0
