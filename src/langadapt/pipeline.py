@@ -26,7 +26,7 @@ from langadapt.corpus.document import Document
 from langadapt.corpus.sources import read_jsonl_files, read_sample, sample_input_files
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
-from langadapt.evaluate.bpb import bits_per_byte
+from langadapt.evaluate.bpb import bits_per_byte, bpb_rows
 from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, trainable_parameters
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.report import write_report
@@ -54,12 +54,7 @@ def _heldout_bpb(tokenizer, heldout: dict[str, list[str]]):
 
 def _evaluate(name: str, model, tokenizer, heldout: dict[str, list[str]], extra: dict) -> list[dict]:
     """One row per (run, language, metric): bpb and bytes per token on held-out text."""
-    rows = []
-    for lang, texts in heldout.items():
-        result = bits_per_byte(model, tokenizer, texts, tokenizer.token_to_id(EOS))
-        for metric, value in (("bpb", result.bpb), ("bytes_per_token", result.bytes_per_token)):
-            rows.append({"run": name, "language": lang, "metric": metric, "value": value, **extra})
-    return rows
+    return [{"run": name, **row, **extra} for row in bpb_rows(model, tokenizer, heldout)]
 
 
 def run_experiment(cfg: ExperimentConfig) -> Path:

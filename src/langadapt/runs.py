@@ -20,7 +20,8 @@ from langadapt.config import ExperimentConfig
 from langadapt.errors import LangadaptError
 
 PACKAGES = ["langadapt", "torch", "transformers", "tokenizers", "peft", "accelerate", "safetensors",
-            "datasketch", "py3langid", "django", "polib", "numpy", "pandas", "pydantic"]
+            "datasketch", "py3langid", "langcodes", "django", "polib", "numpy", "pandas", "pydantic",
+            "gensim", "datatrove", "scikit-learn", "sacrebleu", "lm-eval"]
 
 
 def file_hash(path: Path) -> str:

@@ -104,3 +104,16 @@ def bits_per_byte(
         nats += float(nll[scored].sum())
     n_bytes = sum(len(text.encode("utf-8")) for text in texts)
     return BpbResult(bits=nats / math.log(2), bytes=n_bytes, tokens=n_tokens)
+
+
+def bpb_rows(model: PreTrainedModel, tokenizer: Tokenizer, texts: dict[str, list[str]],
+             stride: int | None = None) -> list[dict]:
+    """Results-table rows (language, metric, value): bpb and bytes per token for each language."""
+    from langadapt.vocab.train import EOS
+
+    rows = []
+    for language, items in texts.items():
+        result = bits_per_byte(model, tokenizer, items, tokenizer.token_to_id(EOS), stride=stride)
+        rows += [{"language": language, "metric": "bpb", "value": result.bpb},
+                 {"language": language, "metric": "bytes_per_token", "value": result.bytes_per_token}]
+    return rows

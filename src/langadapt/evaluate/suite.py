@@ -17,7 +17,7 @@ import pandas as pd
 from langadapt.atomic import write_with
 from langadapt.corpus.document import read_documents
 from langadapt.errors import LangadaptError
-from langadapt.evaluate.bpb import bits_per_byte
+from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.harness import write_bpb_task
 from langadapt.evaluate.probes import PROBES, ProbeTask
 
@@ -121,12 +121,7 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
     from langadapt.vocab.train import EOS, load_tokenizer
 
     model, tokenizer = load_model(path), load_tokenizer(path / "tokenizer.json")
-    eos = tokenizer.token_to_id(EOS)
-    rows = []
-    for language, texts in request.texts.items():
-        result = bits_per_byte(model, tokenizer, texts, eos, stride=request.stride)
-        rows += [{"language": language, "metric": "bpb", "value": result.bpb},
-                 {"language": language, "metric": "bytes_per_token", "value": result.bytes_per_token}]
+    rows = bpb_rows(model, tokenizer, request.texts, stride=request.stride)
     for probe_name, task in request.probes.items():
         rows += PROBES[probe_name](model, tokenizer, task)
     for language, files in request.retrieval.items():
@@ -135,7 +130,7 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
                  for metric, value in retrieval_accuracy(model, tokenizer, source, pivot).items()]
     for language, files in request.translation.items():
         sources, references = read_parallel(*files, limit=request.limit)
-        hypotheses = translate(model, tokenizer, sources, eos, request.prompt)
+        hypotheses = translate(model, tokenizer, sources, tokenizer.token_to_id(EOS), request.prompt)
         rows += [{"language": language, "metric": metric, "value": value}
                  for metric, value in translation_scores(hypotheses, references).items()]
     if request.harness:
