@@ -13,7 +13,7 @@ def test_grid_times_zip_gives_one_named_run_per_combination():
     }})
     assert len(runs) == 2 * 2 * 2
     names = [r.name for r in runs]
-    assert "lr=0.001-train_with=subword-mean-steps=200-steps=20" in names
+    assert "lr=0.001-train_with=subword-mean-pretrain.steps=200-adapt.steps=20" in names
     first = runs[0]
     assert (first.adapt.lr, first.vocab.train_with, first.pretrain.steps, first.adapt.steps) == (0.001, "mean", 100, 10)
     assert all(str(r.output_dir) == "out/study" for r in runs)

@@ -6,6 +6,7 @@ User errors (`LangadaptError`) print as one paragraph; `--debug` shows the trace
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -40,23 +41,51 @@ def _guarded(action):
         raise typer.Exit(code=2) from None
 
 
-def _run_all(configs: list[ExperimentConfig], dry_run: bool = False, overwrite: bool = False) -> None:
-    """Check every run first, then compute the new ones and print each report."""
+ACTIONS = {"new": "compute", "overwrite": "recompute (--overwrite)", "finished": "reuse (already finished)",
+           "resume": "resume from its last checkpoint"}
+
+
+def _compute(cfg, state: str) -> Path:
+    """Run one experiment or training job; return its finished folder."""
+    from langadapt.config import TrainJobConfig
     from langadapt.pipeline import run_experiment
+    from langadapt.train.job import run_train_job
+
+    if not isinstance(cfg, TrainJobConfig):
+        return run_experiment(cfg)
+    folder = Path(cfg.output_dir) / cfg.name
+    if state == "overwrite":
+        shutil.rmtree(folder)
+    run_train_job(cfg)
+    return folder
+
+
+def _run_all(runs: list, dry_run: bool = False, overwrite: bool = False) -> None:
+    """Check every run first, then compute the new ones, print each report and, for a sweep,
+    the comparison of all its runs."""
+    from langadapt.compare import write_comparison
     from langadapt.report import report_run
     from langadapt.runs import run_state
 
-    plan = [(cfg, run_state(cfg, overwrite)) for cfg in configs]
-    for cfg, state in plan:
-        action = "reuse (already finished)" if state == "finished" else "compute"
-        console.print(f"{Path(cfg.output_dir) / cfg.name}: {action}", highlight=False)
+    plan = [(run, run_state(run.config, overwrite)) for run in runs]
+    for run, state in plan:
+        console.print(f"{Path(run.config.output_dir) / run.config.name}: {ACTIONS[state]}", highlight=False)
     if dry_run:
         return
-    for cfg, state in plan:
+    done = []
+    for run, state in plan:
         started = time.perf_counter()
-        folder = Path(cfg.output_dir) / cfg.name if state == "finished" else run_experiment(cfg)
-        console.print(Markdown(report_run(folder)))
+        folder = Path(run.config.output_dir) / run.config.name
+        if state != "finished":
+            folder = _compute(run.config, state)
+        if isinstance(run.config, ExperimentConfig):  # an experiment has a report of its own
+            console.print(Markdown(report_run(folder)))
         console.print(f"Run folder: [bold]{folder}[/] ({time.perf_counter() - started:.0f} s)")
+        done.append((folder, run.values))
+    if runs[0].values:
+        summary = Path(runs[0].config.output_dir)
+        console.print(Markdown(write_comparison(summary, done)))
+        console.print(f"Comparison: [bold]{summary / 'report' / 'index.html'}[/]")
 
 
 DRY_RUN = typer.Option(False, "--dry-run", help="Print what would be computed and what reused; compute nothing.")
@@ -69,7 +98,9 @@ def demo(
     overwrite: bool = OVERWRITE,
 ) -> None:
     """Adapt a small multilingual model to Upper Sorbian on the built-in sample corpus (CPU, minutes)."""
-    _guarded(lambda: _run_all([parse_config({"name": "demo", "output_dir": str(output_dir)}, "demo")],
+    from langadapt.sweep import SweepRun
+
+    _guarded(lambda: _run_all([SweepRun(parse_config({"name": "demo", "output_dir": str(output_dir)}, "demo"))],
                               overwrite=overwrite))
 
 
@@ -79,7 +110,7 @@ def run(
     dry_run: bool = DRY_RUN,
     overwrite: bool = OVERWRITE,
 ) -> None:
-    """Run the experiment a YAML file describes: one run, or every run of its `sweep:`."""
+    """Run the experiment (or training job) a YAML file describes: one run, or every run of its `sweep:`."""
     from langadapt.sweep import load_runs
 
     _guarded(lambda: _run_all(load_runs(config), dry_run, overwrite))
@@ -114,7 +145,7 @@ def config(path: Path = typer.Argument(None, help="Experiment YAML to validate; 
 
     from langadapt.sweep import load_runs
 
-    configs = _guarded(lambda: load_runs(path) if path else [ExperimentConfig()])
+    configs = _guarded(lambda: [run.config for run in load_runs(path)] if path else [ExperimentConfig()])
     for cfg in configs:
         console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True),
                       highlight=False)

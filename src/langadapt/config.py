@@ -7,6 +7,8 @@ without reading this module.
 from __future__ import annotations
 
 import difflib
+import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -61,13 +63,23 @@ def _normalise_code(code: str) -> str:
 
 
 class CorpusConfig(Section):
-    source: Literal["sample", "jsonl"] = "sample"
+    source: Literal["sample", "jsonl", "text"] = "sample"
     files: list[Path] = Field(default=[], description="JSONL files with id/text/lang (source: jsonl)")
+    texts: dict[str, list[Path]] = Field(default={}, description="source: text — per language, text files of "
+                                         "one text a line (.txt, or .tsv with a `text` column); line-parallel "
+                                         "files keep held-out text parallel")
+
+    @field_validator("texts", mode="before")
+    @classmethod
+    def _normalise_keys(cls, value):
+        return {_normalise_code(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
     @model_validator(mode="after")
-    def _files_for_jsonl(self):
+    def _inputs_given(self):
         if self.source == "jsonl" and not self.files:
             raise ValueError("corpus.source is 'jsonl' but corpus.files is empty; list the JSONL files")
+        if self.source == "text" and not self.texts:
+            raise ValueError("corpus.source is 'text' but corpus.texts is empty; map each language to its files")
         return self
 
 
@@ -180,6 +192,29 @@ class LoraConfig(Section):
     expert_hidden: int = Field(default=64, ge=1, description="experts: hidden units of each added FFN expert")
 
 
+class MixConfig(Section):
+    """What is mixed into the target text during adaptation; weights are relative to the target's 1."""
+
+    replay: float = Field(default=0.0, ge=0, description="source-language training text (against forgetting)")
+    parallel: float = Field(default=0.0, ge=0, description="interlinear documents: a pivot sentence, then its "
+                            "target translation (pairs matched by document id), alternating")
+    code: float = Field(default=0.0, ge=0, description="source code from `code_files`")
+    pivot: str | None = Field(default=None, description="language of the parallel side (default: first source)")
+    pairs_per_document: int = Field(default=8, ge=1)
+    code_files: list[str] = Field(default=[], description="glob patterns of code files, e.g. 'src/**/*.py'")
+
+    @field_validator("pivot", mode="before")
+    @classmethod
+    def _normalise_pivot(cls, value):
+        return _normalise_code(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _code_given(self):
+        if self.code and not self.code_files:
+            raise ValueError("mix.code > 0 needs mix.code_files (glob patterns of code files)")
+        return self
+
+
 class AdaptConfig(TrainConfig):
     steps: int = Field(default=150, ge=1)
     lr: float = Field(default=1e-3, gt=0)
@@ -187,6 +222,7 @@ class AdaptConfig(TrainConfig):
     eval_every: int = Field(default=50, ge=1)
     methods: list[str] = Field(default=["full", "layra"], min_length=1)
     lora: LoraConfig = LoraConfig()
+    mix: MixConfig = MixConfig()
 
     @field_validator("methods")
     @classmethod
@@ -194,6 +230,14 @@ class AdaptConfig(TrainConfig):
         from langadapt.model.adapters import ADAPTERS
 
         return registered(value, ADAPTERS, "adaptation method")
+
+
+class EvaluateConfig(Section):
+    """Evaluations beyond held-out bpb, run on the base and every adapted model."""
+
+    sib200: Path | None = Field(default=None, description="SIB-200 folder (<lang>/{train,test}.tsv): a topic "
+                                "probe trained and tested on the target language")
+    probe_limit: int | None = Field(default=None, ge=10, description="at most this many probe training sentences")
 
 
 class ExperimentConfig(Section):
@@ -207,6 +251,14 @@ class ExperimentConfig(Section):
     model: ModelConfig = ModelConfig()
     pretrain: TrainConfig = TrainConfig()
     adapt: AdaptConfig = AdaptConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+    @model_validator(mode="after")
+    def _pivot_is_source(self):
+        pivot = self.adapt.mix.pivot
+        if pivot is not None and pivot not in self.languages.source:
+            raise ValueError(f"adapt.mix.pivot {pivot} is not a source language ({', '.join(self.languages.source)})")
+        return self
 
     @model_validator(mode="after")
     def _causal_model(self):
@@ -220,14 +272,16 @@ class SourceConfig(Section):
     """One data source of a `langadapt train` run."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    format: Literal["jsonl", "text", "parallel", "sample"] = Field(
+    format: Literal["jsonl", "text", "parallel", "sample", "code"] = Field(
         default="jsonl", description="jsonl documents; text: one document per line; parallel: two line-aligned "
-        "text files; sample: the built-in corpus")
+        "text files; sample: the built-in corpus; code: glob patterns in `files`, one document per file")
     files: list[Path] = []
     languages: list[str] = Field(default=[], description="sample: languages to read; text/parallel: their codes")
     weight: float = Field(default=1.0, gt=0, description="sampling weight (ignored when data.alpha is set)")
     parallel_as: Literal["interlinear", "pairs"] = "interlinear"
     pairs_per_document: int = Field(default=8, ge=1)
+    max_bytes: int | None = Field(default=None, ge=0, description="keep documents, in order, up to this many UTF-8 "
+                                  "bytes (a data budget); 0 leaves the source out, so a sweep can switch it off")
 
     @model_validator(mode="after")
     def _inputs_given(self):
@@ -235,7 +289,7 @@ class SourceConfig(Section):
             raise ValueError(f"source {self.name!r}: format 'parallel' needs exactly two line-aligned files")
         if self.format == "sample" and not self.languages:
             raise ValueError(f"source {self.name!r}: format 'sample' needs `languages`")
-        if self.format in ("jsonl", "text") and not self.files:
+        if self.format in ("jsonl", "text", "code") and not self.files:
             raise ValueError(f"source {self.name!r}: format {self.format!r} needs `files`")
         return self
 
@@ -254,7 +308,7 @@ class DataConfig(Section):
 class TrainJobConfig(Section):
     """`langadapt train JOB.yaml`: one model trained on a data mixture, resumable."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
     seed: int = 0
     output_dir: Path = Path("runs")
     init_from: Path | None = Field(default=None, description="continue from a local model folder (its tokenizer too)")
@@ -327,7 +381,32 @@ def read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise LangadaptError("the config must be a mapping of sections", where=str(path),
                              fix="start from examples/quickstart.yaml.")
-    return data
+    return _expand_variables(data, str(path))
+
+
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_variables(value, where: str):
+    """Replace `${NAME}` and `${NAME:-default}` in string values by environment variables, so one
+    example YAML serves every machine: `LANGADAPT_DATA=/data langadapt run examples/mixing.yaml`."""
+    if isinstance(value, dict):
+        return {key: _expand_variables(item, where) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand_variables(item, where) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is None:
+            raise LangadaptError(f"the config uses ${{{name}}} but that environment variable is not set",
+                                 where=where, fix=f"set it (`export {name}=...`) or write ${{{name}:-default}}.")
+        return default
+
+    return VARIABLE.sub(substitute, value)
 
 
 def load_config(path: Path, schema: type[Section] = ExperimentConfig) -> Section:

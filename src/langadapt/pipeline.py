@@ -23,10 +23,19 @@ from langadapt.atomic import write_with
 from langadapt.config import ExperimentConfig
 from langadapt.corpus.curate import curate
 from langadapt.corpus.document import Document
-from langadapt.corpus.sources import read_jsonl_files, read_sample, sample_input_files
+from langadapt.corpus.sources import (
+    code_files,
+    read_code,
+    read_jsonl_files,
+    read_sample,
+    read_text_corpus,
+    sample_input_files,
+)
+from langadapt.data.mixing import MixtureSampler, interlinear, mixture_probabilities
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bits_per_byte, bpb_rows
+from langadapt.evaluate.probes import PROBES, ProbeTask
 from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, trainable_parameters
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.report import write_report
@@ -43,6 +52,9 @@ def _read_corpus(cfg: ExperimentConfig) -> tuple[list[Document], list[Path]]:
     languages = cfg.languages.all
     if cfg.corpus.source == "sample":
         return list(read_sample(languages)), sample_input_files(languages)
+    if cfg.corpus.source == "text":
+        return (list(read_text_corpus(cfg.corpus.texts, languages)),
+                [path for lang in languages for path in cfg.corpus.texts[lang]])
     return list(read_jsonl_files(cfg.corpus.files, languages)), list(cfg.corpus.files)
 
 
@@ -77,15 +89,17 @@ def _in_run_folder(cfg: ExperimentConfig, stages) -> Path:
     return folder
 
 
-def _curated(cfg: ExperimentConfig, run: Run) -> tuple[dict[str, list[str]], dict[str, dict[str, str]]]:
-    """Curate the corpus into the run; return training texts and held-out texts by document id."""
+def _curated(cfg: ExperimentConfig, run: Run) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    """Curate the corpus into the run; return training and held-out texts, by language and document id."""
     log.info("curate: reading %s corpus for %s", cfg.corpus.source, ", ".join(cfg.languages.all))
     docs, input_files = _read_corpus(cfg)
+    if cfg.adapt.mix.code:
+        input_files += code_files(cfg.adapt.mix.code_files)
     run.record_inputs(input_files)
     corpus = curate(cfg.curate, docs, cfg.languages.all, run.dir / "corpus", cfg.seed)
-    train_texts = {lang: [d.text for d in corpus.train if d.lang == lang] for lang in cfg.languages.all}
-    heldout = {lang: {d.id: d.text for d in corpus.heldout if d.lang == lang} for lang in cfg.languages.all}
-    return train_texts, heldout
+    by_id = [{lang: {d.id: d.text for d in part if d.lang == lang} for lang in cfg.languages.all}
+             for part in (corpus.train, corpus.heldout)]
+    return by_id[0], by_id[1]
 
 
 def _vocab(cfg: ExperimentConfig, run: Run, train_texts, heldout, base=None) -> tuple[Vocab, list[dict]]:
@@ -163,10 +177,45 @@ def _pretrained_base(cfg: ExperimentConfig, run: Run, tokenizer, texts: list[str
     return model
 
 
+def _adaptation_data(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str]], tokenizer, eos: int):
+    """Batches for adaptation: the target text, plus replay, interlinear parallel text and code
+    as `adapt.mix` asks, each row's source drawn by weight (the target's weight is 1)."""
+    mix, target = cfg.adapt.mix, cfg.languages.target
+    pivot = mix.pivot or cfg.languages.source[0]
+    texts = {"target": list(train_by_id[target].values())}
+    if mix.replay:
+        texts["replay"] = [text for lang in cfg.languages.source for text in train_by_id[lang].values()]
+    if mix.parallel:
+        pairs = [(train_by_id[pivot][i], text) for i, text in train_by_id[target].items() if i in train_by_id[pivot]]
+        if not pairs:
+            raise LangadaptError(f"adapt.mix.parallel needs {pivot} and {target} texts with the same ids; none match",
+                                 fix="use a line-parallel corpus (corpus.source: text) or set mix.parallel: 0.")
+        texts["parallel"] = list(interlinear(pairs, mix.pairs_per_document))
+    if mix.code:
+        texts["code"] = [doc.text for doc in read_code(mix.code_files)]
+    weights = {"target": 1.0, "replay": mix.replay, "parallel": mix.parallel, "code": mix.code}
+    samplers = {name: BlockSampler(pack(group, tokenizer, eos, cfg.seed), cfg.model.block_size,
+                                   cfg.adapt.batch_size, cfg.seed + i) for i, (name, group) in enumerate(texts.items())}
+    if len(samplers) == 1:
+        return samplers["target"]
+    shares = mixture_probabilities({name: 1 for name in samplers}, weights, None)
+    log.info("train: adaptation mixture %s", ", ".join(f"{n} {p:.2f}" for n, p in shares.items()))
+    return MixtureSampler(samplers, shares, cfg.seed)
+
+
+def _probe_rows(cfg: ExperimentConfig, name: str, model, tokenizer) -> list[dict]:
+    """SIB-200 topic accuracy on the target language when `evaluate.sib200` is set."""
+    if cfg.evaluate.sib200 is None:
+        return []
+    task = ProbeTask(cfg.evaluate.sib200, cfg.languages.target, limit=cfg.evaluate.probe_limit)
+    return [{"run": name, **row} for row in PROBES["sib200"](model, tokenizer, task)]
+
+
 def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
     torch.manual_seed(cfg.seed)
     source, target = cfg.languages.source, cfg.languages.target
-    train_texts, heldout_by_id = _curated(cfg, run)
+    train_by_id, heldout_by_id = _curated(cfg, run)
+    train_texts = {lang: list(by_id.values()) for lang, by_id in train_by_id.items()}
     heldout = {lang: list(by_id.values()) for lang, by_id in heldout_by_id.items()}
     vocab, tokenizer_rows = _vocab(cfg, run, train_texts, heldout_by_id)
     source_tok, expansion = vocab.source, vocab.expansion
@@ -177,22 +226,23 @@ def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
     rows = _evaluate("base", model, source_tok, heldout,
                      {"method": "none", "init": "none", "steps": cfg.pretrain.steps,
                       "trainable_params": trainable_parameters(model)})
+    rows += _probe_rows(cfg, "base", model, source_tok)
 
     new_ids = list(range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens)))
     initialised, init_rows = _initialise(cfg, model, expansion, train_texts, heldout)
     rows += init_rows
 
-    target_tokens = pack(train_texts[target], expansion.tokenizer, eos, cfg.seed)
     for method in cfg.adapt.methods:
         log.info("train: adapting to %s with %s", target, method)
         adapted = ADAPTERS[method](copy.deepcopy(initialised[cfg.vocab.train_with]), cfg.adapt.lora, new_ids)
-        sampler = BlockSampler(target_tokens, cfg.model.block_size, cfg.adapt.batch_size, cfg.seed)
+        sampler = _adaptation_data(cfg, train_by_id, expansion.tokenizer, eos)
         out = run.dir / "train" / method
         train(adapted, sampler, cfg.adapt, cfg.seed, out / "log.jsonl", desc=f"adapt {method}",
               evaluate=_heldout_bpb(expansion.tokenizer, heldout))
         rows += _evaluate(method, adapted, expansion.tokenizer, heldout,
                           {"method": method, "init": cfg.vocab.train_with, "steps": cfg.adapt.steps,
                            "trainable_params": trainable_parameters(adapted)})
+        rows += _probe_rows(cfg, method, adapted, expansion.tokenizer)
         save_peft_adapter(adapted, out / "adapter")  # the small artefact to share, for peft methods
         save_model(export(adapted), expansion.tokenizer, out / "final")  # merged: loads with stock transformers
     return _write_results(cfg, run, rows + tokenizer_rows)
@@ -216,7 +266,8 @@ def _vocab_stages(cfg: ExperimentConfig, run: Run, base: Path | None) -> Path:
             raise LangadaptError(f"the model in {base} has {model.get_input_embeddings().weight.shape[0]} "
                                  f"embedding rows but its tokenizer {base_tok.get_vocab_size()} tokens",
                                  where=str(base), fix="pass a model folder whose tokenizer matches its embeddings.")
-    train_texts, heldout_by_id = _curated(cfg, run)
+    train_by_id, heldout_by_id = _curated(cfg, run)
+    train_texts = {lang: list(by_id.values()) for lang, by_id in train_by_id.items()}
     heldout = {lang: list(by_id.values()) for lang, by_id in heldout_by_id.items()}
     vocab, rows = _vocab(cfg, run, train_texts, heldout_by_id, base=base_tok)
     if model is not None:

@@ -219,14 +219,12 @@ CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;c
 
 def write_report(results: pd.DataFrame, out: Path, run_dir: Path | None = None) -> str:
     """Write `tables.md`, `bpb.png` and `index.html` into `out`; return the markdown."""
-    import matplotlib.pyplot as plt
-
     out = Path(out)
     run_dir = Path(run_dir) if run_dir else out.parent
     experiment = results["experiment"].iloc[0] if "experiment" in results else "experiment"
     targets = results.loc[results.role == "target", "language"]
     title = f"{experiment}: adapting to {targets.iloc[0]}" if len(targets) else str(experiment)
-    sections: list[tuple[str, str, pd.DataFrame, list[str]]] = []  # (heading, note, table, figures)
+    sections: list[Section] = []
     if (results.metric == "bpb").any():
         sections.append(("Held-out bits per byte", "", bpb_table(results), ["bpb"]))
         if not transfer.gain_forgetting(results).empty:
@@ -245,6 +243,15 @@ def write_report(results: pd.DataFrame, out: Path, run_dir: Path | None = None) 
     figs = figures(results, run_dir)
     if "loss" in figs:
         sections.append(("Training loss", "", pd.DataFrame(), ["loss"]))
+    return render(title, sections, figs, out)
+
+
+Section = tuple[str, str, pd.DataFrame, list[str]]  # (heading, note, table, figure names)
+
+
+def render(title: str, sections: list[Section], figs: dict[str, object], out: Path) -> str:
+    """Write the sections as `tables.md`, one PNG per figure and a self-contained `index.html`."""
+    import matplotlib.pyplot as plt
 
     markdown = [f"# {title}"]
     page = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

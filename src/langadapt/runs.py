@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from langadapt.atomic import write_json
-from langadapt.config import ExperimentConfig
+from langadapt.config import ExperimentConfig, Section, TrainJobConfig
 from langadapt.errors import LangadaptError
 
 PACKAGES = ["langadapt", "torch", "transformers", "tokenizers", "peft", "accelerate", "safetensors",
@@ -55,6 +55,12 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def provenance(inputs: list[Path]) -> dict:
+    """What a result depends on besides its config: input file hashes, versions, code commit."""
+    return {"inputs": {str(p): file_hash(p) for p in inputs}, "versions": package_versions(),
+            "python": platform.python_version(), "platform": platform.platform(), "git_commit": git_commit()}
+
+
 class Run:
     """A run folder under construction; `finish()` makes it final."""
 
@@ -71,11 +77,7 @@ class Run:
             "started": now(),
             "finished": None,
             "config": cfg.model_dump(mode="json"),
-            "inputs": {},
-            "versions": package_versions(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "git_commit": git_commit(),
+            **provenance([]),
         }
         self.save_manifest()
 
@@ -101,8 +103,9 @@ class Run:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_state(cfg: ExperimentConfig, overwrite: bool = False) -> str:
-    """`new`, `finished` (same config already completed: skip it) or `overwrite`.
+def run_state(cfg: Section, overwrite: bool = False) -> str:
+    """`new`, `finished` (same config already completed: skip it), `resume` (a training job
+    stopped half-way: its checkpoints continue it) or `overwrite`.
 
     A folder that holds something else — another config, or not a run at all — is an error
     raised before any computation, so nothing a user made is replaced by accident.
@@ -112,12 +115,13 @@ def run_state(cfg: ExperimentConfig, overwrite: bool = False) -> str:
         return "new"
     if overwrite:
         return "overwrite"
-    manifest = final / "manifest.json"
-    if not manifest.is_file():
-        raise LangadaptError(f"{final} exists but is not a langadapt run folder (no manifest.json)",
+    job = isinstance(cfg, TrainJobConfig)
+    record = final / ("config.json" if job else "manifest.json")
+    if not record.is_file():
+        raise LangadaptError(f"{final} exists but is not a langadapt run folder (no {record.name})",
                              fix="move it away, or change `name` or `output_dir`.")
-    recorded = json.loads(manifest.read_text(encoding="utf-8"))
-    if recorded.get("config") != cfg.model_dump(mode="json"):
+    recorded = json.loads(record.read_text(encoding="utf-8"))
+    if (recorded if job else recorded.get("config")) != cfg.model_dump(mode="json"):
         raise LangadaptError(f"{final} holds a run of a different config",
                              fix="pass --overwrite to replace it, or change `name` or `output_dir`.")
-    return "finished"
+    return "finished" if (final / "results.parquet").is_file() else "resume"

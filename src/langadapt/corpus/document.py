@@ -58,3 +58,32 @@ def read_documents(path: Path) -> Iterator[Document]:
                 lang=str(row["lang"]),
                 metadata=dict(row.get("metadata") or {}),
             )
+
+
+def read_lines(path: Path, keep_empty: bool = False) -> list[str]:
+    """The stripped lines of a UTF-8 text file, one text each; a `.tsv` file (SIB-200/FLORES
+    style, with a header) gives its `text` column. Empty lines are dropped unless `keep_empty`
+    (line-parallel files keep them, so line i still matches line i). Errors name the file and line."""
+    path = Path(path)
+    lines = read_utf8(path).splitlines()
+    if path.suffix == ".tsv":
+        header = lines[0].split("\t") if lines else []
+        if "text" not in header:
+            raise LangadaptError(f"the TSV header {header} has no `text` column", where=f"{path}, line 1",
+                                 fix="give a tab-separated file whose header names a `text` column.")
+        column = header.index("text")
+        lines = [row.split("\t")[column] if len(row.split("\t")) > column else "" for row in lines[1:]]
+    return [line.strip() for line in lines if keep_empty or line.strip()]
+
+
+def read_utf8(path: Path) -> str:
+    """A whole UTF-8 text file; a missing file or bad bytes name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise LangadaptError(f"no such file: {path}", fix="check the path in your config.")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise LangadaptError(f"invalid UTF-8 at byte {err.start}", where=f"{path}, line {line}",
+                             fix="re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from err

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from langadapt.corpus.document import Document, read_documents
+from langadapt.corpus.document import Document, read_documents, read_lines, read_utf8
 from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
 
@@ -99,6 +99,44 @@ def read_jsonl_files(paths: list[Path], languages: list[str]) -> Iterator[Docume
             doc.lang = normalise(doc.lang)
             if doc.lang in languages:
                 yield doc
+
+
+def read_text_corpus(texts: dict[str, list[Path]], languages: list[str]) -> Iterator[Document]:
+    """Yield one document per non-empty line of each language's text files (`.txt`, or `.tsv`
+    with a `text` column). The id is `<file position>:<line>`, so line-parallel files (NTREX,
+    FLORES) give the same id to a sentence and its translations: held-out text stays parallel."""
+    missing = [lang for lang in languages if lang not in texts]
+    if missing:
+        raise LangadaptError(f"corpus.texts has no files for {', '.join(missing)}",
+                             fix=f"add `{missing[0]}: [path/to/text.txt]` under corpus.texts.")
+    for lang in languages:
+        for position, path in enumerate(texts[lang]):
+            for number, line in enumerate(read_lines(path, keep_empty=True)):
+                if line:
+                    yield Document(id=f"{position}:{number}", text=line, lang=lang,
+                                   metadata={"source": Path(path).name})
+
+
+def code_files(patterns: list[str]) -> list[Path]:
+    """The files matching glob patterns (`src/**/*.py`), sorted; an error if a pattern matches none."""
+    found = []
+    for pattern in patterns:
+        matches = sorted(p for p in Path().glob(pattern) if p.is_file())
+        if not matches:
+            raise LangadaptError(f"the code pattern {pattern!r} matches no file (from {Path.cwd()})",
+                                 fix="give a glob relative to the working directory, e.g. 'src/**/*.py'.")
+        found += matches
+    return found
+
+
+def read_code(patterns: list[str]) -> list[Document]:
+    """One document per source-code file: code mixed into continual pretraining is kept whole."""
+    docs = []
+    for path in code_files(patterns):
+        text = read_utf8(path).strip()
+        if text:
+            docs.append(Document(id=str(path), text=text, lang="code", metadata={"source": str(path)}))
+    return docs
 
 
 def sample_input_files(languages: list[str]) -> list[Path]:

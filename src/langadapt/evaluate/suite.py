@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from langadapt.atomic import write_with
-from langadapt.corpus.document import read_documents
+from langadapt.corpus.document import read_documents, read_lines
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.harness import write_bpb_task
@@ -54,7 +54,7 @@ def read_texts(path: Path, language: str | None = None) -> dict[str, list[str]]:
     if not language:
         raise LangadaptError(f"{path} is plain text, so its language must be given",
                              fix="write it as LANG=FILE, e.g. hsb_Latn=heldout.txt.")
-    return {language: [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]}
+    return {language: read_lines(path)}
 
 
 def _language_and_files(spec: str, option: str) -> tuple[str, list[Path]]:

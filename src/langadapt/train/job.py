@@ -15,6 +15,7 @@ writes the last one's model to `final/`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -22,10 +23,10 @@ import torch
 from accelerate import Accelerator
 from tokenizers import Tokenizer
 
-from langadapt.atomic import write_json
+from langadapt.atomic import write_json, write_with
 from langadapt.config import SourceConfig, TrainJobConfig
-from langadapt.corpus.document import Document, read_documents
-from langadapt.corpus.sources import read_sample
+from langadapt.corpus.document import Document, read_documents, read_lines
+from langadapt.corpus.sources import code_files, read_code, read_sample
 from langadapt.data.mixing import (
     MixtureSampler,
     add_control_tokens,
@@ -36,20 +37,15 @@ from langadapt.data.mixing import (
 )
 from langadapt.data.packing import BlockSampler, pack, read_tokens, write_tokens
 from langadapt.errors import LangadaptError
-from langadapt.evaluate.bpb import bits_per_byte
+from langadapt.evaluate.bpb import bits_per_byte, bpb_rows
 from langadapt.languages import normalise
 from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, stages
 from langadapt.model.build import MASK, build_model, load_model, save_model
+from langadapt.runs import provenance
 from langadapt.train.loop import make_accelerator, train
 from langadapt.vocab.train import EOS, byte_tokenizer, load_tokenizer, save_tokenizer, train_bpe
 
 log = logging.getLogger("langadapt")
-
-
-def _lines(path: Path) -> list[str]:
-    if not Path(path).is_file():
-        raise LangadaptError(f"no such file: {path}", fix="check the path in your config.")
-    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _documents(source: SourceConfig) -> list[Document]:
@@ -59,17 +55,28 @@ def _documents(source: SourceConfig) -> list[Document]:
         return list(read_sample(languages))
     if source.format == "jsonl":
         return [doc for path in source.files for doc in read_documents(path)]
-    if source.format == "text":
-        return [Document(f"{source.name}:{i}", line, lang) for path in source.files for i, line in
-                enumerate(_lines(path))]
-    first, second = (_lines(path) for path in source.files)
+    if source.format == "code":
+        return read_code([str(pattern) for pattern in source.files])
+    if source.format == "text":  # lines of several files alternate, so a byte budget takes from each
+        files = [read_lines(path) for path in source.files]
+        lines = [line for group in itertools.zip_longest(*files) for line in group if line is not None]
+        return [Document(f"{source.name}:{i}", line, lang) for i, line in enumerate(lines)]
+    first, second = (read_lines(path, keep_empty=True) for path in source.files)
     if len(first) != len(second):
         raise LangadaptError(f"parallel files have {len(first)} and {len(second)} lines",
                              where=f"data source {source.name!r}", fix="give two line-aligned files.")
-    pairs = list(zip(first, second, strict=True))
+    pairs = [(a, b) for a, b in zip(first, second, strict=True) if a and b]
     texts = (interlinear(pairs, source.pairs_per_document) if source.parallel_as == "interlinear"
              else bilingual_pairs(pairs))
     return [Document(f"{source.name}:{i}", text, lang) for i, text in enumerate(texts)]
+
+
+def _input_files(cfg: TrainJobConfig) -> list[Path]:
+    files = [Path(p) for s in active_sources(cfg) if s.format != "code" for p in s.files]
+    files += [p for s in active_sources(cfg) if s.format == "code" for p in code_files(map(str, s.files))]
+    if cfg.data.tokenizer not in ("bpe", "bytes"):
+        files.append(Path(cfg.data.tokenizer))
+    return files + list(cfg.data.eval_files.values())
 
 
 def _base_tokenizer(cfg: TrainJobConfig, texts: list[str]) -> Tokenizer:
@@ -86,13 +93,41 @@ def _base_tokenizer(cfg: TrainJobConfig, texts: list[str]) -> Tokenizer:
     return load_tokenizer(Path(cfg.data.tokenizer))
 
 
+def active_sources(cfg: TrainJobConfig) -> list[SourceConfig]:
+    """The sources that take part: `max_bytes: 0` leaves one out (a sweep's "none" amount)."""
+    sources = [source for source in cfg.data.sources if source.max_bytes != 0]
+    if not sources:
+        raise LangadaptError("every data source has max_bytes: 0, so there is nothing to train on",
+                             where=f"training job {cfg.name!r}", fix="give at least one source a budget.")
+    return sources
+
+
+def within_budget(docs: list[Document], max_bytes: int | None) -> list[Document]:
+    """The first documents, in order, whose UTF-8 size adds up to at most `max_bytes` (the last one
+    is cut at a character boundary), so data sizes in a study are exact and reproducible."""
+    if max_bytes is None:
+        return docs
+    kept, used = [], 0
+    for doc in docs:
+        size = len(doc.text.encode("utf-8"))
+        if used + size > max_bytes:
+            rest = doc.text.encode("utf-8")[: max_bytes - used].decode("utf-8", errors="ignore")
+            if rest.strip():
+                kept.append(Document(doc.id, rest, doc.lang, doc.metadata))
+            break
+        kept.append(doc)
+        used += size
+    return kept
+
+
 def prepare_data(cfg: TrainJobConfig, out: Path) -> None:
     """Tokenizer and one memory-mapped token file per source; skipped when `data.json` exists."""
     if (out / "data.json").is_file():
         return
-    texts = {}
-    for source in cfg.data.sources:
-        docs = _documents(source)
+    texts, sizes = {}, {}
+    for source in active_sources(cfg):
+        docs = within_budget(_documents(source), source.max_bytes)
+        sizes[source.name] = sum(len(doc.text.encode("utf-8")) for doc in docs)
         texts[source.name] = (list(with_control_tokens(docs, cfg.data.control_tokens)) if cfg.data.control_tokens
                               else [doc.text for doc in docs])
     every_text = [text for group in texts.values() for text in group]
@@ -111,7 +146,7 @@ def prepare_data(cfg: TrainJobConfig, out: Path) -> None:
         write_tokens(out / "tokens" / f"{name}.bin", tokens)
         counts[name] = len(tokens)
     save_tokenizer(tokenizer, out / "tokenizer.json")
-    write_json(out / "data.json", {"tokens": counts, "vocab_size": tokenizer.get_vocab_size()})
+    write_json(out / "data.json", {"tokens": counts, "bytes": sizes, "vocab_size": tokenizer.get_vocab_size()})
 
 
 def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
@@ -120,23 +155,45 @@ def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
         raise LangadaptError(f"train.batch_size {cfg.train.batch_size} does not split over "
                              f"{state.num_processes} processes", fix="use a multiple of the process count.")
     rows, seed = cfg.train.batch_size // state.num_processes, cfg.seed + 1000 * state.process_index
-    arrays = {s.name: read_tokens(out / "tokens" / f"{s.name}.bin") for s in cfg.data.sources}
+    arrays = {s.name: read_tokens(out / "tokens" / f"{s.name}.bin") for s in active_sources(cfg)}
     samplers = {name: BlockSampler(tokens, cfg.model.block_size, rows, seed + i)
                 for i, (name, tokens) in enumerate(arrays.items())}
     if len(samplers) == 1:
         return next(iter(samplers.values()))
     probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()},
-                                          {s.name: s.weight for s in cfg.data.sources}, cfg.data.alpha)
+                                          {s.name: s.weight for s in active_sources(cfg)}, cfg.data.alpha)
     return MixtureSampler(samplers, probabilities, seed)
 
 
+def _heldout(cfg: TrainJobConfig) -> dict[str, list[str]]:
+    if cfg.model.arch == "bert":  # bits per byte scores a causal LM
+        return {}
+    return {lang: read_lines(path) for lang, path in cfg.data.eval_files.items()}
+
+
 def _heldout_bpb(cfg: TrainJobConfig, tokenizer: Tokenizer):
-    if not cfg.data.eval_files or cfg.model.arch == "bert":
+    heldout = _heldout(cfg)
+    if not heldout:
         return None
-    heldout = {lang: _lines(path) for lang, path in cfg.data.eval_files.items()}
     eos = tokenizer.token_to_id(EOS)
     return lambda model: {lang: round(bits_per_byte(model, tokenizer, texts, eos).bpb, 4)
                           for lang, texts in heldout.items()}
+
+
+def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer) -> Path:
+    """`results.parquet` of a finished job: bpb and bytes per token of the final model on each
+    `data.eval_files` language, and the UTF-8 bytes each source contributed (metric `train_bytes`)."""
+    import json
+
+    import pandas as pd
+
+    rows = [{"run": "final", **row, "role": "eval"} for row in bpb_rows(model, tokenizer, _heldout(cfg))]
+    sizes = json.loads((out / "data.json").read_text(encoding="utf-8")).get("bytes", {})
+    rows += [{"run": "final", "language": name, "metric": "train_bytes", "value": float(size), "role": "data"}
+             for name, size in sizes.items()]
+    results = pd.DataFrame(rows)
+    results.insert(0, "experiment", cfg.name)
+    return write_with(out / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
 
 
 def run_train_job(cfg: TrainJobConfig) -> Path:
@@ -147,6 +204,7 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", cfg.model_dump(mode="json"))
         prepare_data(cfg, out)
+        write_json(out / "manifest.json", provenance(_input_files(cfg)))
     state.wait_for_everyone()
     tokenizer = load_tokenizer(out / "tokenizer.json")
 
@@ -179,5 +237,7 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
         if state.is_main_process:
             save_model(model, tokenizer, final)
         state.wait_for_everyone()
+    if state.is_main_process and not (out / "results.parquet").is_file():
+        write_results(cfg, out, model, tokenizer)
     log.info("train: model written to %s", out / "final")
     return out / "final"

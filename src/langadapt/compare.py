@@ -1,0 +1,104 @@
+"""Compare every run of a sweep: one results table with the swept values as columns, its
+tables, and a plot of each metric against every numeric swept value.
+
+Written to `<output_dir>/<experiment>/results.parquet` and `.../report/` after the runs of a
+sweep finish; every number is read back from the runs' own `results.parquet` files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from langadapt.atomic import write_with
+from langadapt.report import Section, render
+
+SKIPPED_METRICS = {"bytes_per_token", "train_bytes"}  # kept in the table, not compared in the report
+
+
+def collect(runs: list[tuple[Path, dict[str, str]]]) -> pd.DataFrame:
+    """Every run's results, with one column per swept key holding that run's value label."""
+    frames = []
+    for folder, values in runs:
+        frame = pd.read_parquet(folder / "results.parquet")
+        frame = frame[~frame.run.astype(str).str.startswith("tokenizer:")]
+        for position, (key, label) in enumerate(values.items()):
+            frame.insert(position, column_name(key), label)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+RESULT_COLUMNS = {"experiment", "run", "language", "role", "metric", "value", "method", "init", "steps",
+                  "trainable_params"}
+
+
+def column_name(key: str) -> str:
+    """A swept key's column: its name, or `sweep:<name>` where that is a results column already."""
+    return f"sweep:{key}" if key in RESULT_COLUMNS else key
+
+
+def _numeric(labels: pd.Series) -> pd.Series | None:
+    values = pd.to_numeric(labels, errors="coerce")
+    return values if values.notna().all() and values.nunique() > 1 else None
+
+
+def comparison_table(results: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
+    """Rows: swept values × model (base, adapted ...); columns: languages; cells: the metric."""
+    rows = results[results.metric == metric]
+    index = [*keys, "run"] if rows.run.nunique() > 1 else keys
+    table = rows.pivot_table(index=index, columns="language", values="value", sort=False)
+    table.columns.name = None
+    return table.reset_index()  # in sweep order, each run's models as its results list them
+
+
+def _plots(results: pd.DataFrame, keys: list[str], metric: str) -> dict[str, object]:
+    """`metric` against each numeric swept key: one panel per language, one line per setting of
+    the other keys (and per model, where a run holds several)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figs = {}
+    rows = results[results.metric == metric]
+    for key in keys:
+        x = _numeric(rows[key])
+        if x is None:
+            continue
+        rows = rows.assign(**{f"_{key}": x})
+        groups = [k for k in keys if k != key] + (["run"] if rows.run.nunique() > 1 else [])
+        languages = list(dict.fromkeys(rows.language))
+        fig, axes = plt.subplots(1, len(languages), figsize=(4.5 * len(languages), 3.8), squeeze=False)
+        for ax, language in zip(axes[0], languages, strict=True):
+            subset = rows[rows.language == language]
+            for name, line in subset.groupby(groups, sort=False) if groups else [("", subset)]:
+                line = line.sort_values(f"_{key}")
+                label = ", ".join(f"{g}={v}" for g, v in zip(groups, name if isinstance(name, tuple) else [name],
+                                                             strict=True))
+                ax.plot(line[f"_{key}"], line.value, marker="o", label=label)
+            ax.set_xscale("log" if x.min() > 0 and x.max() / x.min() >= 8 else "linear")
+            ax.set_xlabel(key)
+            ax.set_ylabel(metric)
+            ax.set_title(language)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        figs[f"{metric}-vs-{key}"] = fig
+    return figs
+
+
+def write_comparison(folder: Path, runs: list[tuple[Path, dict[str, str]]]) -> str:
+    """Write the sweep's combined results table and report into `folder`; return the markdown."""
+    results = collect(runs)
+    write_with(folder / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
+    keys = [column_name(key) for key in runs[0][1]]
+    sections: list[Section] = []
+    figs: dict[str, object] = {}
+    for metric in dict.fromkeys(results.metric):
+        if metric in SKIPPED_METRICS:
+            continue
+        plots = _plots(results, keys, metric)
+        figs.update(plots)
+        sections.append((f"{metric} per run", "lower is better" if metric == "bpb" else "",
+                         comparison_table(results, keys, metric), list(plots)))
+    return render(f"{folder.name}: {len(runs)} runs compared", sections, figs, folder / "report")
