@@ -244,6 +244,8 @@ class ExperimentConfig(Section):
     name: str = Field(default="quickstart", pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
     seed: int = 0
     output_dir: Path = Path("runs")
+    stage_cache: Path | None = Field(default=None, description="where reusable stage outputs (the pretrained "
+                                     "base) are kept; default <output_dir>/.stages, shared by a sweep's runs")
     languages: LanguagesConfig = LanguagesConfig()
     corpus: CorpusConfig = CorpusConfig()
     curate: CurateConfig = CurateConfig()

@@ -153,9 +153,11 @@ def _pretrain_key(cfg: ExperimentConfig, tokenizer, texts: list[str]) -> str:
 
 def _pretrained_base(cfg: ExperimentConfig, run: Run, tokenizer, texts: list[str], heldout) -> PreTrainedModel:
     """Pretrain the base model on the source texts, or reuse one pretrained on exactly the same
-    inputs by an earlier run in `output_dir/.stages/`: a sweep over adaptation settings pretrains once."""
+    inputs by an earlier run in `stage_cache` (default `output_dir/.stages/`): a sweep over
+    adaptation settings pretrains once."""
     out = run.dir / "train" / "base"
-    cache = Path(cfg.output_dir) / ".stages" / f"pretrain-{_pretrain_key(cfg, tokenizer, texts)}"
+    stages = Path(cfg.stage_cache or Path(cfg.output_dir) / ".stages")
+    cache = stages / f"pretrain-{_pretrain_key(cfg, tokenizer, texts)}"
     if (cache / "final" / "model.safetensors").is_file():
         log.info("train: reusing the base model pretrained on the same inputs (%s)", cache)
         shutil.copytree(cache, out)

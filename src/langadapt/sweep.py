@@ -156,6 +156,8 @@ def expand_runs(data: dict, where: str = "<config>") -> list[SweepRun]:
             values = {short[key]: label for key, (label, _) in chosen.items()}
             run["name"] = "-".join(f"{name}={label}" for name, label in values.items())
             run["output_dir"] = f"{output_dir}/{experiment}"
+            if schema is ExperimentConfig:  # experiments beside each other share their reusable stages
+                run.setdefault("stage_cache", f"{output_dir}/.stages")
             runs.append(SweepRun(parse_config(run, f"{where} (sweep run {run['name']})", schema), values))
     names = [r.config.name for r in runs]
     if len(set(names)) != len(names):
