@@ -6,7 +6,6 @@ User errors (`LangadaptError`) print as one paragraph; `--debug` shows the trace
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -45,39 +44,35 @@ ACTIONS = {"new": "compute", "overwrite": "recompute (--overwrite)", "finished":
            "resume": "resume from its last checkpoint"}
 
 
-def _compute(cfg, state: str) -> Path:
-    """Run one experiment or training job; return its finished folder."""
-    from langadapt.config import TrainJobConfig
-    from langadapt.pipeline import run_experiment
-    from langadapt.train.job import run_train_job
-
-    if not isinstance(cfg, TrainJobConfig):
-        return run_experiment(cfg)
-    folder = Path(cfg.output_dir) / cfg.name
-    if state == "overwrite":
-        shutil.rmtree(folder)
-    run_train_job(cfg)
-    return folder
-
-
-def _run_all(runs: list, dry_run: bool = False, overwrite: bool = False) -> None:
-    """Check every run first, then compute the new ones, print each report and, for a sweep,
-    the comparison of all its runs."""
+def _run_all(runs: list, dry_run: bool = False, overwrite: bool = False, workers: int = 1,
+             slurm: dict | None = None) -> None:
+    """Check every run first, then compute the new ones (here, in worker processes or on Slurm),
+    print each report and, for a sweep, the comparison of all its runs."""
     from langadapt.compare import write_comparison
+    from langadapt.execute import compute, run_local, submit_slurm
     from langadapt.report import report_run
     from langadapt.runs import run_state
 
     plan = [(run, run_state(run.config, overwrite)) for run in runs]
     for run, state in plan:
         console.print(f"{Path(run.config.output_dir) / run.config.name}: {ACTIONS[state]}", highlight=False)
+    todo = [(run.config, state) for run, state in plan if state != "finished"]
     if dry_run:
         return
+    if slurm is not None and todo:
+        ids = submit_slurm(todo, Path(runs[0].config.output_dir) / ".slurm", **slurm)
+        console.print(f"Submitted {len(ids)} Slurm job(s): {', '.join(ids)}. Rerun this command when they are done "
+                      "to collect the comparison.")
+        return
+    in_workers = workers > 1 and len(todo) > 1
+    if in_workers:
+        run_local(todo, workers)
     done = []
     for run, state in plan:
         started = time.perf_counter()
         folder = Path(run.config.output_dir) / run.config.name
-        if state != "finished":
-            folder = _compute(run.config, state)
+        if state != "finished" and not in_workers:
+            folder = compute(run.config, state)
         if isinstance(run.config, ExperimentConfig):  # an experiment has a report of its own
             console.print(Markdown(report_run(folder)))
         console.print(f"Run folder: [bold]{folder}[/] ({time.perf_counter() - started:.0f} s)")
@@ -109,11 +104,18 @@ def run(
     config: Path = typer.Argument(..., help="Experiment YAML, e.g. examples/quickstart.yaml."),
     dry_run: bool = DRY_RUN,
     overwrite: bool = OVERWRITE,
+    workers: int = typer.Option(1, min=1, help="Runs computed at once, each in its own local process."),
+    slurm: str = typer.Option(None, help="Submit the runs as a Slurm job array to this partition (submitit)."),
+    slurm_time: int = typer.Option(120, help="Slurm time limit per run, in minutes."),
+    slurm_cpus: int = typer.Option(4, help="CPUs per Slurm run."),
+    slurm_mem: float = typer.Option(16, help="Memory per Slurm run, in GB."),
 ) -> None:
     """Run the experiment (or training job) a YAML file describes: one run, or every run of its `sweep:`."""
     from langadapt.sweep import load_runs
 
-    _guarded(lambda: _run_all(load_runs(config), dry_run, overwrite))
+    cluster = None if slurm is None else {"partition": slurm, "time_min": slurm_time, "cpus": slurm_cpus,
+                                          "mem_gb": slurm_mem}
+    _guarded(lambda: _run_all(load_runs(config), dry_run, overwrite, workers, cluster))
 
 
 @app.command()

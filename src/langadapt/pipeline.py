@@ -179,9 +179,9 @@ def _pretrained_base(cfg: ExperimentConfig, run: Run, tokenizer, texts: list[str
     return model
 
 
-def _adaptation_data(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str]], tokenizer, eos: int):
-    """Batches for adaptation: the target text, plus replay, interlinear parallel text and code
-    as `adapt.mix` asks, each row's source drawn by weight (the target's weight is 1)."""
+def adaptation_texts(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+    """The adaptation data by part: the target text, plus replay, interlinear parallel text and
+    code as `adapt.mix` asks."""
     mix, target = cfg.adapt.mix, cfg.languages.target
     pivot = mix.pivot or cfg.languages.source[0]
     texts = {"target": list(train_by_id[target].values())}
@@ -195,6 +195,13 @@ def _adaptation_data(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str
         texts["parallel"] = list(interlinear(pairs, mix.pairs_per_document))
     if mix.code:
         texts["code"] = [doc.text for doc in read_code(mix.code_files)]
+    return texts
+
+
+def _adaptation_data(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str]], tokenizer, eos: int):
+    """Batches for adaptation: each row's part drawn by its `adapt.mix` weight (the target's is 1)."""
+    mix = cfg.adapt.mix
+    texts = adaptation_texts(cfg, train_by_id)
     weights = {"target": 1.0, "replay": mix.replay, "parallel": mix.parallel, "code": mix.code}
     samplers = {name: BlockSampler(pack(group, tokenizer, eos, cfg.seed), cfg.model.block_size,
                                    cfg.adapt.batch_size, cfg.seed + i) for i, (name, group) in enumerate(texts.items())}

@@ -1,0 +1,67 @@
+"""Where the runs of an experiment execute: in this process, in N local worker processes, or
+as a Slurm job array submitted through `submitit`.
+
+Every run is independent (its own folder, seeds and checkpoints), so the choice changes only
+the wall time, never a result. Reused stages (the pretrained base) are published atomically,
+so runs that start at once simply both compute it and the first to finish wins.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from langadapt.config import Section, TrainJobConfig
+from langadapt.errors import LangadaptError
+
+
+def compute(cfg: Section, state: str) -> Path:
+    """Run one experiment or training job to its end; return its folder."""
+    from langadapt.pipeline import run_experiment
+    from langadapt.train.job import run_train_job
+
+    if not isinstance(cfg, TrainJobConfig):
+        return run_experiment(cfg)
+    folder = Path(cfg.output_dir) / cfg.name
+    if state == "overwrite":
+        shutil.rmtree(folder)
+    run_train_job(cfg)
+    return folder
+
+
+def _compute_in_worker(cfg: Section, state: str, threads: int) -> Path:
+    import torch
+
+    torch.set_num_threads(threads)  # workers share the cores instead of oversubscribing them
+    return compute(cfg, state)
+
+
+def run_local(plan: list[tuple[Section, str]], workers: int) -> list[Path]:
+    """Compute the runs `workers` at a time in fresh processes; folders in plan order."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_compute_in_worker, cfg, state, threads) for cfg, state in plan]
+        return [future.result() for future in futures]
+
+
+def submit_slurm(plan: list[tuple[Section, str]], folder: Path, partition: str, time_min: int, cpus: int,
+                 mem_gb: float) -> list[str]:
+    """Submit the runs as one Slurm job array; return the job ids. Rerun `langadapt run` when they
+    are done: finished runs are reused and the comparison is written."""
+    try:
+        import submitit
+    except ImportError as err:
+        raise LangadaptError("--slurm needs the optional extra 'slurm' (submitit is not installed)",
+                             fix="run `pip install 'langadapt[slurm]'`.") from err
+    if shutil.which("sbatch") is None:
+        raise LangadaptError("--slurm needs Slurm's `sbatch` on the PATH, and it is not there",
+                             fix="run this on a Slurm login node, or use --workers N to run locally.")
+    executor = submitit.SlurmExecutor(folder=folder)
+    executor.update_parameters(partition=partition, time=time_min, cpus_per_task=cpus, mem=f"{mem_gb:g}G",
+                               job_name="langadapt", array_parallelism=len(plan))
+    with executor.batch():
+        jobs = [executor.submit(compute, cfg, state) for cfg, state in plan]
+    return [job.job_id for job in jobs]
