@@ -72,10 +72,10 @@ def _plots(results: pd.DataFrame, keys: list[str], metric: str) -> dict[str, obj
         fig, axes = plt.subplots(1, len(languages), figsize=(4.5 * len(languages), 3.8), squeeze=False)
         for ax, language in zip(axes[0], languages, strict=True):
             subset = rows[rows.language == language]
-            for name, line in subset.groupby(groups, sort=False) if groups else [("", subset)]:
+            for name, line in subset.groupby(groups, sort=False) if groups else [((), subset)]:
                 line = line.sort_values(f"_{key}")
-                label = ", ".join(f"{g}={v}" for g, v in zip(groups, name if isinstance(name, tuple) else [name],
-                                                             strict=True))
+                parts = name if isinstance(name, tuple) else (name,)
+                label = ", ".join(f"{g}={v}" for g, v in zip(groups, parts, strict=True)) or metric
                 ax.plot(line[f"_{key}"], line.value, marker="o", label=label)
             ax.set_xscale("log" if x.min() > 0 and x.max() / x.min() >= 8 else "linear")
             ax.set_xlabel(key)

@@ -69,19 +69,13 @@ def _check_path(key: str, where: str, schema: type[BaseModel]) -> None:
 def _set(data: dict, key: str, value, where: str) -> None:
     *path, leaf = key.split(".")
     node = data
-    for part in path:
-        if isinstance(node, list):
-            node = node[int(part)]
-        else:
-            node = node.setdefault(part, {})
-    if isinstance(node, list):
-        index = int(leaf)
-        if index >= len(node):
+    for part in [*path, leaf]:
+        if isinstance(node, list) and int(part) >= len(node):
             raise LangadaptError(f"sweep key `{key}`: the list has only {len(node)} item(s)", where=where,
                                  fix="declare the list item in the config, then sweep its keys.")
-        node[index] = value
-    else:
-        node[leaf] = value
+        if part is not leaf:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    node[int(leaf) if isinstance(node, list) else leaf] = value
 
 
 def _label(value) -> str:
