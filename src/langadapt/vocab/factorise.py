@@ -30,7 +30,7 @@ def low_rank_basis(old: torch.Tensor, rank: int) -> torch.Tensor:
         raise LangadaptError(f"a rank-{rank} factorisation does not fit a {old.shape[0]} × {old.shape[1]} "
                              "embedding matrix", where="vocab.ofa_rank / adapt.lora.embedding_rank",
                              fix=f"use a rank of at most {min(old.shape)} (OFA uses 100–400 for 768–1024 dims).")
-    return torch.linalg.svd(old.float(), full_matrices=False).Vh[:rank].to(old.dtype)
+    return torch.linalg.svd(old.float(), full_matrices=False).Vh[:rank].to(old.dtype).contiguous()
 
 
 class FactorisedEmbedding(nn.Module):
