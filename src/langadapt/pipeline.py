@@ -81,7 +81,8 @@ def _curated(cfg: ExperimentConfig, run: Run) -> tuple[dict[str, list[str]], dic
     """Curate the corpus into the run; return training texts and held-out texts by document id."""
     log.info("curate: reading %s corpus for %s", cfg.corpus.source, ", ".join(cfg.languages.all))
     docs, input_files = _read_corpus(cfg)
-    run.record_inputs(input_files)
+    vectors = cfg.vocab.static_vectors
+    run.record_inputs(input_files + ([vectors] if vectors is not None and Path(vectors).is_file() else []))
     corpus = curate(cfg.curate, docs, cfg.languages.all, run.dir / "corpus", cfg.seed)
     train_texts = {lang: [d.text for d in corpus.train if d.lang == lang] for lang in cfg.languages.all}
     heldout = {lang: {d.id: d.text for d in corpus.heldout if d.lang == lang} for lang in cfg.languages.all}
