@@ -6,9 +6,12 @@
    step 0 and at the end, and the steps each method needs to reach `random`'s final bpb.
 2. Cost: seconds to initialise 10k new tokens over a 50k vocabulary, per method (matrices,
    pieces and target ids of that size, synthetic; gensim's static vectors timed on real text).
+3. Parameters: what `embeddings`, `embeddings-factorised` (OFA's E ≈ A·P) and `embeddings-all`
+   train, counted on real models of several shapes, and the size of the factorised matrix.
 
 Prints tables (machine, versions, date, medians over seeds/repeats); never fails on a number.
     python benchmarks/vocab_init.py [--steps 100 --seeds 3 --target slk]
+    python benchmarks/vocab_init.py --inits random ofa --ofa-rank 16 --methods embeddings embeddings-factorised
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from pathlib import Path
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 import torch  # noqa: E402
+from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 
-from langadapt.config import ModelConfig, TrainConfig  # noqa: E402
+from langadapt.config import LoraConfig, ModelConfig, TrainConfig  # noqa: E402
 from langadapt.data.packing import BlockSampler, pack  # noqa: E402
 from langadapt.evaluate.bpb import bits_per_byte  # noqa: E402
+from langadapt.model.adapters import ADAPTERS, trainable_parameters  # noqa: E402
 from langadapt.model.build import build_gpt2  # noqa: E402
 from langadapt.train.loop import train  # noqa: E402
 from langadapt.vocab.expand import expand  # noqa: E402
@@ -78,39 +83,45 @@ def quality(args, tmp: Path) -> None:
     pretrain_s = time.perf_counter() - started
     base_bpb = bits_per_byte(base, source_tok, heldout, eos).bpb
 
-    adapt = TrainConfig(steps=args.steps, batch_size=16, lr=1e-3, warmup_steps=10, eval_every=args.eval_every)
+    adapt = TrainConfig(steps=args.steps, batch_size=16, lr=args.lr, warmup_steps=10, eval_every=args.eval_every)
     target_stream = pack(train_texts[args.target], expansion.tokenizer, eos, 0)
     context = init_context(_vocab_cfg(args), expansion, train_texts[args.target], args.inits, 0)
-    curves: dict[str, list[dict[int, float]]] = {}
+    new_ids = list(range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens)))
+    score = lambda m: {"bpb": bits_per_byte(m, expansion.tokenizer, heldout, eos).bpb}  # noqa: E731
+    curves: dict[tuple[str, str], list[dict[int, float]]] = {}
     for init in args.inits:
-        for seed in range(args.seeds):
-            model = copy.deepcopy(base)
-            resize_and_init(model, expansion.pieces, init, seed, **context)
-            score = lambda m: {"bpb": bits_per_byte(m, expansion.tokenizer, heldout, eos).bpb}  # noqa: E731
-            curve = {0: score(model)["bpb"]}
-            log = train(model, BlockSampler(target_stream, 64, 16, seed), adapt, seed, tmp / f"{init}.jsonl",
-                        evaluate=score)
-            curve.update({r["step"]: r["eval"]["bpb"] for r in log if "eval" in r})
-            curves.setdefault(init, []).append(curve)
+        for method in args.methods:
+            for seed in range(args.seeds):
+                model = copy.deepcopy(base)
+                resize_and_init(model, expansion.pieces, init, seed, **context)
+                curve = {0: score(model)["bpb"]}
+                model = ADAPTERS[method](model, LoraConfig(embedding_rank=args.factor_rank), new_ids)
+                log = train(model, BlockSampler(target_stream, 64, 16, seed), adapt, seed,
+                            tmp / f"{init}-{method}.jsonl", evaluate=score)
+                curve.update({r["step"]: r["eval"]["bpb"] for r in log if "eval" in r})
+                curves.setdefault((init, method), []).append(curve)
 
-    def median_at(init: str, step: int) -> float:
-        return statistics.median(c[step] for c in curves[init])
+    def median_at(key: tuple[str, str], step: int) -> float:
+        return statistics.median(c[step] for c in curves[key])
 
-    goal = median_at("random", args.steps) if "random" in curves else None
     rows = []
-    for init in args.inits:
-        reach = [next((s for s in sorted(c) if goal is not None and c[s] <= goal), None) for c in curves[init]]
+    for init, method in curves:
+        goal = median_at(("random", method), args.steps) if ("random", method) in curves else None
+        reach = [next((s for s in sorted(c) if goal is not None and c[s] <= goal), None)
+                 for c in curves[init, method]]
         reached = [s for s in reach if s is not None]
         steps = f"{statistics.median(reached):.0f} ({len(reached)}/{len(reach)})" if reached else "never"
-        rows.append([init, f"{median_at(init, 0):.3f}", f"{median_at(init, args.steps):.3f}",
-                     f"{median_at(init, args.steps) / goal:.3f}" if goal else "", steps])
-    rows.sort(key=lambda r: float(r[2]))
+        final = median_at((init, method), args.steps)
+        rows.append([init, method, f"{median_at((init, method), 0):.3f}", f"{final:.3f}",
+                     f"{final / goal:.3f}" if goal else "", steps])
+    rows.sort(key=lambda r: (r[1], float(r[3])))
     print(f"\n## Init quality: {'+'.join(args.sources)} -> {args.target} (NTREX-128)\n")
     print(f"base: GPT-2 {model_cfg.n_layer}x{model_cfg.n_embd}, {args.pretrain_steps} pretraining steps "
           f"({pretrain_s:.0f} s), source vocab {source_tok.get_vocab_size()}, +{len(expansion.new_tokens)} "
           f"{args.target} tokens; base model's bpb on held-out {args.target}: {base_bpb:.3f}. "
-          f"Held-out: {len(heldout)} lines; full fine-tuning, {args.steps} steps, medians over {args.seeds} seeds.\n")
-    print(table(rows, ["init", "bpb step 0", f"bpb step {args.steps}", "÷ random final",
+          f"Held-out: {len(heldout)} lines; {args.steps} steps at lr {args.lr}, medians over {args.seeds} seeds; "
+          f"ofa rank {args.ofa_rank}, embeddings-factorised rank {args.factor_rank}.\n")
+    print(table(rows, ["init", "method", "bpb step 0", f"bpb step {args.steps}", "÷ random final (same method)",
                        "steps to random's final (seeds)"]))
 
 
@@ -156,11 +167,38 @@ def cost(args) -> None:
           f"(dim {args.static_dim}) took {static_s:.1f} s.")
 
 
+def parameters(args) -> None:
+    """Trainable parameters of the adapters that train new rows, counted on real models, and the
+    size of OFA's factorised embedding E ≈ A·P against the full matrix."""
+    shapes = [(args.source_vocab, args.new_tokens, args.dim, args.factor_rank),
+              (args.cost_vocab, args.cost_new, args.cost_dim, 64), (args.cost_vocab, args.cost_new, 768, 100),
+              (args.cost_vocab, args.cost_new, 768, 400)]
+    rows = []
+    for old, new, dim, rank in shapes:
+        new_ids = list(range(old, old + new))
+        counts = {}
+        for method in ("embeddings", "embeddings-factorised", "embeddings-all"):
+            model = GPT2LMHeadModel(GPT2Config(vocab_size=old, n_embd=dim, n_layer=1, n_head=4, n_positions=8))
+            model.resize_token_embeddings(old + new, mean_resizing=False)
+            counts[method] = trainable_parameters(ADAPTERS[method](model, LoraConfig(embedding_rank=rank), new_ids))
+        factorised, stored = counts["embeddings-factorised"], (old + new) * rank + rank * dim
+        rows.append([f"{old:,}+{new:,} x {dim}", rank, f"{counts['embeddings']:,}", f"{factorised:,}",
+                     f"{factorised / counts['embeddings']:.3f}", f"{counts['embeddings-all']:,}", f"{stored:,}",
+                     f"{stored / ((old + new) * dim):.3f}"])
+    print("\n## Parameters: new rows trained in full vs in OFA's factorisation (tied GPT-2, counted by the adapters)\n")
+    print(table(rows, ["vocab old+new x dim", "rank r", "embeddings (n_new·d)", "embeddings-factorised (n_new·r+r·d)",
+                       "÷ embeddings", "embeddings-all (V·d)", "factorised matrix (V·r+r·d)", "÷ full matrix"]))
+    print("\nembeddings-factorised exports full rows (stock transformers); the factorised matrix column is what "
+          "storing E as A·P would take.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", nargs="+", default=["eng", "deu", "ces", "pol"])
     parser.add_argument("--target", default="slk", help="NTREX-128 code of the held-out language")
     parser.add_argument("--inits", nargs="+", default=list(INITIALISERS))
+    parser.add_argument("--methods", nargs="+", default=["full"], help="adaptation methods (model/adapters.py)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of the continued pretraining")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=40, help="continued-pretraining steps per init and seed")
     parser.add_argument("--eval-every", type=int, default=20)
@@ -181,6 +219,8 @@ def main() -> None:
                         help="torch threads; 1 is several times faster than 2 on cores shared with other jobs")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument("--factor-rank", type=int, default=16, help="rank of embeddings-factorised at the tiny shape")
+    parser.add_argument("--skip-parameters", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(header())
@@ -189,6 +229,8 @@ def main() -> None:
             quality(args, Path(tmp))
     if not args.skip_cost:
         cost(args)
+    if not args.skip_parameters:
+        parameters(args)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,8 @@ class VocabConfig(Section):
                                      "share ∝ bytes**alpha (1 natural, 0.3 XLM-R, 0 uniform)")
     static_dim: int = Field(default=64, ge=8, description="size of the static token vectors (focus, ofa)")
     ofa_rank: int | None = Field(default=None, ge=1, description="ofa: rank of the embedding factorisation")
+    static_vectors: Path | None = Field(default=None, description="focus/ofa: word2vec (.vec/.txt/.bin) or fastText "
+                                        "(.bin) vectors to read instead of training vectors on the target text")
 
     @field_validator("initialisers")
     @classmethod
@@ -190,6 +192,8 @@ class LoraConfig(Section):
     dropout: float = Field(default=0.0, ge=0, lt=1)
     edge_layers: int = Field(default=1, ge=1, description="LayRA: LoRA on the first k and last k layers")
     expert_hidden: int = Field(default=64, ge=1, description="experts: hidden units of each added FFN expert")
+    embedding_rank: int | None = Field(default=None, ge=1, description="embeddings-factorised: rank r of E ≈ A·P "
+                                       "(an experiment takes vocab.ofa_rank when this is left out)")
 
 
 class MixConfig(Section):
@@ -267,6 +271,12 @@ class ExperimentConfig(Section):
         if self.model.arch == "bert":
             raise ValueError("the experiment pretrains and scores a causal LM (bits per byte); model.arch 'bert' is "
                              "masked: use gpt2 or llama here, or `langadapt train` with train.objective: masked")
+        return self
+
+    @model_validator(mode="after")
+    def _embedding_rank_from_ofa_rank(self):
+        if self.adapt.lora.embedding_rank is None:
+            self.adapt.lora.embedding_rank = self.vocab.ofa_rank
         return self
 
 

@@ -95,7 +95,8 @@ def _curated(cfg: ExperimentConfig, run: Run) -> tuple[dict[str, dict[str, str]]
     docs, input_files = _read_corpus(cfg)
     if cfg.adapt.mix.code:
         input_files += code_files(cfg.adapt.mix.code_files)
-    run.record_inputs(input_files)
+    vectors = cfg.vocab.static_vectors
+    run.record_inputs(input_files + ([vectors] if vectors is not None and Path(vectors).is_file() else []))
     corpus = curate(cfg.curate, docs, cfg.languages.all, run.dir / "corpus", cfg.seed)
     by_id = [{lang: {d.id: d.text for d in part if d.lang == lang} for lang in cfg.languages.all}
              for part in (corpus.train, corpus.heldout)]

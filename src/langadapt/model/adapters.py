@@ -4,13 +4,15 @@
 first and last k blocks (the layers that encode and decode the language), leaving the middle
 frozen to limit forgetting. Parameter-efficient methods also train the new vocabulary rows
 (peft's trainable tokens), since those start from an initialiser, not from training.
-`embeddings` trains only the new rows, `embeddings-all` the whole embedding matrix, and
+`embeddings` trains only the new rows, `embeddings-factorised` the new rows in OFA's rank-r
+factorisation (their coordinates and the shared primitive embeddings), `embeddings-all` the
+whole embedding matrix, and
 `experts` freezes the base and adds one new feed-forward expert per block (delta tuning:
 one expert set per language added; no routing between several).
 A method `a+b` is a recipe of stages trained one after the other (e.g. `embeddings+layra`).
 
 `export` turns any adapted model back into a stock transformers model (LoRA and trainable
-tokens merged by peft, experts merged into wider feed-forward layers), so every result
+tokens merged by peft, experts merged into wider feed-forward layers, factors multiplied out), so every result
 loads with `AutoModelForCausalLM`; peft adapters are also saved as peft folders.
 """
 
@@ -28,6 +30,7 @@ from transformers.pytorch_utils import Conv1D
 
 from langadapt.config import LoraConfig
 from langadapt.errors import LangadaptError
+from langadapt.vocab.factorise import FactorisedEmbedding, factorise, multiply_out
 
 Adapter = Callable[[PreTrainedModel, LoraConfig, list[int]], PreTrainedModel]
 ADAPTERS: dict[str, Adapter] = {}
@@ -102,6 +105,20 @@ def embeddings_new_rows(model: PreTrainedModel, lora: LoraConfig, new_token_ids:
     return get_peft_model(model, TrainableTokensConfig(token_indices=new_token_ids))
 
 
+@adapter("embeddings-factorised")
+def embeddings_factorised(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
+    """OFA's factorised embedding (vocab/factorise.py): the new rows' rank-r coordinates and the r
+    primitive embeddings train, n_new·r + r·d parameters instead of n_new·d; export multiplies out."""
+    if not new_token_ids:
+        raise LangadaptError("the `embeddings-factorised` method trains new vocabulary rows, but there are none",
+                             fix="expand the vocabulary first, or use `embeddings-all`.")
+    if lora.embedding_rank is None:
+        raise LangadaptError("`embeddings-factorised` needs the rank of the factorisation",
+                             where="lora.embedding_rank",
+                             fix="set lora.embedding_rank (an experiment takes vocab.ofa_rank when it is left out).")
+    return factorise(model, new_token_ids[0], lora.embedding_rank)
+
+
 @adapter("embeddings-all")
 def embeddings_all_rows(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
     """The whole input embedding matrix trains (and a tied output layer with it); the blocks stay frozen."""
@@ -160,6 +177,8 @@ def export(model: nn.Module) -> PreTrainedModel:
     """The adapted model as a stock transformers model (adapters merged into the weights)."""
     if isinstance(model, PeftModel):
         return model.merge_and_unload()
+    if isinstance(model.get_input_embeddings(), FactorisedEmbedding):
+        return multiply_out(model)
     if model.config.model_type == "gpt2" and isinstance(model.transformer.h[0].mlp, ExpertFFN):
         for block in model.transformer.h:
             block.mlp = block.mlp.merged()

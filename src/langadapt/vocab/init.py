@@ -7,7 +7,8 @@ input embeddings (and to its output embeddings when they are not tied).
 The methods that learn from target text (`focus`, `ofa`, `cw2v`) read optional context:
 static token vectors (`vocab/static.py`) or the target text as expanded-tokenizer ids, where
 new token i has id `len(old) + i`. `NEEDS` says which of these a method reads, so a caller
-computes only what the chosen methods use. `focus`, `ofa` (full rank) and `cw2v` return
+computes only what the chosen methods use. With vectors read from a file, a new token the
+file has no vector for starts from `subword-mean`. `focus`, `ofa` (full rank) and `cw2v` return
 convex combinations of old rows (`Mixture`), which the CW2V paper shows is a safe start.
 """
 
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from langadapt.errors import LangadaptError
+from langadapt.vocab.factorise import low_rank_basis
 from langadapt.vocab.static import StaticVectors
 
 
@@ -134,38 +136,49 @@ def focus_mixture(ctx: InitContext, k: int = 64) -> Mixture:
     real text it is far smaller; tests/test_vocab_init.py checks it).
     """
     static: StaticVectors = ctx.need("static", "focus")
-    overlap = (static.counts[: ctx.old.shape[0]] > 0).nonzero().squeeze(1)
+    n_old = ctx.old.shape[0]
+    overlap = ((static.counts[:n_old] > 0) & static.known[:n_old]).nonzero().squeeze(1)
     if not len(overlap):
-        raise LangadaptError("focus: no old token occurs in the target text",
+        raise LangadaptError("focus: no old token with a static vector occurs in the target text",
                              fix="train the static vectors on target text cut by the expanded tokenizer.")
     sims, near = topk_cosine(static.vectors[ctx.new_ids], static.vectors[overlap], k)
     return Mixture(overlap[near], sparsemax(sims))
 
 
+def without_vectors_as_subword_mean(ctx: InitContext, rows: torch.Tensor) -> torch.Tensor:
+    """New tokens that read vectors (`vocab.static_vectors`) have no vector for start from `subword-mean`."""
+    missing = ~ctx.static.known[ctx.new_ids]
+    if missing.any():
+        rows[missing] = subword_mean_init(ctx)[missing]
+    return rows
+
+
 @initialiser("focus", needs=("static",))
 def focus_init(ctx: InitContext) -> torch.Tensor:
-    return focus_mixture(ctx).rows(ctx.old)
+    return without_vectors_as_subword_mean(ctx, focus_mixture(ctx).rows(ctx.old))
 
 
 def ofa_mixture(ctx: InitContext, k: int = 10, temperature: float = 0.1) -> Mixture:
     """OFA: softmax over the k old tokens whose static vectors are closest to the new token's."""
     static: StaticVectors = ctx.need("static", "ofa")
-    sims, near = topk_cosine(static.vectors[ctx.new_ids], static.vectors[: ctx.old.shape[0]], k)
-    return Mixture(near, torch.softmax(sims / temperature, dim=-1))
+    candidates = static.known[: ctx.old.shape[0]].nonzero().squeeze(1)
+    sims, near = topk_cosine(static.vectors[ctx.new_ids], static.vectors[candidates], k)
+    return Mixture(candidates[near], torch.softmax(sims / temperature, dim=-1))
 
 
 @initialiser("ofa", needs=("static",))
 def ofa_init(ctx: InitContext) -> torch.Tensor:
-    """OFA's mixture; with `rank`, computed in the rank-r factorisation E ≈ P·F of the old matrix.
+    """OFA's mixture; with `rank`, computed in the rank-r factorisation E ≈ A·P of the old matrix.
 
-    The new rows are then P_new·F, with P_new the mixture of the old coordinates P = E·Fᵀ and F
-    the top-r right singular vectors; they are stored as full rows, so the model still loads in
-    stock transformers (the parameter saving of a factorised embedding is not applied).
+    The new rows are then A_new·P, with A_new the mixture of the old coordinates A = E·Pᵀ and P
+    the top-r right singular vectors (`low_rank_basis`). They are returned as full rows; the
+    `embeddings-factorised` adapter (vocab/factorise.py) then trains A_new and P instead of
+    full rows, with no residual for these new rows.
     """
-    rows = ofa_mixture(ctx).rows(ctx.old)
+    rows = without_vectors_as_subword_mean(ctx, ofa_mixture(ctx).rows(ctx.old))
     if ctx.rank is None:
         return rows
-    basis = torch.linalg.svd(ctx.old.float(), full_matrices=False).Vh[: ctx.rank].to(ctx.old.dtype)
+    basis = low_rank_basis(ctx.old, ctx.rank)
     return rows @ basis.T @ basis
 
 

@@ -13,7 +13,7 @@ from langadapt.config import VocabConfig
 from langadapt.vocab.expand import Expansion, expand
 from langadapt.vocab.init import NEEDS
 from langadapt.vocab.metrics import measure, parity
-from langadapt.vocab.static import token_ids, train_static
+from langadapt.vocab.static import load_static, token_ids, train_static
 from langadapt.vocab.train import balance, save_tokenizer, train_tokenizer
 
 
@@ -67,7 +67,11 @@ def init_context(cfg: VocabConfig, expansion: Expansion, target_texts: list[str]
     """The optional InitContext fields that `methods` read, computed once for all of them."""
     needs = {need for method in methods for need in NEEDS[method]}
     context: dict = {"rank": cfg.ofa_rank}
-    if "static" in needs:
+    if "static" in needs and cfg.static_vectors is not None:
+        dim = cfg.static_dim if "static_dim" in cfg.model_fields_set else None  # checked only when set
+        context["static"] = load_static(expansion.tokenizer, cfg.static_vectors, target_texts,
+                                        expansion.first_new_id, dim)
+    elif "static" in needs:
         context["static"] = train_static(expansion.tokenizer, target_texts, cfg.static_dim, seed=seed)
     if "target_ids" in needs:
         context["target_ids"] = token_ids(expansion.tokenizer, target_texts)
