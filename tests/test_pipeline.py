@@ -91,12 +91,19 @@ def test_a_finished_run_is_reused_and_a_different_one_is_refused(finished_run):
     assert run_state(other, overwrite=True) == "overwrite"
 
 
-def test_a_second_run_on_the_same_inputs_reuses_the_pretrained_base(finished_run):
-    """Same corpus, tokenizer, model and pretraining: the base model is reused, and every result
-    of the run is the same as computing it again; other pretraining settings are not reused."""
+def test_a_second_run_on_the_same_inputs_reuses_its_stages(finished_run):
+    """Same corpus, tokenizer, model and pretraining: curation, tokenizers and the base model are
+    reused, and every result of the run is the same as computing it again; a stage whose own
+    settings changed is computed, the stages before it still reused. --dry-run says which."""
     out = finished_run.parent
+    config = out / "again.yaml"
+    config.write_text(json.dumps({**TINY, "name": "tiny-again", "output_dir": str(out)}))
+    result = CliRunner().invoke(app, ["run", str(config), "--dry-run"])
+    for stage in ("curate", "vocab", "pretrain"):
+        assert f"  {stage}: reuse {out / '.stages' / stage}-" in result.output.replace("\n", "")
     again = run_experiment(parse_config({**TINY, "name": "tiny-again", "output_dir": str(out)}))
     manifest = json.loads((again / "manifest.json").read_text())
+    assert set(manifest["reused"]) == {"curate", "vocab", "pretrain"}
     assert manifest["reused"]["pretrain"].startswith(str(out / ".stages" / "pretrain-"))
     first, second = (pd.read_parquet(run / "results.parquet").drop(columns="experiment")
                      for run in (finished_run, again))
@@ -106,7 +113,7 @@ def test_a_second_run_on_the_same_inputs_reuses_the_pretrained_base(finished_run
 
     longer = {**TINY, "pretrain": {**TINY["pretrain"], "steps": 9}}
     other = run_experiment(parse_config({**longer, "name": "tiny-longer", "output_dir": str(out)}))
-    assert "reused" not in json.loads((other / "manifest.json").read_text())
+    assert set(json.loads((other / "manifest.json").read_text())["reused"]) == {"curate", "vocab"}
 
 
 def test_the_experiment_builds_the_configured_architecture(tmp_path):

@@ -50,12 +50,16 @@ def _run_all(runs: list, dry_run: bool = False, overwrite: bool = False, workers
     print each report and, for a sweep, the comparison of all its runs."""
     from langadapt.compare import write_comparison
     from langadapt.execute import compute, run_local, submit_slurm
+    from langadapt.pipeline import stage_plan
     from langadapt.report import report_run
     from langadapt.runs import run_state
 
     plan = [(run, run_state(run.config, overwrite)) for run in runs]
     for run, state in plan:
         console.print(f"{Path(run.config.output_dir) / run.config.name}: {ACTIONS[state]}", highlight=False)
+        if dry_run and state != "finished" and isinstance(run.config, ExperimentConfig):
+            for stage, action in stage_plan(run.config).items():
+                console.print(f"  {stage}: {action}", highlight=False)
     todo = [(run.config, state) for run, state in plan if state != "finished"]
     if dry_run:
         return

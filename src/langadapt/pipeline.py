@@ -7,10 +7,8 @@ together in one run folder, in the order a reader would explain the experiment.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
+import itertools
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -18,11 +16,10 @@ import pandas as pd
 import torch
 from transformers import PreTrainedModel
 
-from langadapt import __version__
 from langadapt.atomic import write_with
 from langadapt.config import ExperimentConfig
 from langadapt.corpus.curate import curate
-from langadapt.corpus.document import Document
+from langadapt.corpus.document import Document, read_documents
 from langadapt.corpus.sources import (
     code_files,
     read_code,
@@ -39,7 +36,8 @@ from langadapt.evaluate.probes import PROBES, ProbeTask
 from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, trainable_parameters
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.report import write_report
-from langadapt.runs import Run, git_commit
+from langadapt.runs import Run, file_hash
+from langadapt.stages import cached, publish, stage_key
 from langadapt.train.loop import train
 from langadapt.vocab.init import resize_and_init
 from langadapt.vocab.stage import Vocab, build_vocab, init_context, tokenizer_metrics
@@ -48,14 +46,22 @@ from langadapt.vocab.train import EOS, load_tokenizer
 log = logging.getLogger("langadapt")
 
 
-def _read_corpus(cfg: ExperimentConfig) -> tuple[list[Document], list[Path]]:
+def _corpus_files(cfg: ExperimentConfig) -> list[Path]:
     languages = cfg.languages.all
     if cfg.corpus.source == "sample":
-        return list(read_sample(languages)), sample_input_files(languages)
+        return sample_input_files(languages)
     if cfg.corpus.source == "text":
-        return (list(read_text_corpus(cfg.corpus.texts, languages)),
-                [path for lang in languages for path in cfg.corpus.texts[lang]])
-    return list(read_jsonl_files(cfg.corpus.files, languages)), list(cfg.corpus.files)
+        return [path for lang in languages for path in cfg.corpus.texts.get(lang, [])]
+    return list(cfg.corpus.files)
+
+
+def _read_corpus(cfg: ExperimentConfig) -> list[Document]:
+    languages = cfg.languages.all
+    if cfg.corpus.source == "sample":
+        return list(read_sample(languages))
+    if cfg.corpus.source == "text":
+        return list(read_text_corpus(cfg.corpus.texts, languages))
+    return list(read_jsonl_files(cfg.corpus.files, languages))
 
 
 def _heldout_bpb(tokenizer, heldout: dict[str, list[str]]):
@@ -92,22 +98,78 @@ def _in_run_folder(cfg: ExperimentConfig, stages) -> Path:
 def _curated(cfg: ExperimentConfig, run: Run) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
     """Curate the corpus into the run; return training and held-out texts, by language and document id."""
     log.info("curate: reading %s corpus for %s", cfg.corpus.source, ", ".join(cfg.languages.all))
-    docs, input_files = _read_corpus(cfg)
-    if cfg.adapt.mix.code:
-        input_files += code_files(cfg.adapt.mix.code_files)
+    docs, corpus_files = _read_corpus(cfg), _corpus_files(cfg)
+    other_files = code_files(cfg.adapt.mix.code_files) if cfg.adapt.mix.code else []
     vectors = cfg.vocab.static_vectors
-    run.record_inputs(input_files + ([vectors] if vectors is not None and Path(vectors).is_file() else []))
-    corpus = curate(cfg.curate, docs, cfg.languages.all, run.dir / "corpus", cfg.seed)
-    by_id = [{lang: {d.id: d.text for d in part if d.lang == lang} for lang in cfg.languages.all}
-             for part in (corpus.train, corpus.heldout)]
-    return by_id[0], by_id[1]
+    run.record_inputs(corpus_files + other_files + ([vectors] if vectors and Path(vectors).is_file() else []))
+    out = run.dir / "corpus"
+    key = _curate_key(cfg, [run.manifest["inputs"][str(path)] for path in corpus_files])
+    reused = cached(_stage_cache(cfg), "curate", key)
+    if reused is not None:
+        log.info("curate: reusing the corpus curated from the same inputs (%s)", reused)
+        shutil.copytree(reused, out)
+        run.manifest.setdefault("reused", {})["curate"] = str(reused)
+    else:
+        curate(cfg.curate, docs, cfg.languages.all, out, cfg.seed)
+        publish(_stage_cache(cfg), "curate", key, out)
+    return _read_curated(out, cfg.languages.all, "train.jsonl"), _read_curated(out, cfg.languages.all, "heldout.jsonl")
+
+
+def _read_curated(folder: Path, languages: list[str], name: str) -> dict[str, dict[str, str]]:
+    texts: dict[str, dict[str, str]] = {lang: {} for lang in languages}
+    for doc in read_documents(folder / name):
+        texts[doc.lang][doc.id] = doc.text
+    return texts
+
+
+def stage_plan(cfg: ExperimentConfig) -> dict[str, str]:
+    """What a run would reuse from the stage cache and what it would compute, without computing:
+    each key is known once the stages before it are cached."""
+    plan = dict.fromkeys(["curate", "vocab", "pretrain"], "compute")
+    curated = cached(_stage_cache(cfg), "curate", _curate_key(cfg, [file_hash(p) for p in _corpus_files(cfg)]))
+    vocab = cached(_stage_cache(cfg), "vocab", _vocab_key(cfg, curated)) if curated else None
+    if vocab is not None:
+        train_texts = _read_curated(curated, cfg.languages.all, "train.jsonl")
+        texts = [text for lang in cfg.languages.source for text in train_texts[lang].values()]
+        pretrained = cached(_stage_cache(cfg), "pretrain",
+                            _pretrain_key(cfg, load_tokenizer(vocab / "source" / "tokenizer.json"), texts))
+        plan["pretrain"] = f"reuse {pretrained}" if pretrained else "compute"
+    plan.update({stage: f"reuse {folder}" for stage, folder in (("curate", curated), ("vocab", vocab)) if folder})
+    return {**plan, "initialise, adapt, evaluate": "compute"}
+
+
+def _stage_cache(cfg: ExperimentConfig) -> Path:
+    return Path(cfg.stage_cache or Path(cfg.output_dir) / ".stages")
+
+
+def _curate_key(cfg: ExperimentConfig, input_hashes: list[str]) -> str:
+    return stage_key({"languages": cfg.languages.model_dump(mode="json"), "curate": cfg.curate.model_dump(mode="json"),
+                      "corpus": cfg.corpus.source, "seed": cfg.seed}, (h.encode() for h in input_hashes))
+
+
+def _vocab_key(cfg: ExperimentConfig, corpus: Path) -> str:
+    settings = cfg.vocab.model_dump(mode="json", include={"tokenizer", "source_vocab_size", "target_vocab_size",
+                                                         "alpha"})
+    return stage_key({"vocab": settings, "languages": cfg.languages.model_dump(mode="json"), "seed": cfg.seed},
+                     [file_hash(corpus / "train.jsonl").encode()])
 
 
 def _vocab(cfg: ExperimentConfig, run: Run, train_texts, heldout, base=None) -> tuple[Vocab, list[dict]]:
     """Train and expand the tokenizers; one results row per (tokenizer, language, metric)."""
-    log.info("vocab: training %s tokenizers and expanding the source vocabulary", cfg.vocab.tokenizer)
-    vocab = build_vocab(cfg.vocab, train_texts, cfg.languages.source, cfg.languages.target, run.dir / "vocab",
-                        cfg.seed, base=base)
+    out = run.dir / "vocab"
+    key = _vocab_key(cfg, run.dir / "corpus") if base is None else None  # a given base is not cached
+    reused = cached(_stage_cache(cfg), "vocab", key) if key else None
+    if reused is not None:
+        log.info("vocab: reusing the tokenizers trained on the same corpus (%s)", reused)
+        run.manifest.setdefault("reused", {})["vocab"] = str(reused)
+        base, target = (load_tokenizer(reused / side / "tokenizer.json") for side in ("source", "target"))
+    else:
+        log.info("vocab: training %s tokenizers and expanding the source vocabulary", cfg.vocab.tokenizer)
+        target = None
+    vocab = build_vocab(cfg.vocab, train_texts, cfg.languages.source, cfg.languages.target, out, cfg.seed,
+                        base=base, target_tok=target)
+    if key and reused is None:
+        publish(_stage_cache(cfg), "vocab", key, out)
     measured = tokenizer_metrics({"source": vocab.source, "expanded": vocab.expansion.tokenizer}, heldout,
                                  cfg.languages.source[0])
     return vocab, [{"run": f"tokenizer:{row.pop('tokenizer')}", **row, "method": "none", "init": "none",
@@ -143,13 +205,8 @@ def _write_results(cfg: ExperimentConfig, run: Run, rows: list[dict]) -> Path:
 
 def _pretrain_key(cfg: ExperimentConfig, tokenizer, texts: list[str]) -> str:
     """A content hash of everything the base model depends on: the same key means the same weights."""
-    digest = hashlib.sha256(json.dumps({
-        "model": cfg.model.model_dump(mode="json"), "pretrain": cfg.pretrain.model_dump(mode="json"),
-        "seed": cfg.seed, "langadapt": __version__, "commit": git_commit()}, sort_keys=True).encode())
-    digest.update(tokenizer.to_str().encode())
-    for text in texts:
-        digest.update(text.encode() + b"\0")
-    return digest.hexdigest()[:16]
+    return stage_key({"model": cfg.model.model_dump(mode="json"), "pretrain": cfg.pretrain.model_dump(mode="json"),
+                      "seed": cfg.seed}, itertools.chain([tokenizer.to_str().encode()], (t.encode() for t in texts)))
 
 
 def _pretrained_base(cfg: ExperimentConfig, run: Run, tokenizer, texts: list[str], heldout) -> PreTrainedModel:
@@ -157,12 +214,12 @@ def _pretrained_base(cfg: ExperimentConfig, run: Run, tokenizer, texts: list[str
     inputs by an earlier run in `stage_cache` (default `output_dir/.stages/`): a sweep over
     adaptation settings pretrains once."""
     out = run.dir / "train" / "base"
-    stages = Path(cfg.stage_cache or Path(cfg.output_dir) / ".stages")
-    cache = stages / f"pretrain-{_pretrain_key(cfg, tokenizer, texts)}"
-    if (cache / "final" / "model.safetensors").is_file():
-        log.info("train: reusing the base model pretrained on the same inputs (%s)", cache)
-        shutil.copytree(cache, out)
-        run.manifest["reused"] = {"pretrain": str(cache)}
+    key = _pretrain_key(cfg, tokenizer, texts)
+    reused = cached(_stage_cache(cfg), "pretrain", key)
+    if reused is not None and (reused / "final" / "model.safetensors").is_file():
+        log.info("train: reusing the base model pretrained on the same inputs (%s)", reused)
+        shutil.copytree(reused, out)
+        run.manifest.setdefault("reused", {})["pretrain"] = str(reused)
         return load_model(out / "final")
     log.info("train: pretraining the base model on %s", ", ".join(cfg.languages.source))
     model = build_model(cfg.model, tokenizer)
@@ -171,12 +228,7 @@ def _pretrained_base(cfg: ExperimentConfig, run: Run, tokenizer, texts: list[str
     train(model, sampler, cfg.pretrain, cfg.seed, out / "log.jsonl", desc="pretrain base",
           evaluate=_heldout_bpb(tokenizer, heldout))
     save_model(model, tokenizer, out / "final")
-    staging = cache.with_name(f".{cache.name}.{os.getpid()}")
-    shutil.copytree(out, staging)
-    try:
-        staging.rename(cache)  # atomic publish; a concurrent run that got there first wins
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
+    publish(_stage_cache(cfg), "pretrain", key, out)
     return model
 
 

@@ -25,12 +25,13 @@ class Vocab:
 
 
 def build_vocab(cfg: VocabConfig, train_texts: dict[str, list[str]], source: list[str], target: str,
-                out: Path, seed: int, base: Tokenizer | None = None) -> Vocab:
-    """Train the source (unless `base` is given) and target tokenizers, expand, save to `out`."""
+                out: Path, seed: int, base: Tokenizer | None = None, target_tok: Tokenizer | None = None) -> Vocab:
+    """Train the source and target tokenizers (unless given: `base`, `target_tok`), expand, save to `out`."""
     if base is None:
         mixed = balance({lang: train_texts[lang] for lang in source}, cfg.alpha, seed)
         base = train_tokenizer(mixed, cfg.source_vocab_size, cfg.tokenizer)
-    target_tok = train_tokenizer(train_texts[target], cfg.target_vocab_size, cfg.tokenizer)
+    if target_tok is None:
+        target_tok = train_tokenizer(train_texts[target], cfg.target_vocab_size, cfg.tokenizer)
     expansion = expand(base, target_tok, cfg.max_new_tokens)
     save_tokenizer(base, out / "source" / "tokenizer.json")
     save_tokenizer(target_tok, out / "target" / "tokenizer.json")
