@@ -172,20 +172,23 @@ def test_a_finished_sweep_is_reused_and_a_changed_one_refused(job_sweep):
     changed = config.with_name("changed.yaml")
     changed.write_text(config.read_text(encoding="utf-8").replace("steps: 4", "steps: 5"), encoding="utf-8")
     result = CliRunner().invoke(app, ["run", str(changed)])
-    assert result.exit_code == 2 and "holds a run of a different config" in result.output
+    assert result.exit_code == 2 and "holds a run of a different config" in " ".join(result.output.split())
 
 
 def test_slurm_submission_is_one_job_array(job_sweep, tmp_path, monkeypatch):
-    """`sbatch` here is a stand-in that records the script submitit writes (there is no Slurm)."""
+    """`sbatch` here is a stand-in that records the script submitit writes, and `srun` one that
+    only exists (there is no Slurm); submitit itself is real."""
     config, _, _ = job_sweep
-    sbatch = tmp_path / "bin" / "sbatch"
+    sbatch, srun = tmp_path / "bin" / "sbatch", tmp_path / "bin" / "srun"
     sbatch.parent.mkdir()
     sbatch.write_text(f'#!/bin/sh\ncp "$1" {tmp_path}/submitted.sh\necho "Submitted batch job 4242"\n')
-    sbatch.chmod(sbatch.stat().st_mode | stat.S_IEXEC)
+    srun.write_text("#!/bin/sh\nexit 1\n")
+    for tool in (sbatch, srun):
+        tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{sbatch.parent}{os.pathsep}{os.environ['PATH']}")
     result = CliRunner().invoke(app, ["run", str(config), "--overwrite", "--slurm", "cpu", "--slurm-time", "30"])
     assert result.exit_code == 0, result.output
-    assert "Submitted 2 Slurm job(s): 4242_0, 4242_1" in result.output
+    assert "Submitted 2 Slurm job(s): 4242_0, 4242_1" in " ".join(result.output.split())
     script = (tmp_path / "submitted.sh").read_text()
     for line in ("#SBATCH --array=0-1%2", "#SBATCH --partition=cpu", "#SBATCH --time=30", "#SBATCH --cpus-per-task=4"):
         assert line in script
