@@ -178,6 +178,9 @@ class LoraConfig(Section):
     dropout: float = Field(default=0.0, ge=0, lt=1)
     edge_layers: int = Field(default=1, ge=1, description="LayRA: LoRA on the first k and last k layers")
     expert_hidden: int = Field(default=64, ge=1, description="experts: hidden units of each added FFN expert")
+    expert_languages: list[str] = Field(default=[], description="experts: one expert per language, routed "
+                                        "by its <|lang=xx|> control token (needs data.control_tokens: [lang]); "
+                                        "[]: one shared expert")
 
 
 class AdaptConfig(TrainConfig):

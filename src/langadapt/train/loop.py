@@ -40,7 +40,8 @@ def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.Optimize
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+    # fused: one kernel over all tensors per step instead of a Python loop over them (CPU and CUDA)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=True)
 
 
 def make_accelerator() -> Accelerator:
@@ -176,7 +177,7 @@ def train(
             if accelerator.is_main_process:
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
-            bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
+            bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}", refresh=False)
             if checkpoint_dir is not None and cfg.checkpoint_every and (
                 step % cfg.checkpoint_every == 0 or step == cfg.steps
             ):
