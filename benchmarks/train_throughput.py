@@ -6,8 +6,8 @@ shows medians. Model FLOP/s = 6 × parameters × tokens/s, as a fraction of this
 matmul peak measured here. Peak memory = the largest rise of the process's resident set over
 its level when the method started (sampled every 5 ms, last repeat).
 
-    python benchmarks/train_throughput.py                  # tiny and mini presets, a few minutes
-    python benchmarks/train_throughput.py --presets tiny mini small --bf16
+    python benchmarks/train_throughput.py                  # tiny, mini and small presets
+    python benchmarks/train_throughput.py --presets tiny --compile --bf16
 
 Prints a table; never fails on a number.
 """
@@ -133,7 +133,7 @@ def run_trainer(model, batches, cfg: TrainConfig, warmup: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["tiny", "mini"])
+    parser.add_argument("--presets", nargs="+", default=["tiny", "mini", "small"])
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--block-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=8)
