@@ -182,10 +182,11 @@ class Router:
     Why control tokens: documents are packed into blocks, so one row can hold several
     documents in several languages; the `<|lang=xx|>` token that opens every document (with
     `data.control_tokens: [lang]`) is already in the ids, so routing needs nothing passed
-    beside the batch and works the same in training, evaluation and generation. A token goes
-    to the expert of the last language token at or before it; tokens with none in view (text
-    without control tokens, or the tail of a document cut at a block's start) go through the
-    base alone. A forward pre-hook on the model computes the routes once per forward pass.
+    beside the batch and works the same in training and evaluation. A token goes to the expert
+    of the last language token at or before it; tokens with none in view (text without control
+    tokens, or the tail of a document cut at a block's start) go through the base alone. A
+    forward pre-hook on the model computes the routes once per forward pass, from that pass's
+    ids only: for cached generation, export the language's model (`export(model, language)`).
     """
 
     def __init__(self, languages: list[str]):
