@@ -86,13 +86,13 @@ def run_langadapt(model, batches, cfg: TrainConfig, warmup: int) -> float:
 
 
 def run_bare(model, batches, cfg: TrainConfig, warmup: int) -> float:
-    """nanoGPT's inner loop with nothing around it: forward, loss, backward, clip, step."""
+    """nanoGPT's inner loop with nothing around it: forward (no KV cache), loss, backward, clip, step."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     model.train()
     for step, (inputs, targets) in enumerate(batches, start=1):
         if step == warmup + 1:
             start, tokens = time.perf_counter(), 0
-        logits = model(input_ids=inputs).logits
+        logits = model(input_ids=inputs, use_cache=False).logits
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
