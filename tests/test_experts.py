@@ -134,7 +134,7 @@ def test_experts_job_writes_one_stock_folder_per_language(tmp_path):
     assert widths == {32 * round(32 * 8 / 3 / 32) + 16}
 
 
-def test_experts_without_language_tokens_fail_with_a_fix(data):
+def test_experts_without_language_tokens_fail_with_a_fix():
     tokenizer = train_bpe(["plain text without any control token"] * 20, 300)
     model = ADAPTERS["experts"](build_model(ModelConfig(**SHAPE), tokenizer), LORA, [])
     with pytest.raises(LangadaptError, match="control_tokens"):
