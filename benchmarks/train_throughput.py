@@ -6,8 +6,8 @@ shows medians. Model FLOP/s = 6 × parameters × tokens/s, as a fraction of this
 matmul peak measured here. Peak memory = the largest rise of the process's resident set over
 its level when the method started (sampled every 5 ms, last repeat).
 
-    python benchmarks/train_throughput.py                  # tiny and mini presets, a few minutes
-    python benchmarks/train_throughput.py --presets tiny mini small --bf16
+    python benchmarks/train_throughput.py                  # tiny, mini and small presets
+    python benchmarks/train_throughput.py --presets tiny --compile --bf16
 
 Prints a table; never fails on a number.
 """
@@ -86,13 +86,13 @@ def run_langadapt(model, batches, cfg: TrainConfig, warmup: int) -> float:
 
 
 def run_bare(model, batches, cfg: TrainConfig, warmup: int) -> float:
-    """nanoGPT's inner loop with nothing around it: forward, loss, backward, clip, step."""
+    """nanoGPT's inner loop with nothing around it: forward (no KV cache), loss, backward, clip, step."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     model.train()
     for step, (inputs, targets) in enumerate(batches, start=1):
         if step == warmup + 1:
             start, tokens = time.perf_counter(), 0
-        logits = model(input_ids=inputs).logits
+        logits = model(input_ids=inputs, use_cache=False).logits
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -133,7 +133,7 @@ def run_trainer(model, batches, cfg: TrainConfig, warmup: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["tiny", "mini"])
+    parser.add_argument("--presets", nargs="+", default=["tiny", "mini", "small"])
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--block-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=8)

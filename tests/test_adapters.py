@@ -74,7 +74,7 @@ def test_embeddings_trains_only_the_new_rows(expanded, sample_docs, tmp_path):
 def test_experts_leave_every_base_weight_frozen(expanded, sample_docs, tmp_path):
     base, adapted, _ = _adapt("experts", expanded, sample_docs, tmp_path)
     trained = {n for n, p in adapted.named_parameters() if p.requires_grad}
-    assert trained and all(".mlp.up." in n or ".mlp.down." in n for n in trained)
+    assert trained and all(".mlp.experts.0." in n for n in trained)
     base_params = dict(base.named_parameters())
     for name, p in adapted.named_parameters():
         original = name.replace(".mlp.base.", ".mlp.")

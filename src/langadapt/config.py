@@ -194,6 +194,9 @@ class LoraConfig(Section):
     expert_hidden: int = Field(default=64, ge=1, description="experts: hidden units of each added FFN expert")
     embedding_rank: int | None = Field(default=None, ge=1, description="embeddings-factorised: rank r of E ≈ A·P "
                                        "(an experiment takes vocab.ofa_rank when this is left out)")
+    expert_languages: list[str] = Field(default=[], description="experts: one expert per language, routed "
+                                        "by its <|lang=xx|> control token (needs data.control_tokens: [lang]); "
+                                        "[]: one shared expert")
 
 
 class MixConfig(Section):

@@ -7,28 +7,35 @@ frozen to limit forgetting. Parameter-efficient methods also train the new vocab
 `embeddings` trains only the new rows, `embeddings-factorised` the new rows in OFA's rank-r
 factorisation (their coordinates and the shared primitive embeddings), `embeddings-all` the
 whole embedding matrix, and
-`experts` freezes the base and adds one new feed-forward expert per block (delta tuning:
-one expert set per language added; no routing between several).
+`experts` freezes the base and adds new feed-forward experts to every block (delta tuning,
+GPT-2 and Llama): one shared expert, or one per language in `lora.expert_languages`, each
+token routed to its document's language expert by the language control token.
 A method `a+b` is a recipe of stages trained one after the other (e.g. `embeddings+layra`).
 
 `export` turns any adapted model back into a stock transformers model (LoRA and trainable
-tokens merged by peft, experts merged into wider feed-forward layers, factors multiplied out), so every result
+tokens merged by peft, one language's experts merged into wider feed-forward layers, factors
+multiplied out), so every result
 loads with `AutoModelForCausalLM`; peft adapters are also saved as peft folders.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from peft import LoraConfig as PeftLoraConfig
 from peft import PeftModel, TrainableTokensConfig, get_peft_model
+from tokenizers import Tokenizer
 from torch import nn
-from transformers import PreTrainedModel
-from transformers.pytorch_utils import Conv1D
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.models.gpt2.modeling_gpt2 import GPT2MLP
+from transformers.models.llama.modeling_llama import LlamaMLP
 
 from langadapt.config import LoraConfig
+from langadapt.data.mixing import control_token
 from langadapt.errors import LangadaptError
 from langadapt.vocab.factorise import FactorisedEmbedding, factorise, multiply_out
 
@@ -127,62 +134,184 @@ def embeddings_all_rows(model: PreTrainedModel, lora: LoraConfig, new_token_ids:
     return model
 
 
-class ExpertFFN(nn.Module):
-    """A frozen GPT-2 MLP plus a new feed-forward expert whose output is added.
+@dataclass(frozen=True)
+class MLPForm:
+    """How one architecture's feed-forward layers are found, grown and widened.
 
-    The expert's output layer starts at zero, so training starts from the base model exactly.
+    An expert is the block's own MLP class at `expert_hidden` units, so an expert merges into
+    the base MLP by concatenating hidden units: the result is a stock, wider MLP.
     """
 
-    def __init__(self, mlp: nn.Module, width: int, hidden: int):
+    blocks: Callable[[PreTrainedModel], nn.ModuleList]
+    new: Callable[[PretrainedConfig, int], nn.Module]  # an expert of `hidden` units
+    widen: Callable[[nn.Module, nn.Module], int]  # append the expert's units to the base MLP; its new width
+    width_key: str  # the config key of the MLP's hidden units
+
+
+def _append(layer: nn.Module, extra: nn.Module, dim: int, output: bool) -> None:
+    """Append `extra`'s units to `layer` along weight dim `dim`; an output layer sums the biases."""
+    layer.weight = nn.Parameter(torch.cat([layer.weight, extra.weight], dim=dim).detach())
+    if layer.bias is not None:
+        bias = layer.bias + extra.bias if output else torch.cat([layer.bias, extra.bias])
+        layer.bias = nn.Parameter(bias.detach())
+
+
+def _gpt2_expert(config: PretrainedConfig, hidden: int) -> nn.Module:
+    expert = GPT2MLP(hidden, config)
+    nn.init.normal_(expert.c_fc.weight, std=config.initializer_range)
+    nn.init.zeros_(expert.c_proj.weight)  # zero output: training starts from the base model exactly
+    return expert
+
+
+def _gpt2_widen(mlp: nn.Module, expert: nn.Module) -> int:
+    _append(mlp.c_fc, expert.c_fc, dim=1, output=False)  # Conv1D weights are (in, out)
+    _append(mlp.c_proj, expert.c_proj, dim=0, output=True)
+    mlp.c_fc.nf = mlp.c_fc.weight.shape[1]
+    return mlp.c_fc.nf
+
+
+def _llama_expert(config: PretrainedConfig, hidden: int) -> nn.Module:
+    config = copy.copy(config)  # LlamaMLP reads its width from the config
+    config.intermediate_size = hidden
+    expert = LlamaMLP(config)
+    nn.init.zeros_(expert.down_proj.weight)
+    return expert
+
+
+def _llama_widen(mlp: nn.Module, expert: nn.Module) -> int:
+    for name in ("gate_proj", "up_proj"):
+        _append(getattr(mlp, name), getattr(expert, name), dim=0, output=False)
+        getattr(mlp, name).out_features = getattr(mlp, name).weight.shape[0]
+    _append(mlp.down_proj, expert.down_proj, dim=1, output=True)
+    mlp.down_proj.in_features = mlp.down_proj.weight.shape[1]
+    mlp.intermediate_size = mlp.down_proj.in_features
+    return mlp.intermediate_size
+
+
+MLP_FORMS = {
+    "gpt2": MLPForm(lambda m: m.transformer.h, _gpt2_expert, _gpt2_widen, "n_inner"),
+    "llama": MLPForm(lambda m: m.model.layers, _llama_expert, _llama_widen, "intermediate_size"),
+}
+
+
+class Router:
+    """Per-token expert choice, read from each document's language control token.
+
+    Why control tokens: documents are packed into blocks, so one row can hold several
+    documents in several languages; the `<|lang=xx|>` token that opens every document (with
+    `data.control_tokens: [lang]`) is already in the ids, so routing needs nothing passed
+    beside the batch and works the same in training and evaluation. A token goes to the expert
+    of the last language token at or before it; tokens with none in view (text without control
+    tokens, or the tail of a document cut at a block's start) go through the base alone. A
+    forward pre-hook on the model computes the routes once per forward pass, from that pass's
+    ids only: for cached generation, export the language's model (`export(model, language)`).
+    """
+
+    def __init__(self, languages: list[str]):
+        self.languages = languages
+        self.token_ids: torch.Tensor | None = None  # control-token id of each language, set by `route_by_language`
+        self.route: torch.Tensor | None = None  # (batch, seq) expert index per token, -1: none
+
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if self.token_ids is None:
+            raise LangadaptError("per-language experts have no language tokens to route by",
+                                 fix="call `route_by_language(model, tokenizer)` after the `experts` adapter.")
+        match = ids.unsqueeze(-1) == self.token_ids.to(ids.device)  # (batch, seq, language)
+        marked = match.any(-1)
+        positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+        last = torch.where(marked, positions, -1).cummax(dim=1).values  # last language token so far
+        language = match.int().argmax(-1).gather(1, last.clamp(min=0))
+        self.route = torch.where(last >= 0, language, -1)
+
+
+class Experts(nn.Module):
+    """A frozen block MLP plus new expert MLPs, one per language (or one shared, unrouted)."""
+
+    def __init__(self, mlp: nn.Module, experts: list[nn.Module], router: Router | None):
         super().__init__()
-        self.base, self.act = mlp, mlp.act
-        self.up, self.down = nn.Linear(width, hidden), nn.Linear(hidden, width)
-        nn.init.normal_(self.up.weight, std=0.02)
-        nn.init.zeros_(self.down.weight)
-        nn.init.zeros_(self.down.bias)
+        self.base, self.experts, self.router = mlp, nn.ModuleList(experts), router
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.base(hidden_states) + self.down(self.act(self.up(hidden_states)))
-
-    def merged(self) -> nn.Module:
-        """The base MLP widened by the expert's units: the same function, a stock GPT-2 layer."""
-        mlp = self.base
-        c_fc, c_proj = Conv1D(mlp.c_fc.nf + self.up.out_features, self.up.in_features), Conv1D(
-            self.up.in_features, mlp.c_proj.weight.shape[0] + self.up.out_features)
-        with torch.no_grad():
-            c_fc.weight.copy_(torch.cat([mlp.c_fc.weight, self.up.weight.T], dim=1))
-            c_fc.bias.copy_(torch.cat([mlp.c_fc.bias, self.up.bias]))
-            c_proj.weight.copy_(torch.cat([mlp.c_proj.weight, self.down.weight.T], dim=0))
-            c_proj.bias.copy_(mlp.c_proj.bias + self.down.bias)
-        mlp.c_fc, mlp.c_proj = c_fc, c_proj
-        return mlp
+        out = self.base(hidden_states)
+        if self.router is None:
+            return out + self.experts[0](hidden_states)
+        for index, expert in enumerate(self.experts):
+            rows = self.router.route == index
+            out = out.index_put((rows,), expert(hidden_states[rows]), accumulate=True)
+        return out
 
 
 @adapter("experts")
 def experts(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
-    """Frozen base; each block gets a new FFN expert for the new language.
+    """Frozen base; each block gets new FFN experts: one shared, or one per `lora.expert_languages`.
 
-    Only the experts train: pair it with `embeddings` (`embeddings+experts`) to train new rows.
+    Per-language experts are routed by language control tokens (see `Router`); bind them to
+    the tokenizer's ids with `route_by_language`. Only the experts train: pair with
+    `embeddings` (`embeddings+experts`) to train new rows too.
     """
-    if model.config.model_type != "gpt2":
-        raise LangadaptError(f"`experts` supports GPT-2 models, not {model.config.model_type!r}",
+    if model.config.model_type not in MLP_FORMS:
+        raise LangadaptError(f"`experts` supports {', '.join(MLP_FORMS)} models, not {model.config.model_type!r}",
                              fix="use `lora` or `layra` for this model.")
+    form = MLP_FORMS[model.config.model_type]
     model.requires_grad_(False)
-    for block in model.transformer.h:
-        block.mlp = ExpertFFN(block.mlp, model.config.n_embd, lora.expert_hidden)
+    router = Router(lora.expert_languages) if lora.expert_languages else None
+    for block in form.blocks(model):
+        block.mlp = Experts(block.mlp, [form.new(model.config, lora.expert_hidden)
+                                        for _ in lora.expert_languages or [None]], router)
+    if router is not None:
+        model.register_forward_pre_hook(router, with_kwargs=True)
     return model
 
 
-def export(model: nn.Module) -> PreTrainedModel:
-    """The adapted model as a stock transformers model (adapters merged into the weights)."""
+def _router(model: nn.Module) -> Router | None:
+    form = MLP_FORMS.get(getattr(model.config, "model_type", None))
+    mlp = form.blocks(model)[0].mlp if form is not None else None
+    return mlp.router if isinstance(mlp, Experts) else None
+
+
+def expert_languages(model: nn.Module) -> list[str]:
+    """The languages of a model's per-language experts; [] for any other model."""
+    router = _router(model)
+    return router.languages if router is not None else []
+
+
+def route_by_language(model: PreTrainedModel, tokenizer: Tokenizer) -> None:
+    """Bind per-language experts to the ids of `<|lang=xx|>` in `tokenizer`."""
+    router = _router(model)
+    ids = [tokenizer.token_to_id(control_token("lang", lang)) for lang in router.languages]
+    missing = [lang for lang, i in zip(router.languages, ids, strict=True) if i is None]
+    if missing:
+        raise LangadaptError(f"per-language experts need the control tokens of {', '.join(missing)}",
+                             where="lora.expert_languages",
+                             fix="add `lang` to data.control_tokens and name languages the data has.")
+    router.token_ids = torch.tensor(ids)
+
+
+def export(model: nn.Module, language: str | None = None) -> PreTrainedModel:
+    """The adapted model as a stock transformers model (adapters merged into the weights).
+
+    Experts merge into wider MLPs; a stock model cannot route, so per-language experts export
+    one language's expert (`language`, by default the first listed), applied to every token.
+    """
     if isinstance(model, PeftModel):
         return model.merge_and_unload()
     if isinstance(model.get_input_embeddings(), FactorisedEmbedding):
         return multiply_out(model)
-    if model.config.model_type == "gpt2" and isinstance(model.transformer.h[0].mlp, ExpertFFN):
-        for block in model.transformer.h:
-            block.mlp = block.mlp.merged()
-        model.config.n_inner = model.transformer.h[0].mlp.c_fc.nf
+    form = MLP_FORMS.get(model.config.model_type)
+    if form is None or not isinstance(form.blocks(model)[0].mlp, Experts):
+        return model
+    languages = expert_languages(model)
+    if language is not None and language not in languages:
+        raise LangadaptError(f"no expert for {language!r}", fix=f"choose one of {languages}.")
+    index = languages.index(language) if language is not None else 0
+    router = _router(model)
+    for key in [key for key, hook in model._forward_pre_hooks.items() if hook is router]:
+        del model._forward_pre_hooks[key]  # a stock model does not route
+    for block in form.blocks(model):
+        width = form.widen(block.mlp.base, block.mlp.experts[index])
+        block.mlp = block.mlp.base
+    setattr(model.config, form.width_key, width)
     return model
 
 

@@ -70,6 +70,7 @@ def build_gpt2(cfg: ModelConfig, tokenizer: Tokenizer) -> GPT2LMHeadModel:
         bos_token_id=eos_id,
         eos_token_id=eos_id,
         tie_word_embeddings=True,
+        activation_function="gelu_pytorch_tanh",  # GPT-2's tanh GELU in one kernel, not five (same values)
     )
     return GPT2LMHeadModel(config)
 

@@ -8,6 +8,7 @@ command after a crash or a kill continues from the last checkpoint, exactly. Lay
     <output_dir>/<name>/
       config.json  tokenizer.json  data.json  tokens/<source>.bin
       log.jsonl  checkpoints/  adapter/ (peft methods)  final/ (stock transformers folder)
+      final-<lang>/ (per-language experts: one stock folder per further language)
 
 A staged method (`embeddings+layra`) trains each stage in `stage<i>-<method>/` in turn and
 writes the last one's model to `final/`.
@@ -15,6 +16,7 @@ writes the last one's model to `final/`.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 from pathlib import Path
@@ -39,7 +41,7 @@ from langadapt.data.packing import BlockSampler, pack, read_tokens, write_tokens
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bits_per_byte, bpb_rows
 from langadapt.languages import normalise
-from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, stages
+from langadapt.model.adapters import ADAPTERS, expert_languages, export, route_by_language, save_peft_adapter, stages
 from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.runs import provenance
 from langadapt.train.loop import make_accelerator, train
@@ -228,11 +230,16 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
             model = load_model(final)
             continue
         adapted = ADAPTERS[method](model, cfg.lora, new_ids)
+        languages = expert_languages(adapted)
+        if languages:
+            route_by_language(adapted, tokenizer)
         train(adapted, _sampler(cfg, out, state), cfg.train, cfg.seed, stage_dir / "log.jsonl",
               desc=f"{cfg.name} {method}", evaluate=_heldout_bpb(cfg, tokenizer),
               checkpoint_dir=stage_dir / "checkpoints")
         if state.is_main_process:
             save_peft_adapter(adapted, stage_dir / "adapter")
+            for language in languages[1:] if last else []:  # final/ holds the first language's experts
+                save_model(export(copy.deepcopy(adapted), language), tokenizer, out / f"final-{language}")
         model = export(adapted)
         if state.is_main_process:
             save_model(model, tokenizer, final)

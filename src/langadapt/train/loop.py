@@ -6,7 +6,9 @@ with loss and tokens/s, and a JSONL log. With `checkpoint_dir`, a checkpoint is 
 atomically every `checkpoint_every` steps (model, optimiser, scheduler, every RNG, sampler
 position, step) and a rerun resumes from it exactly: the same batches, dropout masks and
 updates as a run that was never stopped. A NaN or inf loss stops the run with a clear message
-and leaves the last good checkpoint as it was.
+and leaves the last good checkpoint as it was. Losses stay on the device and are read back
+every `READ_BACK_EVERY` steps and before every checkpoint and evaluation, so the device is
+never made to wait for the host within a step.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from langadapt.train.objectives import OBJECTIVES
 Batches = Callable[[], tuple[torch.Tensor, torch.Tensor]]
 Evaluate = Callable[[PreTrainedModel], dict[str, float]]
 LATEST = "latest"  # a file in the checkpoint folder naming the newest complete checkpoint
+READ_BACK_EVERY = 10  # steps between reading losses back: each read waits for the device to finish
 
 
 def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -40,7 +43,8 @@ def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.Optimize
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+    # fused: one kernel over all tensors per step instead of a Python loop over them (CPU and CUDA)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=True)
 
 
 def make_accelerator() -> Accelerator:
@@ -134,6 +138,29 @@ def train(
     steps = range(state["step"] + 1, cfg.steps + 1)
     bar = tqdm(steps, desc=desc, disable=not accelerator.is_main_process)
     log_file = open(log_path, "a", encoding="utf-8") if accelerator.is_main_process else contextlib.nullcontext()
+    pending: list[tuple[dict, torch.Tensor, torch.Tensor]] = []  # records whose loss is still on the device
+
+    def read_back() -> None:
+        """Fill in the pending records' loss and gradient norm with one device-to-host copy, stop on
+        NaN/inf (before any checkpoint could hold it) and write the records to the log."""
+        losses = accelerator.reduce(torch.stack([loss for _, loss, _ in pending]), reduction="mean")
+        norms = torch.stack([norm.float() for _, _, norm in pending])
+        for (record, _, _), loss, norm in zip(pending, losses.tolist(), norms.tolist(), strict=True):
+            if not math.isfinite(loss):
+                kept = f"the last good checkpoint {checkpoint} is intact" if checkpoint else "no model was written"
+                raise LangadaptError(
+                    f"{desc}: loss became {loss} at step {record['step']}; {kept}",
+                    fix="lower the learning rate (`lr`) or raise `warmup_steps`, then rerun (it resumes).",
+                )
+            record.update(loss=round(loss, 5), grad_norm=round(norm, 4))
+            if accelerator.is_main_process:
+                log_file.write(json.dumps(record) + "\n")
+        if accelerator.is_main_process:
+            log_file.flush()
+        log.extend(record for record, _, _ in pending)
+        pending.clear()
+        bar.set_postfix(loss=f"{log[-1]['loss']:.3f}", tok_s=f"{log[-1]['tokens_per_s']:.0f}", refresh=False)
+
     with log_file, bar:
         for step in bar:
             loss_sum = torch.zeros((), device=accelerator.device)
@@ -146,13 +173,6 @@ def train(
                     accelerator.backward(loss)
                 loss_sum += loss.detach()
                 state["tokens"] += inputs.numel() * accelerator.num_processes
-            loss_value = accelerator.reduce(loss_sum, reduction="mean").item()
-            if not math.isfinite(loss_value):
-                kept = f"the last good checkpoint {checkpoint} is intact" if checkpoint else "no model was written"
-                raise LangadaptError(
-                    f"{desc}: loss became {loss_value} at step {step}; {kept}",
-                    fix="lower the learning rate (`lr`) or raise `warmup_steps`, then rerun (it resumes).",
-                )
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             scheduler.step()
@@ -161,25 +181,24 @@ def train(
             state["step"] = step
             record = {
                 "step": step,
-                "loss": round(loss_value, 5),
+                "loss": None,
                 "lr": scheduler.get_last_lr()[0],
-                "grad_norm": round(float(grad_norm), 4),
+                "grad_norm": None,
                 "tokens": state["tokens"],
                 "tokens_per_s": round((state["tokens"] - tokens_at_start) / (time.perf_counter() - started), 1),
             }
-            if evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
+            pending.append((record, loss_sum, grad_norm.detach()))
+            evaluating = evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.steps)
+            saving = checkpoint_dir is not None and cfg.checkpoint_every and (
+                step % cfg.checkpoint_every == 0 or step == cfg.steps)
+            if evaluating:
                 model.eval()
                 if accelerator.is_main_process:
                     record["eval"] = evaluate(accelerator.unwrap_model(model))
                 model.train()
-            log.append(record)
-            if accelerator.is_main_process:
-                log_file.write(json.dumps(record) + "\n")
-                log_file.flush()
-            bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
-            if checkpoint_dir is not None and cfg.checkpoint_every and (
-                step % cfg.checkpoint_every == 0 or step == cfg.steps
-            ):
+            if evaluating or saving or step % READ_BACK_EVERY == 0 or step == cfg.steps:
+                read_back()
+            if saving:
                 checkpoint = _save_checkpoint(accelerator, next_batch, Path(checkpoint_dir), state)
     model.eval()
     return log
