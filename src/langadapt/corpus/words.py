@@ -52,7 +52,7 @@ class ChunkedSpacy(WordTokenizer):
 
     _runs = re.compile(r"\s+|\S+")  # the same whitespace as spaCy's `str.isspace` loop
 
-    def __init__(self, spacy: SpaCyTokenizer, max_chunks: int = 500_000):
+    def __init__(self, spacy: SpaCyTokenizer, max_chunks: int = 200_000):
         super().__init__(spacy.language)
         self.spacy, self.max_chunks = spacy, max_chunks
         self.punct_chars = frozenset(spacy.tokenizer.get_pipe("sentencizer").punct_chars)
@@ -67,7 +67,7 @@ class ChunkedSpacy(WordTokenizer):
     def _tokens(self, chunks: list[str]) -> list[tuple[tuple[str, bool], ...]]:
         """(text, is_punct) of each spaCy token, per chunk of one text."""
         new = [chunk for chunk in dict.fromkeys(chunks) if chunk not in self._chunks]
-        if new and len(self._chunks) + len(new) > self.max_chunks:  # bounded memory on any corpus
+        if new and len(self._chunks) + len(new) > self.max_chunks:  # ~0.7 KB a chunk with its lexemes: ≤ 140 MB
             self._chunks.clear()
             self.spacy = SpaCyTokenizer(self.spacy.language, self.spacy.config)  # and a fresh spaCy vocab
             new = list(dict.fromkeys(chunks))
