@@ -163,9 +163,11 @@ def _resolve(lang: str) -> WordTokenizer:
         try:
             tokenizer = load_word_tokenizer(key)
             tokenizer.word_tokenize("probe")  # load the model now: a missing package fails here
-            return chunked(tokenizer)
         except (ValueError, ImportError, OSError):
             continue
+        if script in NO_SPACE_SCRIPTS and type(tokenizer) is WhitespaceTokenizer:
+            continue  # `zho` alone means Latin-script Chinese in datatrove's table, not `zho_Hans`
+        return chunked(tokenizer)
     return CharacterTokenizer() if script in NO_SPACE_SCRIPTS else WhitespaceTokenizer()
 
 
