@@ -1,6 +1,7 @@
 """Throughput of `langadapt curate` against the same blocks wired as a plain datatrove pipeline.
 
     PYTHONPATH=src python benchmarks/curate.py [--sizes 200 800] [--repeats 1]   # minutes on 1 core
+    PYTHONPATH=src python benchmarks/curate.py --sizes 10000 100000 --kinds langadapt   # scaling
 
 Documents are 8 random sentences of Czech news and Wikipedia-style text (NTREX-128 + SIB-200),
 with 10 % near-duplicates and 5 % boilerplate injected. Both pipelines run one task on one core
@@ -8,6 +9,11 @@ with 10 % near-duplicates and 5 % boilerplate injected. Both pipelines run one t
 quality, Gopher quality, C4 → exact dedup (3 stages) → MinHash dedup (4 stages) → write. The
 langadapt one adds per-language dispatch, removed-document provenance, cluster sizes and
 rehydration. Each run is a fresh process, so the peak RSS is that run's.
+
+The plain pipeline splits words with datatrove's own spaCy tokenizer, langadapt with the same
+spaCy tokenizer memoised per whitespace chunk (`corpus/words.py`: the same words), which is why
+the ratio exceeds 1. The corpus draws its sentences from a pool of ~3,000, so its chunks recur
+more than web text's: the second table times the word tokenizers alone on text seen once.
 """
 
 from __future__ import annotations
@@ -86,14 +92,14 @@ def run_plain(corpus: Path, out: Path) -> None:
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.hashing import HashConfig
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
 
     from langadapt.corpus.blocks import normalised_text
     from langadapt.corpus.lid import Py3LangId
     from langadapt.corpus.thresholds import load_published
-    from langadapt.corpus.words import word_tokenizer
 
     th = load_published(DATA / "fineweb2" / "configs", LANG)
-    words = word_tokenizer(LANG)
+    words = load_word_tokenizer(LANG)  # datatrove's own (spaCy "cs" in a memory zone per call)
     lid = Py3LangId()
 
     def keep_language(doc) -> bool:
@@ -129,18 +135,57 @@ def run_plain(corpus: Path, out: Path) -> None:
         LocalPipelineExecutor(pipeline, tasks=tasks, workers=1, logging_dir=str(out / "logs" / str(i))).run()
 
 
+def _cpu() -> float:
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
 def one(kind: str, corpus: Path) -> dict:
+    """Wall and CPU seconds (CPU time holds still when others load the machine) and peak RSS."""
     with tempfile.TemporaryDirectory() as out:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         (run_langadapt if kind == "langadapt" else run_plain)(corpus, Path(out))
-        seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+    return {"seconds": seconds, "cpu": cpu, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def words_alone() -> dict[str, float]:
+    """Words per second of each tokenizer on text it sees once (NTREX-128 Czech, 8-line documents)."""
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from langadapt.corpus.words import chunked
+
+    lines = (DATA / "ntrex128" / "newstest2019-ref.ces.txt").read_text(encoding="utf-8").splitlines()
+    docs = ["\n".join(lines[i:i + 8]) for i in range(0, len(lines), 8)]
+    result = {}
+    for name, tokenizer in (("datatrove spaCy", load_word_tokenizer(LANG)),
+                            ("memoised", chunked(load_word_tokenizer(LANG)))):
+        tokenizer.word_tokenize("probe")  # load spaCy outside the timing
+        started = time.perf_counter()
+        n_words = sum(len(tokenizer.word_tokenize(doc)) for doc in docs)
+        result[name] = n_words / (time.perf_counter() - started)
+    return result
+
+
+def run_size(corpus: Path, kinds: list[str], repeats: int) -> dict[str, dict]:
+    """Median seconds and peak MB of each pipeline on one corpus, every run a fresh process."""
+    runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for _ in range(repeats):
+        for kind in kinds:
+            command = [sys.executable, __file__, "--one", kind, str(corpus)]
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            runs[kind].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {kind: {"seconds": statistics.median(r["seconds"] for r in rows),
+                   "cpu": statistics.median(r["cpu"] for r in rows),
+                   "peak_mb": max(r["peak_mb"] for r in rows)} for kind, rows in runs.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 800])
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--kinds", nargs="+", choices=["plain", "langadapt"], default=["plain", "langadapt"],
+                        help="leave plain out for sizes it would take hours on")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "CORPUS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -156,33 +201,40 @@ def main() -> None:
     print(f"# langadapt curate vs plain datatrove — {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}, "
           f"datatrove {version('datatrove')}, spacy {version('spacy')}, py3langid {version('py3langid')}")
-    print(f"one task, one worker; median of {args.repeats} runs, each a fresh process\n")
+    print(f"one task, one worker; median of {args.repeats} runs, each a fresh process (start-up included)\n")
     print("| docs | plain datatrove s | langadapt s | plain docs/s | langadapt docs/s | ratio (langadapt/plain) "
-          "| peak MB plain | peak MB langadapt |")
-    print("|---|---|---|---|---|---|---|---|")
-    per_doc = {}
+          "| CPU s plain | CPU s langadapt | CPU ratio | peak MB plain | peak MB langadapt |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    seconds_at = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             corpus = Path(tmp) / f"corpus{size}" / "docs.jsonl"
             corpus.parent.mkdir()
             make_corpus(corpus, size)
-            runs = {"plain": [], "langadapt": []}
-            for _ in range(args.repeats):
-                for kind in runs:
-                    command = [sys.executable, __file__, "--one", kind, str(corpus)]
-                    done = subprocess.run(command, check=True, capture_output=True, text=True)
-                    runs[kind].append(json.loads(done.stdout.strip().splitlines()[-1]))
-            seconds = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
-            peak = {k: max(r["peak_mb"] for r in v) for k, v in runs.items()}
-            per_doc[size] = seconds["langadapt"] / size
-            print(f"| {size} | {seconds['plain']:.1f} | {seconds['langadapt']:.1f} | {size / seconds['plain']:.0f} | "
-                  f"{size / seconds['langadapt']:.0f} | {seconds['plain'] / seconds['langadapt']:.2f} | "
-                  f"{peak['plain']:.0f} | {peak['langadapt']:.0f} |")
-    if len(per_doc) > 1:
-        small, large = min(per_doc), max(per_doc)
-        growth = per_doc[large] * large / (per_doc[small] * small)
-        print(f"\nscaling: {large // small}× the documents took {growth:.2f}× the time "
-              "(linear = the same factor; fixed start-up costs make it smaller)")
+            got = run_size(corpus, args.kinds, args.repeats)
+            cell = {kind: got.get(kind) for kind in ("plain", "langadapt")}
+            seconds = {k: f"{v['seconds']:.1f}" if v else "—" for k, v in cell.items()}
+            rate = {k: f"{size / v['seconds']:.0f}" if v else "—" for k, v in cell.items()}
+            peak = {k: f"{v['peak_mb']:.0f}" if v else "—" for k, v in cell.items()}
+            cpu = {k: f"{v['cpu']:.1f}" if v else "—" for k, v in cell.items()}
+            both = cell["plain"] and cell["langadapt"]
+            ratio = f"{cell['plain']['seconds'] / cell['langadapt']['seconds']:.2f}" if both else "—"
+            cpu_ratio = f"{cell['plain']['cpu'] / cell['langadapt']['cpu']:.2f}" if both else "—"
+            print(f"| {size} | {seconds['plain']} | {seconds['langadapt']} | {rate['plain']} | {rate['langadapt']} | "
+                  f"{ratio} | {cpu['plain']} | {cpu['langadapt']} | {cpu_ratio} | {peak['plain']} | "
+                  f"{peak['langadapt']} |", flush=True)
+            if cell["langadapt"]:
+                seconds_at[size] = cell["langadapt"]["cpu"]
+    sizes = sorted(seconds_at)
+    for small, large in zip(sizes, sizes[1:], strict=False):
+        marginal = (large - small) / (seconds_at[large] - seconds_at[small])
+        print(f"\nscaling (langadapt, CPU time): {large / small:.0f}× the documents took "
+              f"{seconds_at[large] / seconds_at[small]:.2f}× the CPU time (linear = the same factor; fixed start-up "
+              f"costs make it smaller); the extra {large - small} documents ran at {marginal:.0f} docs per CPU second")
+    rates = words_alone()
+    print("\n| word tokenizer, Czech text seen once | words/s | ratio |\n|---|---|---|")
+    for name, rate in rates.items():
+        print(f"| {name} | {rate:.0f} | {rate / rates['datatrove spaCy']:.2f} |")
 
 
 if __name__ == "__main__":

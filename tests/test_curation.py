@@ -69,6 +69,14 @@ def mixed(tmp_path_factory, shared):
         duplicates[copy_id] = doc["id"]
         labels[copy_id] = labels[doc["id"]]
         docs.append({"id": copy_id, "text": text})
+    # a cluster of two near-duplicates that each have an exact copy: four documents in all
+    base = next(doc for doc in docs if doc not in originals and doc["id"].startswith("ces"))
+    near = _perturb(base["text"], random.Random(1))
+    quad = {"exact4-" + base["id"]: base["text"].replace(" ", "  "), "near4-" + base["id"]: near,
+            "exact4-near4-" + base["id"]: near.replace(" ", "  ")}
+    docs += [{"id": doc_id, "text": text} for doc_id, text in quad.items()]
+    labels.update(dict.fromkeys(quad, labels[base["id"]]))
+    duplicates["cluster-of-4"] = [base["id"], *quad]
     docs += [{"id": doc_id, "text": text} for doc_id, text in JUNK.items()]
     # junk in a target language, which language ID keeps and the quality filters must catch
     ces, pol, eng = (next(d["text"] for d in docs if d["id"] == f"{lang}-0") for lang in LANGS)
@@ -108,8 +116,8 @@ def test_injected_duplicates_are_found_and_counted_on_the_survivor(mixed):
     _, out, _, duplicates = mixed
     rows = _read(out / "output")
     survivors = {row["id"]: row for row in rows if "#copy" not in row["id"]}
-    pairs = [(copy, original) for copy, original in duplicates.items()
-             if copy in survivors or original in survivors]  # pairs the quality filters left alone
+    pairs = [(copy, original) for copy, original in duplicates.items() if isinstance(original, str)
+             and (copy in survivors or original in survivors)]  # pairs the quality filters left alone
     assert len(pairs) >= 8
     found = [not (copy in survivors and original in survivors) for copy, original in pairs]
     assert sum(found) / len(found) >= 0.95
@@ -118,6 +126,13 @@ def test_injected_duplicates_are_found_and_counted_on_the_survivor(mixed):
         assert survivor["metadata"]["cluster_size"] >= 2
         copies = [row for row in rows if row["id"].split("#")[0] == survivor["id"]]
         assert len(copies) == survivor["metadata"]["rehydration_copies"] == 2  # FineWeb2: size 2 → 2 copies
+
+
+def test_cluster_size_counts_the_exact_copies_of_every_near_duplicate(mixed):
+    _, out, _, duplicates = mixed
+    members = duplicates["cluster-of-4"]
+    survivors = [row for row in _read(out / "output") if row["id"] in members]
+    assert len(survivors) == 1 and survivors[0]["metadata"]["cluster_size"] == 4
 
 
 def test_every_removal_is_recorded_with_reason_and_value(mixed):

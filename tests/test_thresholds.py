@@ -55,7 +55,8 @@ def test_language_without_config_or_reference_is_a_clear_error(shared):
 
 
 def test_scripts_without_spaces_are_split_into_words(shared):
-    for lang, code in (("tha_Thai", "tha"), ("cmn_Hani", "zho-CN"), ("jpn_Jpan", "jpn"), ("khm_Khmr", "khm")):
+    for lang, code in (("tha_Thai", "tha"), ("cmn_Hani", "zho-CN"), ("zho_Hans", "zho-CN"), ("jpn_Jpan", "jpn"),
+                       ("khm_Khmr", "khm")):
         sentence = _ntrex(shared, code)[0]
         words = word_tokenizer(lang).word_tokenize(sentence)
         assert len(words) >= 8, (lang, words[:5])  # not one "word" per space-free sentence

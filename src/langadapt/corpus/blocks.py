@@ -8,10 +8,13 @@ that crossed its threshold), so `removed/<filter>/` says both why and by how muc
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters import (
@@ -24,6 +27,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.text import TextNormConfig, simplify_text
 
+from langadapt.atomic import write_json
 from langadapt.corpus.lid import LidBackend, make_backend
 from langadapt.corpus.thresholds import Thresholds, metrics
 from langadapt.corpus.words import word_tokenizer
@@ -182,21 +186,63 @@ def normalised_text(doc: Document) -> bytes:
     return simplify_text(doc.text, TextNormConfig()).encode("utf-8")
 
 
-class ClusterSize(PipelineStep):
-    """`cluster_size` on each survivor: itself, its exact copies and its MinHash cluster.
+class ExactCounts(PipelineStep):
+    """Records each exact-dedup survivor's copies (`duplicate_count`) under its index in this
+    task's stream, the index MinHash's signature stage gives it, so that `ClusterSize` can count
+    the exact copies of every member of a MinHash cluster, not only of the one that survives."""
 
-    datatrove records the exact copies (`duplicate_count`) and the MinHash cluster of the
-    survivors of exact dedup (`minhash_cluster_size`); their sum is a lower bound where the
-    MinHash cluster's other members had exact copies of their own."""
+    name = "🔢 exact copies"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, folder: str):
+        super().__init__()
+        self.folder = folder
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        counts = {}
+        for index, doc in enumerate(data):
+            if count := int(doc.metadata.get("duplicate_count", 0)):
+                counts[index] = count
+            yield doc
+        write_json(Path(self.folder) / f"{rank:06d}.json", counts)
+
+
+class ClusterSize(PipelineStep):
+    """`cluster_size` on each survivor: every document of its MinHash cluster plus their exact copies.
+
+    datatrove records the exact copies of a survivor (`duplicate_count`) and the MinHash cluster
+    of the survivors of exact dedup (`minhash_cluster_size`); a cluster member that had exact
+    copies of its own adds them through `ExactCounts` (`counts`) and the cluster ids datatrove
+    saved (`clusters`)."""
 
     name = "🔢 cluster size"
     type = "🫂 - DEDUP"
 
+    def __init__(self, clusters: str | None = None, counts: str | None = None):
+        super().__init__()
+        self.clusters, self.counts = clusters, counts
+        self._totals: Counter | None = None
+
+    @property
+    def totals(self) -> Counter:
+        """Documents per MinHash cluster id, each member counted with its exact copies."""
+        if self._totals is None:
+            self._totals = Counter()
+            for path in sorted(Path(self.clusters).glob("*.clusters")):
+                counts = {}
+                if self.counts and (counts_path := Path(self.counts) / f"{path.stem}.json").is_file():
+                    counts = json.loads(counts_path.read_text(encoding="utf-8"))
+                for index, cluster in np.fromfile(path, dtype="<u4").reshape(-1, 2).tolist():
+                    self._totals[cluster] += 1 + counts.get(str(index), 0)
+        return self._totals
+
     def run(self, data, rank: int = 0, world_size: int = 1):
         for doc in data:
-            exact = int(doc.metadata.get("duplicate_count", 0))
-            near = int(doc.metadata.get("minhash_cluster_size", 1))
-            doc.metadata["cluster_size"] = near + exact
+            cluster = doc.metadata.get("minhash_cluster_id", -1)
+            if self.clusters is not None and cluster != -1:
+                doc.metadata["cluster_size"] = self.totals[cluster]
+            else:
+                doc.metadata["cluster_size"] = 1 + int(doc.metadata.get("duplicate_count", 0))
             self.stat_update(f"cluster_size_{doc.metadata['cluster_size']}")
             yield doc
 

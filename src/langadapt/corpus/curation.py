@@ -38,7 +38,14 @@ from datatrove.utils.hashing import HashConfig
 
 from langadapt.atomic import write_json, write_text
 from langadapt.config import CurationConfig
-from langadapt.corpus.blocks import ClusterSize, LanguageFilters, LanguageIdFilter, Rehydrate, normalised_text
+from langadapt.corpus.blocks import (
+    ClusterSize,
+    ExactCounts,
+    LanguageFilters,
+    LanguageIdFilter,
+    Rehydrate,
+    normalised_text,
+)
 from langadapt.corpus.executors import Stage, chain, write_slurm_scripts
 from langadapt.corpus.lid import make_backend
 from langadapt.corpus.readers import make_reader
@@ -113,22 +120,24 @@ def build_stages(cfg: CurationConfig, thresholds: dict[str, Thresholds], out: Pa
                 Stage(f"{lang}-exact-2", [ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), exact,
                                                           save_cluster_size=True)], 1),
             ]
+        counts = str(work / "exact_counts") if cfg.dedup.exact else None
         if cfg.dedup.minhash:
             stages += [
-                Stage(f"{lang}-minhash-1", [read(), *exact_filter(), MinhashDedupSignature(
-                    str(work / "minhash_sigs"), minhash, language=word_tokenizer(lang))], tasks),
+                Stage(f"{lang}-minhash-1", [read(), *exact_filter(), *([ExactCounts(counts)] if counts else []),
+                                            MinhashDedupSignature(str(work / "minhash_sigs"), minhash,
+                                                                  language=word_tokenizer(lang))], tasks),
                 Stage(f"{lang}-minhash-2", [MinhashDedupBuckets(str(work / "minhash_sigs"),
                                                                 str(work / "minhash_buckets"), config=minhash)],
                       minhash.num_buckets),
                 Stage(f"{lang}-minhash-3", [MinhashDedupCluster(str(work / "minhash_buckets"),
                                                                 str(work / "minhash_clusters"), config=minhash,
-                                                                save_cluster_size=True)], 1),
+                                                                save_cluster_id=True, save_cluster_size=True)], 1),
             ]
         final = [read(), *exact_filter(_removed(out, "exact_dedup"))]
         if cfg.dedup.minhash:
-            final.append(MinhashDedupFilter(str(work / "minhash_clusters"), load_cluster_sizes=True,
-                                            exclusion_writer=_removed(out, "minhash_dedup")))
-        final.append(ClusterSize())
+            final.append(MinhashDedupFilter(str(work / "minhash_clusters"), load_cluster_ids=True,
+                                            load_cluster_sizes=True, exclusion_writer=_removed(out, "minhash_dedup")))
+        final.append(ClusterSize(str(work / "minhash_clusters") if cfg.dedup.minhash else None, counts))
         if cfg.rehydrate.enabled:
             final.append(Rehydrate(cfg.rehydrate.weights, cfg.rehydrate.quality_key))
         final.append(JsonlWriter(str(out / "output" / lang)))

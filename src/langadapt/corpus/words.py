@@ -5,14 +5,23 @@ that tokenizer's package is missing, scripts written without spaces (Chinese, Ja
 …) fall back to one word per grapheme cluster (a letter with its combining marks), which keeps
 word-level metrics meaningful; any other language falls back to datatrove's whitespace
 tokenizer. Never one word per sentence.
+
+spaCy's rule-based tokenizer (every language that separates words with spaces) is memoised per
+whitespace-separated chunk (`ChunkedSpacy`): the same words and sentences, several times faster.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 import regex
-from datatrove.utils.word_tokenizers import WhitespaceTokenizer, WordTokenizer, load_word_tokenizer
+from datatrove.utils.word_tokenizers import (
+    SpaCyTokenizer,
+    WhitespaceTokenizer,
+    WordTokenizer,
+    load_word_tokenizer,
+)
 
 NO_SPACE_SCRIPTS = {"Hani", "Hans", "Hant", "Jpan", "Thai", "Khmr", "Laoo", "Mymr", "Tibt", "Bali", "Java"}
 
@@ -24,6 +33,95 @@ class CharacterTokenizer(WhitespaceTokenizer):
 
     def word_tokenize(self, text: str) -> list[str]:
         return [word for word in self._words.findall(text) if not word.isspace()]
+
+
+class ChunkedSpacy(WordTokenizer):
+    """datatrove's `SpaCyTokenizer` for a rule-based spaCy tokenizer, memoised per chunk.
+
+    spaCy splits a text at whitespace and tokenizes each chunk on its own (prefix, suffix and
+    infix rules, special cases), so a text's tokens are its chunks' tokens in order. Most chunks
+    of a corpus recur (Zipf), so a dict lookup replaces spaCy for them, and the new chunks of a
+    text go through spaCy in one call, separated by new lines (a chunk of its own, which no rule
+    joins). datatrove instead tokenizes each text in a `memory_zone`, which drops spaCy's own
+    cache after every call. Sentences are the `sentencizer`'s rule replayed on the same tokens.
+
+    A text that contains a special case with a space (Spanish "EE. UU.", Russian "т. е.") goes to
+    spaCy whole. The words and sentences equal datatrove's on the test languages' text
+    (`tests/test_words.py`); spaCy could still differ where a special case's tokens recur across a
+    space next to one within a chunk, which no test text shows."""
+
+    _runs = re.compile(r"\s+|\S+")  # the same whitespace as spaCy's `str.isspace` loop
+
+    def __init__(self, spacy: SpaCyTokenizer, max_chunks: int = 200_000):
+        super().__init__(spacy.language)
+        self.spacy, self.max_chunks = spacy, max_chunks
+        self.punct_chars = frozenset(spacy.tokenizer.get_pipe("sentencizer").punct_chars)
+        spaced = [rule for rule in spacy.tokenizer.tokenizer.rules if not rule.isspace() and rule.split() != [rule]]
+        self._spaced = re.compile("|".join(map(re.escape, spaced))) if spaced else None
+        self._chunks: dict[str, tuple[tuple[str, bool], ...]] = {}
+
+    def _whole(self, text: str) -> bool:
+        """Whether `text` must go to spaCy whole (it holds a special case with a space)."""
+        return self._spaced is not None and self._spaced.search(text) is not None
+
+    def _tokens(self, chunks: list[str]) -> list[tuple[tuple[str, bool], ...]]:
+        """(text, is_punct) of each spaCy token, per chunk of one text."""
+        new = [chunk for chunk in dict.fromkeys(chunks) if chunk not in self._chunks]
+        if new and len(self._chunks) + len(new) > self.max_chunks:  # ~0.7 KB a chunk with its lexemes: ≤ 140 MB
+            self._chunks.clear()
+            self.spacy = SpaCyTokenizer(self.spacy.language, self.spacy.config)  # and a fresh spaCy vocab
+            new = list(dict.fromkeys(chunks))
+        words = [chunk for chunk in new if not chunk.isspace()]
+        if words:
+            tokens, done = [], iter(words)
+            for token in self.spacy.tokenizer.tokenizer("\n".join(words)):
+                if token.text == "\n":
+                    self._chunks[next(done)], tokens = tuple(tokens), []
+                else:
+                    tokens.append((token.text, token.is_punct))
+            self._chunks[next(done)] = tuple(tokens)
+        for space in (chunk for chunk in new if chunk.isspace()):
+            self._chunks[space] = tuple((t.text, t.is_punct) for t in self.spacy.tokenizer.tokenizer(space))
+        return [self._chunks[chunk] for chunk in chunks]
+
+    def word_tokenize(self, text: str) -> list[str]:
+        if self._whole(text):
+            return self.spacy.word_tokenize(text)
+        return [word for tokens in self._tokens(text.split()) for word, _ in tokens]
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        """Sentence spans as spaCy's `sentencizer` sets them: a sentence ends after a token in
+        `punct_chars` and any punctuation that follows it."""
+        if self._whole(text):
+            return self.spacy.span_tokenize(text)
+        runs = []
+        for match in self._runs.finditer(text):
+            pos, run = match.start(), match.group()
+            if run[0] == " " and pos > 0:  # spaCy keeps one space after a token as its trailing space
+                pos, run = pos + 1, run[1:]
+            if run:
+                runs.append((pos, run))
+        spans: list[tuple[int, int]] = []
+        start = end = -1
+        seen_period = False
+        for (pos, _), tokens in zip(runs, self._tokens([run for _, run in runs]), strict=True):
+            for word, is_punct in tokens:
+                in_chars = word in self.punct_chars
+                if start < 0:
+                    start = pos
+                elif seen_period and not is_punct and not in_chars:
+                    spans.append((start, end))
+                    start, seen_period = pos, False
+                if in_chars:
+                    seen_period = True
+                pos += len(word)
+                end = pos
+        if start >= 0:
+            spans.append((start, end))
+        return spans
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return [sentence for a, b in self.span_tokenize(text) if (sentence := text[a:b].strip())]
 
 
 class LanguageWords(WordTokenizer):
@@ -65,7 +163,18 @@ def _resolve(lang: str) -> WordTokenizer:
         try:
             tokenizer = load_word_tokenizer(key)
             tokenizer.word_tokenize("probe")  # load the model now: a missing package fails here
-            return tokenizer
         except (ValueError, ImportError, OSError):
             continue
+        if script in NO_SPACE_SCRIPTS and type(tokenizer) is WhitespaceTokenizer:
+            continue  # `zho` alone means Latin-script Chinese in datatrove's table, not `zho_Hans`
+        return chunked(tokenizer)
     return CharacterTokenizer() if script in NO_SPACE_SCRIPTS else WhitespaceTokenizer()
+
+
+def chunked(tokenizer: WordTokenizer) -> WordTokenizer:
+    """`ChunkedSpacy` for a spaCy tokenizer that splits at spaces first (not jieba, Sudachi, pyvi …)."""
+    from spacy.tokenizer import Tokenizer
+
+    if isinstance(tokenizer, SpaCyTokenizer) and type(tokenizer.tokenizer.tokenizer) is Tokenizer:
+        return ChunkedSpacy(tokenizer)
+    return tokenizer

@@ -1,0 +1,42 @@
+"""The memoised spaCy tokenizer gives datatrove's words and sentences, on real text."""
+
+from __future__ import annotations
+
+import pytest
+from datatrove.utils.word_tokenizers import SpaCyTokenizer
+
+from langadapt.corpus.words import ChunkedSpacy, chunked, word_tokenizer
+
+# NTREX-128 file code → spaCy language; Spanish and Russian have special cases with a space.
+LANGUAGES = {"ces": "cs", "deu": "de", "fra": "fr", "spa": "es", "rus": "ru", "tur": "tr", "ell": "el"}
+
+
+@pytest.mark.parametrize("code", LANGUAGES)
+def test_memoised_words_and_sentences_equal_spacy(shared, code):
+    lines = shared("ntrex128", f"newstest2019-ref.{code}.txt").read_text(encoding="utf-8").splitlines()[:200]
+    docs = ["\n".join(lines[i:i + 6]) for i in range(0, len(lines), 6)]
+    reference, fast = SpaCyTokenizer(LANGUAGES[code]), chunked(SpaCyTokenizer(LANGUAGES[code]))
+    assert isinstance(fast, ChunkedSpacy)
+    for text in docs + lines[:60]:  # documents as the filters see them, single lines as C4 does
+        assert fast.word_tokenize(text) == reference.word_tokenize(text)
+        assert fast.span_tokenize(text) == reference.span_tokenize(text)
+        assert fast.sent_tokenize(text) == reference.sent_tokenize(text)
+
+
+def test_special_case_with_a_space_stays_one_token(shared):
+    line = next(line for line in shared("ntrex128", "newstest2019-ref.spa.txt").read_text(encoding="utf-8")
+                .splitlines() if "EE. UU." in line)
+    assert "EE. UU." in chunked(SpaCyTokenizer("es")).word_tokenize(line)
+
+
+def test_a_full_chunk_cache_starts_over_with_the_same_words(shared):
+    lines = shared("ntrex128", "newstest2019-ref.ces.txt").read_text(encoding="utf-8").splitlines()[:200]
+    small = ChunkedSpacy(SpaCyTokenizer("cs"), max_chunks=500)
+    reference = SpaCyTokenizer("cs")
+    assert [small.word_tokenize(line) for line in lines] == [reference.word_tokenize(line) for line in lines]
+    assert len(small._chunks) <= 500
+
+
+def test_languages_with_spaces_use_the_memoised_tokenizer():
+    assert isinstance(word_tokenizer("ces_Latn").inner, ChunkedSpacy)
+    assert not isinstance(word_tokenizer("jpn_Jpan").inner, ChunkedSpacy)  # not split at spaces
