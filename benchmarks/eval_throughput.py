@@ -27,10 +27,11 @@ from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
 from langadapt.config import ModelConfig
+from langadapt.corpus.document import read_parallel
 from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.evaluate.harness import run_harness, write_bpb_task
 from langadapt.evaluate.probes import PROBES, ProbeTask
-from langadapt.evaluate.retrieval import read_parallel, retrieval_accuracy
+from langadapt.evaluate.retrieval import retrieval_accuracy
 from langadapt.model.build import build_gpt2, load_model, save_model
 from langadapt.vocab.train import EOS, train_bpe
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from langadapt.corpus.document import read_parallel
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.probes import PROBES, ProbeTask, read_conllu
-from langadapt.evaluate.retrieval import read_parallel, retrieval_accuracy
+from langadapt.evaluate.retrieval import retrieval_accuracy
 from langadapt.evaluate.translation import translate, translation_scores
 from langadapt.vocab.train import EOS
 

@@ -28,10 +28,10 @@ from langadapt.corpus.sources import (
     read_text_corpus,
     sample_input_files,
 )
-from langadapt.data.mixing import MixtureSampler, interlinear, mixture_probabilities
+from langadapt.data.mixing import interlinear, mixture_probabilities, mixture_sampler
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
-from langadapt.evaluate.bpb import bits_per_byte, bpb_rows
+from langadapt.evaluate.bpb import bpb_evaluator, bpb_rows
 from langadapt.evaluate.probes import PROBES, ProbeTask
 from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, trainable_parameters
 from langadapt.model.build import build_model, load_model, save_model
@@ -64,12 +64,6 @@ def _read_corpus(cfg: ExperimentConfig) -> list[Document]:
     return list(read_jsonl_files(cfg.corpus.files, languages))
 
 
-def _heldout_bpb(tokenizer, heldout: dict[str, list[str]]):
-    eos = tokenizer.token_to_id(EOS)
-    return lambda model: {lang: round(bits_per_byte(model, tokenizer, texts, eos).bpb, 4)
-                          for lang, texts in heldout.items()}
-
-
 def _evaluate(name: str, model, tokenizer, heldout: dict[str, list[str]], extra: dict) -> list[dict]:
     """One row per (run, language, metric): bpb and bytes per token on held-out text."""
     return [{"run": name, **row, **extra} for row in bpb_rows(model, tokenizer, heldout)]
@@ -98,7 +92,7 @@ def _in_run_folder(cfg: ExperimentConfig, stages) -> Path:
 def _curated(cfg: ExperimentConfig, run: Run) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
     """Curate the corpus into the run; return training and held-out texts, by language and document id."""
     log.info("curate: reading %s corpus for %s", cfg.corpus.source, ", ".join(cfg.languages.all))
-    docs, corpus_files = _read_corpus(cfg), _corpus_files(cfg)
+    corpus_files = _corpus_files(cfg)
     other_files = code_files(cfg.adapt.mix.code_files) if cfg.adapt.mix.code else []
     vectors = cfg.vocab.static_vectors
     run.record_inputs(corpus_files + other_files + ([vectors] if vectors and Path(vectors).is_file() else []))
@@ -110,7 +104,7 @@ def _curated(cfg: ExperimentConfig, run: Run) -> tuple[dict[str, dict[str, str]]
         shutil.copytree(reused, out)
         run.manifest.setdefault("reused", {})["curate"] = str(reused)
     else:
-        curate(cfg.curate, docs, cfg.languages.all, out, cfg.seed)
+        curate(cfg.curate, _read_corpus(cfg), cfg.languages.all, out, cfg.seed)
         publish(_stage_cache(cfg), "curate", key, out)
     return _read_curated(out, cfg.languages.all, "train.jsonl"), _read_curated(out, cfg.languages.all, "heldout.jsonl")
 
@@ -226,7 +220,7 @@ def _pretrained_base(cfg: ExperimentConfig, run: Run, tokenizer, texts: list[str
     sampler = BlockSampler(pack(texts, tokenizer, tokenizer.token_to_id(EOS), cfg.seed), cfg.model.block_size,
                            cfg.pretrain.batch_size, cfg.seed)
     train(model, sampler, cfg.pretrain, cfg.seed, out / "log.jsonl", desc="pretrain base",
-          evaluate=_heldout_bpb(tokenizer, heldout))
+          evaluate=bpb_evaluator(tokenizer, heldout))
     save_model(model, tokenizer, out / "final")
     publish(_stage_cache(cfg), "pretrain", key, out)
     return model
@@ -256,13 +250,11 @@ def _adaptation_data(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str
     mix = cfg.adapt.mix
     texts = adaptation_texts(cfg, train_by_id)
     weights = {"target": 1.0, "replay": mix.replay, "parallel": mix.parallel, "code": mix.code}
-    samplers = {name: BlockSampler(pack(group, tokenizer, eos, cfg.seed), cfg.model.block_size,
-                                   cfg.adapt.batch_size, cfg.seed + i) for i, (name, group) in enumerate(texts.items())}
-    if len(samplers) == 1:
-        return samplers["target"]
-    shares = mixture_probabilities({name: 1 for name in samplers}, weights, None)
-    log.info("train: adaptation mixture %s", ", ".join(f"{n} {p:.2f}" for n, p in shares.items()))
-    return MixtureSampler(samplers, shares, cfg.seed)
+    shares = mixture_probabilities(dict.fromkeys(texts, 1), weights, None)
+    if len(texts) > 1:
+        log.info("train: adaptation mixture %s", ", ".join(f"{n} {p:.2f}" for n, p in shares.items()))
+    tokens = {name: pack(group, tokenizer, eos, cfg.seed) for name, group in texts.items()}
+    return mixture_sampler(tokens, shares, cfg.model.block_size, cfg.adapt.batch_size, cfg.seed)
 
 
 def _probe_rows(cfg: ExperimentConfig, name: str, model, tokenizer) -> list[dict]:
@@ -300,7 +292,7 @@ def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
         sampler = _adaptation_data(cfg, train_by_id, expansion.tokenizer, eos)
         out = run.dir / "train" / method
         train(adapted, sampler, cfg.adapt, cfg.seed, out / "log.jsonl", desc=f"adapt {method}",
-              evaluate=_heldout_bpb(expansion.tokenizer, heldout))
+              evaluate=bpb_evaluator(expansion.tokenizer, heldout))
         rows += _evaluate(method, adapted, expansion.tokenizer, heldout,
                           {"method": method, "init": cfg.vocab.train_with, "steps": cfg.adapt.steps,
                            "trainable_params": trainable_parameters(adapted)})

@@ -76,6 +76,19 @@ def read_lines(path: Path, keep_empty: bool = False) -> list[str]:
     return [line.strip() for line in lines if keep_empty or line.strip()]
 
 
+def read_parallel(source: Path, target: Path, limit: int | None = None) -> tuple[list[str], list[str]]:
+    """Two line-parallel files (line i of one translates line i of the other): the pairs in which
+    both sides have text, at most `limit` of them."""
+    left, right = read_lines(source, keep_empty=True), read_lines(target, keep_empty=True)
+    if len(left) != len(right):
+        raise LangadaptError(f"{source} has {len(left)} lines but {target} has {len(right)}",
+                             fix="pass two line-parallel files (line i translates line i).")
+    pairs = [(a, b) for a, b in zip(left, right, strict=True) if a and b][:limit]
+    if not pairs:
+        raise LangadaptError(f"no sentence pairs in {source} and {target}", fix="pass non-empty parallel files.")
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
 def read_utf8(path: Path) -> str:
     """A whole UTF-8 text file; a missing file or bad bytes name the file and line."""
     path = Path(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+import numpy as np
 import torch
 from tokenizers import Tokenizer
 
@@ -58,6 +59,17 @@ class MixtureSampler:
         self.generator.set_state(state["generator"])
         for name, sampler in self.samplers.items():
             sampler.load_state_dict(state["sources"][name])
+
+
+def mixture_sampler(tokens: dict[str, np.ndarray], probabilities: dict[str, float], block_size: int,
+                    batch_size: int, seed: int):
+    """One `BlockSampler` per token stream (seeded `seed + i`), mixed by `probabilities`; a single
+    stream is sampled directly."""
+    samplers = {name: BlockSampler(stream, block_size, batch_size, seed + i)
+                for i, (name, stream) in enumerate(tokens.items())}
+    if len(samplers) == 1:
+        return next(iter(samplers.values()))
+    return MixtureSampler(samplers, probabilities, seed)
 
 
 def interlinear(pairs: Iterable[tuple[str, str]], pairs_per_document: int) -> Iterator[str]:

@@ -106,6 +106,15 @@ def bits_per_byte(
     return BpbResult(bits=nats / math.log(2), bytes=n_bytes, tokens=n_tokens)
 
 
+def bpb_evaluator(tokenizer: Tokenizer, heldout: dict[str, list[str]]):
+    """`evaluate(model)` for the training loop: held-out bpb per language, rounded for the log."""
+    from langadapt.vocab.train import EOS
+
+    eos = tokenizer.token_to_id(EOS)
+    return lambda model: {lang: round(bits_per_byte(model, tokenizer, texts, eos).bpb, 4)
+                          for lang, texts in heldout.items()}
+
+
 def bpb_rows(model: PreTrainedModel, tokenizer: Tokenizer, texts: dict[str, list[str]],
              stride: int | None = None) -> list[dict]:
     """Results-table rows (language, metric, value): bpb and bytes per token for each language."""

@@ -22,6 +22,7 @@ import pandas as pd
 from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
+from langadapt.corpus.document import read_utf8
 from langadapt.errors import LangadaptError
 from langadapt.evaluate import require
 from langadapt.evaluate.embed import hidden_states, mean_pooled
@@ -87,7 +88,7 @@ def sib200(model: PreTrainedModel, tokenizer: Tokenizer, task: ProbeTask) -> lis
 def read_conllu(path: Path) -> list[list[tuple[str, str]]]:
     """Sentences as (word form, UPOS) lists; multi-word token ranges and empty nodes are skipped."""
     sentences, words = [], []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in read_utf8(path).splitlines():
         if not line.strip():
             if words:
                 sentences.append(words)

@@ -6,26 +6,11 @@ first, so the shared "which language is this" direction does not dominate the co
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
-from langadapt.errors import LangadaptError
 from langadapt.evaluate.embed import mean_pooled
-
-
-def read_parallel(source: Path, target: Path, limit: int | None = None) -> tuple[list[str], list[str]]:
-    """Two line-parallel files (line i of one translates line i of the other)."""
-    left, right = (Path(p).read_text(encoding="utf-8").splitlines() for p in (source, target))
-    if len(left) != len(right):
-        raise LangadaptError(f"{source} has {len(left)} lines but {target} has {len(right)}",
-                             fix="pass two line-parallel files (line i translates line i).")
-    pairs = [(a, b) for a, b in zip(left, right, strict=True) if a.strip() and b.strip()][:limit]
-    if not pairs:
-        raise LangadaptError(f"no sentence pairs in {source} and {target}", fix="pass non-empty parallel files.")
-    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from langadapt.atomic import write_with
-from langadapt.corpus.document import read_documents, read_lines
+from langadapt.corpus.document import read_documents, read_lines, read_parallel
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.harness import write_bpb_task
@@ -115,7 +115,7 @@ def find_models(target: Path) -> dict[str, Path]:
 def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
     """Every metric the request asks for, on one model folder."""
     from langadapt.evaluate.harness import run_harness  # lm-eval is optional: imported when asked for
-    from langadapt.evaluate.retrieval import read_parallel, retrieval_accuracy
+    from langadapt.evaluate.retrieval import retrieval_accuracy
     from langadapt.evaluate.translation import translate, translation_scores
     from langadapt.model.build import load_model
     from langadapt.vocab.train import EOS, load_tokenizer

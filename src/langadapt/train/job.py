@@ -27,19 +27,19 @@ from tokenizers import Tokenizer
 
 from langadapt.atomic import write_json, write_with
 from langadapt.config import SourceConfig, TrainJobConfig
-from langadapt.corpus.document import Document, read_documents, read_lines
+from langadapt.corpus.document import Document, read_documents, read_lines, read_parallel
 from langadapt.corpus.sources import code_files, read_code, read_sample
 from langadapt.data.mixing import (
-    MixtureSampler,
     add_control_tokens,
     bilingual_pairs,
     interlinear,
     mixture_probabilities,
+    mixture_sampler,
     with_control_tokens,
 )
-from langadapt.data.packing import BlockSampler, pack, read_tokens, write_tokens
+from langadapt.data.packing import pack, read_tokens, write_tokens
 from langadapt.errors import LangadaptError
-from langadapt.evaluate.bpb import bits_per_byte, bpb_rows
+from langadapt.evaluate.bpb import bpb_evaluator, bpb_rows
 from langadapt.languages import normalise
 from langadapt.model.adapters import ADAPTERS, expert_languages, export, route_by_language, save_peft_adapter, stages
 from langadapt.model.build import MASK, build_model, load_model, save_model
@@ -63,11 +63,7 @@ def _documents(source: SourceConfig) -> list[Document]:
         files = [read_lines(path) for path in source.files]
         lines = [line for group in itertools.zip_longest(*files) for line in group if line is not None]
         return [Document(f"{source.name}:{i}", line, lang) for i, line in enumerate(lines)]
-    first, second = (read_lines(path, keep_empty=True) for path in source.files)
-    if len(first) != len(second):
-        raise LangadaptError(f"parallel files have {len(first)} and {len(second)} lines",
-                             where=f"data source {source.name!r}", fix="give two line-aligned files.")
-    pairs = [(a, b) for a, b in zip(first, second, strict=True) if a and b]
+    pairs = list(zip(*read_parallel(*source.files), strict=True))
     texts = (interlinear(pairs, source.pairs_per_document) if source.parallel_as == "interlinear"
              else bilingual_pairs(pairs))
     return [Document(f"{source.name}:{i}", text, lang) for i, text in enumerate(texts)]
@@ -158,28 +154,15 @@ def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
                              f"{state.num_processes} processes", fix="use a multiple of the process count.")
     rows, seed = cfg.train.batch_size // state.num_processes, cfg.seed + 1000 * state.process_index
     arrays = {s.name: read_tokens(out / "tokens" / f"{s.name}.bin") for s in active_sources(cfg)}
-    samplers = {name: BlockSampler(tokens, cfg.model.block_size, rows, seed + i)
-                for i, (name, tokens) in enumerate(arrays.items())}
-    if len(samplers) == 1:
-        return next(iter(samplers.values()))
     probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()},
                                           {s.name: s.weight for s in active_sources(cfg)}, cfg.data.alpha)
-    return MixtureSampler(samplers, probabilities, seed)
+    return mixture_sampler(arrays, probabilities, cfg.model.block_size, rows, seed)
 
 
 def _heldout(cfg: TrainJobConfig) -> dict[str, list[str]]:
     if cfg.model.arch == "bert":  # bits per byte scores a causal LM
         return {}
     return {lang: read_lines(path) for lang, path in cfg.data.eval_files.items()}
-
-
-def _heldout_bpb(cfg: TrainJobConfig, tokenizer: Tokenizer):
-    heldout = _heldout(cfg)
-    if not heldout:
-        return None
-    eos = tokenizer.token_to_id(EOS)
-    return lambda model: {lang: round(bits_per_byte(model, tokenizer, texts, eos).bpb, 4)
-                          for lang, texts in heldout.items()}
 
 
 def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer) -> Path:
@@ -221,6 +204,8 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
     else:
         model = build_model(cfg.model, tokenizer)
 
+    heldout = _heldout(cfg)
+    evaluate = bpb_evaluator(tokenizer, heldout) if heldout else None
     methods = stages(cfg.method)
     for index, method in enumerate(methods):
         last = index == len(methods) - 1
@@ -234,7 +219,7 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
         if languages:
             route_by_language(adapted, tokenizer)
         train(adapted, _sampler(cfg, out, state), cfg.train, cfg.seed, stage_dir / "log.jsonl",
-              desc=f"{cfg.name} {method}", evaluate=_heldout_bpb(cfg, tokenizer),
+              desc=f"{cfg.name} {method}", evaluate=evaluate,
               checkpoint_dir=stage_dir / "checkpoints")
         if state.is_main_process:
             save_peft_adapter(adapted, stage_dir / "adapter")
