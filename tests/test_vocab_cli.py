@@ -60,7 +60,7 @@ def test_every_initialiser_writes_a_stock_loadable_model_scored_at_step_0(vocab_
     assert expansion["first_new_id"] == base_tok.get_vocab_size() and expansion["new_tokens"] > 0
     rows = {}
     for init in INITS:
-        model = AutoModelForCausalLM.from_pretrained(folder / "vocab" / "init" / init, use_safetensors=True)
+        model = AutoModelForCausalLM.from_pretrained(folder / "init" / init, use_safetensors=True)
         weight = model.get_input_embeddings().weight
         assert weight.shape[0] == base_tok.get_vocab_size() + expansion["new_tokens"]
         rows[init] = weight[expansion["first_new_id"]:].detach()

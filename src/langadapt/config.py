@@ -224,6 +224,8 @@ class MixConfig(Section):
 
 class AdaptConfig(TrainConfig):
     steps: int = Field(default=150, ge=1)
+    checkpoint_every: int = Field(default=50, ge=0, description="steps between resumable checkpoints: a killed "
+                                  "`langadapt run` continues inside the adaptation it was in; 0: none")
     lr: float = Field(default=1e-3, gt=0)
     warmup_steps: int = Field(default=20, ge=0)
     eval_every: int = Field(default=50, ge=1)
@@ -247,18 +249,28 @@ class EvaluateConfig(Section):
     probe_limit: int | None = Field(default=None, ge=10, description="at most this many probe training sentences")
 
 
+class BaseModelConfig(Section):
+    """A pretrained model to adapt instead of pretraining one from scratch."""
+
+    model: Path = Field(description="a local transformers folder (safetensors weights and tokenizer), or the "
+                        "folder holding `gguf_file`")
+    gguf_file: str | None = Field(default=None, description="a GGUF file inside `model`, dequantised on load")
+
+
 class ExperimentConfig(Section):
     name: str = Field(default="quickstart", pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
     seed: int = 0
     output_dir: Path = Path("runs")
     stage_cache: Path | None = Field(default=None, description="where reusable stage outputs (the pretrained "
                                      "base) are kept; default <output_dir>/.stages, shared by a sweep's runs")
+    base: BaseModelConfig | None = Field(default=None, description="adapt this pretrained model (its own "
+                                         "tokenizer is expanded); without it a base is pretrained from scratch")
     languages: LanguagesConfig = LanguagesConfig()
     corpus: CorpusConfig = CorpusConfig()
     curate: CurateConfig = CurateConfig()
     vocab: VocabConfig = VocabConfig()
     model: ModelConfig = ModelConfig()
-    pretrain: TrainConfig = TrainConfig()
+    pretrain: TrainConfig = TrainConfig(checkpoint_every=100)
     adapt: AdaptConfig = AdaptConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
 

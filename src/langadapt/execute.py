@@ -23,9 +23,11 @@ def compute(cfg: Section, state: str) -> Path:
     from langadapt.pipeline import run_experiment
     from langadapt.train.job import run_train_job
 
-    if not isinstance(cfg, TrainJobConfig):
-        return run_experiment(cfg)
     folder = Path(cfg.output_dir) / cfg.name
+    if not isinstance(cfg, TrainJobConfig):
+        if state == "overwrite":  # a half-finished run is recomputed, not resumed
+            shutil.rmtree(folder.with_name(folder.name + ".incomplete"), ignore_errors=True)
+        return run_experiment(cfg)
     if state == "overwrite":
         shutil.rmtree(folder)
     run_train_job(cfg)

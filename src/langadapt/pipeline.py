@@ -1,23 +1,27 @@
-"""The experiment: curate → vocab → pretrain → expand + initialise → adapt → evaluate → report.
+"""The experiment as a list of stages, compiled from its config and run by `stages.run_stages`:
 
-Each stage is a plain function over paths and a config section; this module only wires them
-together in one run folder, in the order a reader would explain the experiment.
+    curate → [base: import a pretrained model] → vocab → [pretrain: a training job] → init
+      → mix → adapt:<method> (one training job per method) → evaluate → report
+
+Every stage is a function that fills one folder of the run from the folders of the stages
+before it; the runner owns caching, resume and the manifest. Training is always a training
+job (`train/job.py`), as in nanoGPT fine-tuning is `init_from` on the same loop: pretraining
+is a job on the source languages, each adaptation a job whose `init_from` is the initialised
+model folder (its `langadapt.json` names the new rows). So checkpoints, exact resume, staged
+methods, expert routing and `accelerate launch` hold for experiments as for `langadapt train`.
 """
 
 from __future__ import annotations
 
-import copy
-import itertools
 import logging
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import torch
-from transformers import PreTrainedModel
 
-from langadapt.atomic import write_with
-from langadapt.config import ExperimentConfig
+from langadapt.atomic import write_json, write_jsonl, write_with
+from langadapt.config import DataConfig, ExperimentConfig, SourceConfig, TrainConfig, TrainJobConfig
 from langadapt.corpus.curate import curate
 from langadapt.corpus.document import Document, read_documents
 from langadapt.corpus.sources import (
@@ -28,22 +32,71 @@ from langadapt.corpus.sources import (
     read_text_corpus,
     sample_input_files,
 )
-from langadapt.data.mixing import interlinear, mixture_probabilities, mixture_sampler
-from langadapt.data.packing import BlockSampler, pack
+from langadapt.data.mixing import interlinear
 from langadapt.errors import LangadaptError
-from langadapt.evaluate.bpb import bpb_evaluator, bpb_rows
+from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.probes import PROBES, ProbeTask
-from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter, trainable_parameters
-from langadapt.model.build import build_model, load_model, save_model
+from langadapt.model.build import load_model, save_model
 from langadapt.report import write_report
 from langadapt.runs import Run, file_hash
-from langadapt.stages import cached, publish, stage_key
-from langadapt.train.loop import train
+from langadapt.stages import Stage, plan, run_stages
+from langadapt.train.job import run_train_job
 from langadapt.vocab.init import resize_and_init
-from langadapt.vocab.stage import Vocab, build_vocab, init_context, tokenizer_metrics
-from langadapt.vocab.train import EOS, load_tokenizer
+from langadapt.vocab.stage import build_vocab, init_context, load_expansion, tokenizer_metrics
+from langadapt.vocab.train import load_tokenizer
 
 log = logging.getLogger("langadapt")
+
+HELD_OUT, TRAIN = "corpus/heldout.jsonl", "corpus/train.jsonl"
+NOT_TRAINED = {"method": "none", "init": "none", "steps": 0, "trainable_params": 0}
+
+
+def run_experiment(cfg: ExperimentConfig) -> Path:
+    """Run (or resume) the whole experiment; return the finished run folder."""
+    return _in_run_folder(cfg, compile_stages)
+
+
+def run_vocab(cfg: ExperimentConfig, base: Path | None = None) -> Path:
+    """`langadapt vocab`: curate, train and expand the tokenizers, measure them, and, given a base
+    model folder, initialise its new rows with every configured initialiser (one model folder
+    each under init/, scored by held-out bpb before any training). The run folder is
+    `<name>-vocab`, so it never replaces the experiment's own run."""
+    update = {"name": f"{cfg.name}-vocab"}
+    if base is not None:
+        update["base"] = {"model": base}
+    cfg = ExperimentConfig.model_validate({**cfg.model_dump(), **update})
+    return _in_run_folder(cfg, lambda cfg, folder: compile_stages(cfg, folder, adapt=False))
+
+
+def stage_plan(cfg: ExperimentConfig) -> dict[str, str]:
+    """What a run would reuse from the stage cache, resume or compute, without computing."""
+    folder = Path(cfg.output_dir) / f"{cfg.name}.incomplete"
+    return plan(compile_stages(cfg, folder), _stage_cache(cfg), Run.finished_stages(folder, cfg))
+
+
+def _in_run_folder(cfg: ExperimentConfig, compile) -> Path:
+    """Run the compiled stages in the run folder. A user error before any stage finished removes
+    the folder; after that (or on any other error) it stays, marked failed, so a rerun resumes."""
+    stages = compile(cfg, Path(cfg.output_dir) / f"{cfg.name}.incomplete")
+    run = Run(cfg)
+    try:
+        run.record_inputs(_input_files(cfg))
+        torch.manual_seed(cfg.seed)
+        run_stages(stages, run, _stage_cache(cfg))
+    except LangadaptError:
+        if not run.started_stages:
+            run.discard()
+            raise
+        run.fail("user error")
+        raise
+    except BaseException as err:
+        run.fail(repr(err))
+        raise
+    return run.finish()
+
+
+def _stage_cache(cfg: ExperimentConfig) -> Path:
+    return Path(cfg.stage_cache or Path(cfg.output_dir) / ".stages")
 
 
 def _corpus_files(cfg: ExperimentConfig) -> list[Path]:
@@ -55,6 +108,12 @@ def _corpus_files(cfg: ExperimentConfig) -> list[Path]:
     return list(cfg.corpus.files)
 
 
+def _input_files(cfg: ExperimentConfig) -> list[Path]:
+    other = code_files(cfg.adapt.mix.code_files) if cfg.adapt.mix.code else []
+    vectors = cfg.vocab.static_vectors
+    return _corpus_files(cfg) + other + ([vectors] if vectors and Path(vectors).is_file() else [])
+
+
 def _read_corpus(cfg: ExperimentConfig) -> list[Document]:
     languages = cfg.languages.all
     if cfg.corpus.source == "sample":
@@ -64,268 +123,209 @@ def _read_corpus(cfg: ExperimentConfig) -> list[Document]:
     return list(read_jsonl_files(cfg.corpus.files, languages))
 
 
-def _evaluate(name: str, model, tokenizer, heldout: dict[str, list[str]], extra: dict) -> list[dict]:
-    """One row per (run, language, metric): bpb and bytes per token on held-out text."""
-    return [{"run": name, **row, **extra} for row in bpb_rows(model, tokenizer, heldout)]
-
-
-def run_experiment(cfg: ExperimentConfig) -> Path:
-    """Run the whole experiment; return the finished run folder."""
-    return _in_run_folder(cfg, _run_stages)
-
-
-def _in_run_folder(cfg: ExperimentConfig, stages) -> Path:
-    """Run `stages(cfg, run)`; a user error removes the folder, any other error marks it failed."""
-    run = Run(cfg)
-    try:
-        folder = stages(cfg, run)
-    except LangadaptError:
-        run.discard()
-        raise
-    except BaseException as err:
-        run.manifest.update(status="failed", error=repr(err))
-        run.save_manifest()
-        raise
-    return folder
-
-
-def _curated(cfg: ExperimentConfig, run: Run) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
-    """Curate the corpus into the run; return training and held-out texts, by language and document id."""
-    log.info("curate: reading %s corpus for %s", cfg.corpus.source, ", ".join(cfg.languages.all))
-    corpus_files = _corpus_files(cfg)
-    other_files = code_files(cfg.adapt.mix.code_files) if cfg.adapt.mix.code else []
-    vectors = cfg.vocab.static_vectors
-    run.record_inputs(corpus_files + other_files + ([vectors] if vectors and Path(vectors).is_file() else []))
-    out = run.dir / "corpus"
-    key = _curate_key(cfg, [run.manifest["inputs"][str(path)] for path in corpus_files])
-    reused = cached(_stage_cache(cfg), "curate", key)
-    if reused is not None:
-        log.info("curate: reusing the corpus curated from the same inputs (%s)", reused)
-        shutil.copytree(reused, out)
-        run.manifest.setdefault("reused", {})["curate"] = str(reused)
-    else:
-        curate(cfg.curate, _read_corpus(cfg), cfg.languages.all, out, cfg.seed)
-        publish(_stage_cache(cfg), "curate", key, out)
-    return _read_curated(out, cfg.languages.all, "train.jsonl"), _read_curated(out, cfg.languages.all, "heldout.jsonl")
-
-
-def _read_curated(folder: Path, languages: list[str], name: str) -> dict[str, dict[str, str]]:
+def read_split(corpus_file: Path, languages: list[str]) -> dict[str, dict[str, str]]:
+    """A curated split as texts by language and document id."""
     texts: dict[str, dict[str, str]] = {lang: {} for lang in languages}
-    for doc in read_documents(folder / name):
-        texts[doc.lang][doc.id] = doc.text
+    for doc in read_documents(corpus_file):
+        if doc.lang in texts:
+            texts[doc.lang][doc.id] = doc.text
     return texts
 
 
-def stage_plan(cfg: ExperimentConfig) -> dict[str, str]:
-    """What a run would reuse from the stage cache and what it would compute, without computing:
-    each key is known once the stages before it are cached."""
-    plan = dict.fromkeys(["curate", "vocab", "pretrain"], "compute")
-    curated = cached(_stage_cache(cfg), "curate", _curate_key(cfg, [file_hash(p) for p in _corpus_files(cfg)]))
-    vocab = cached(_stage_cache(cfg), "vocab", _vocab_key(cfg, curated)) if curated else None
-    if vocab is not None:
-        train_texts = _read_curated(curated, cfg.languages.all, "train.jsonl")
-        texts = [text for lang in cfg.languages.source for text in train_texts[lang].values()]
-        pretrained = cached(_stage_cache(cfg), "pretrain",
-                            _pretrain_key(cfg, load_tokenizer(vocab / "source" / "tokenizer.json"), texts))
-        plan["pretrain"] = f"reuse {pretrained}" if pretrained else "compute"
-    plan.update({stage: f"reuse {folder}" for stage, folder in (("curate", curated), ("vocab", vocab)) if folder})
-    return {**plan, "initialise, adapt, evaluate": "compute"}
+def _texts(corpus_file: Path, languages: list[str]) -> dict[str, list[str]]:
+    return {lang: list(by_id.values()) for lang, by_id in read_split(corpus_file, languages).items()}
 
 
-def _stage_cache(cfg: ExperimentConfig) -> Path:
-    return Path(cfg.stage_cache or Path(cfg.output_dir) / ".stages")
+def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> list[Stage]:
+    """The experiment's stages, in order, writing into the run folder `folder`."""
+    languages, source, target, seed = cfg.languages.all, cfg.languages.source, cfg.languages.target, cfg.seed
+    base_model = folder / ("base" if cfg.base is not None else "train/base/final")
+    heldout = {lang: folder / HELD_OUT for lang in languages}
+
+    def curate_corpus(out: Path) -> None:
+        log.info("curate: reading %s corpus for %s", cfg.corpus.source, ", ".join(languages))
+        curate(cfg.curate, _read_corpus(cfg), languages, out, seed)
+
+    def import_base(out: Path) -> None:
+        log.info("base: loading %s", cfg.base.model / (cfg.base.gguf_file or ""))
+        model = load_model(cfg.base.model, cfg.base.gguf_file)
+        save_model(model, _base_tokenizer(cfg), out)
+
+    def expand_vocab(out: Path) -> None:
+        base_tok = load_tokenizer(folder / "base" / "tokenizer.json") if cfg.base is not None else None
+        vocab = build_vocab(cfg.vocab, _texts(folder / TRAIN, languages), source, target, out, seed, base=base_tok)
+        measured = tokenizer_metrics({"source": vocab.source, "expanded": vocab.expansion.tokenizer},
+                                     read_split(folder / HELD_OUT, languages), source[0])
+        rows = [{"run": f"tokenizer:{row.pop('tokenizer')}", **row, **NOT_TRAINED} for row in measured]
+        _write_rows(out / "results.parquet", rows)
+
+    def pretrain(out: Path) -> None:
+        log.info("train: pretraining the base model on %s", ", ".join(source))
+        run_train_job(TrainJobConfig(
+            name=out.name, output_dir=out.parent, seed=seed, model=cfg.model, train=cfg.pretrain, method="full",
+            data=DataConfig(sources=[SourceConfig(name="source", files=[folder / TRAIN], languages=source)],
+                            tokenizer=str(folder / "vocab" / "source" / "tokenizer.json"), eval_files=heldout)))
+
+    def initialise(out: Path) -> None:
+        expansion = load_expansion(folder / "vocab")
+        train_texts = _texts(folder / TRAIN, [target])[target]
+        context = init_context(cfg.vocab, expansion, train_texts, cfg.vocab.initialisers, seed)
+        rows = []
+        for init in cfg.vocab.initialisers:  # one model in memory at a time
+            log.info("vocab: initialising %d new rows with %s", len(expansion.pieces), init)
+            model = load_model(base_model)
+            resize_and_init(model, expansion.pieces, init, seed, **context)
+            save_model(model, expansion.tokenizer, out / init)
+            write_json(out / init / "langadapt.json", {"first_new_id": expansion.first_new_id,
+                                                       "new_tokens": len(expansion.new_tokens)})
+            rows += [{"run": f"init:{init}", **row, **NOT_TRAINED, "init": init}
+                     for row in bpb_rows(model, expansion.tokenizer, _texts(folder / HELD_OUT, languages))]
+            del model
+        _write_rows(out / "results.parquet", rows)
+
+    def mix(out: Path) -> None:
+        for part, texts in adaptation_texts(cfg, read_split(folder / TRAIN, languages)).items():
+            docs = [Document(f"{part}:{i}", text, lang) for i, (lang, text) in enumerate(texts)]
+            _write_documents(out / f"{part}.jsonl", docs)
+
+    def adapt_with(method: str):
+        def adapt(out: Path) -> None:
+            log.info("train: adapting to %s with %s", target, method)
+            run_train_job(adaptation_job(cfg, method, folder, out))
+        return adapt
+
+    def evaluate(out: Path) -> None:
+        rows = [{"run": "base", **row, **NOT_TRAINED, "steps": 0 if cfg.base else cfg.pretrain.steps}
+                for row in _model_rows(cfg, base_model, languages, folder)]
+        rows += _probe_rows(cfg, "base", base_model)
+        for method in cfg.adapt.methods if adapt else []:
+            rows += _probe_rows(cfg, method, folder / "train" / method / "final")
+        _write_rows(out / "results.parquet", rows)
+
+    def report(out: Path) -> None:
+        _write_results(cfg, folder, out, adapt)
+
+    curate_settings = {"languages": cfg.languages.model_dump(mode="json"), "curate": cfg.curate.model_dump(mode="json"),
+                       "corpus": cfg.corpus.source, "seed": seed,
+                       "inputs": [file_hash(p) for p in _corpus_files(cfg)]}
+    vocab_settings = {"vocab": cfg.vocab.model_dump(mode="json", exclude=INIT_ONLY), "seed": seed,
+                      "languages": cfg.languages.model_dump(mode="json")}
+    stages = [Stage("curate", "corpus", curate_corpus, settings=curate_settings)]
+    if cfg.base is not None:
+        stages.append(Stage("base", "base", import_base, settings=_base_settings(cfg)))
+    stages.append(Stage("vocab", "vocab", expand_vocab, ("curate", "base") if cfg.base else ("curate",),
+                        settings=vocab_settings))
+    if cfg.base is None:
+        stages.append(Stage("pretrain", "train/base", pretrain, ("curate", "vocab"), resumable=True, settings={
+            "model": cfg.model.model_dump(mode="json"), "pretrain": cfg.pretrain.model_dump(mode="json"),
+            "seed": seed}))
+    stages.append(Stage("init", "init", initialise))
+    if adapt:
+        stages.append(Stage("mix", "train/data", mix))
+        stages += [Stage(f"adapt:{method}", f"train/{method}", adapt_with(method), resumable=True)
+                   for method in cfg.adapt.methods]
+    return [*stages, Stage("evaluate", "evaluate", evaluate), Stage("report", "report", report)]
 
 
-def _curate_key(cfg: ExperimentConfig, input_hashes: list[str]) -> str:
-    return stage_key({"languages": cfg.languages.model_dump(mode="json"), "curate": cfg.curate.model_dump(mode="json"),
-                      "corpus": cfg.corpus.source, "seed": cfg.seed}, (h.encode() for h in input_hashes))
+INIT_ONLY = {"initialisers", "train_with", "static_dim", "ofa_rank", "static_vectors"}  # read by `init`, not `vocab`
 
 
-def _vocab_key(cfg: ExperimentConfig, corpus: Path) -> str:
-    settings = cfg.vocab.model_dump(mode="json", include={"tokenizer", "source_vocab_size", "target_vocab_size",
-                                                         "alpha"})
-    return stage_key({"vocab": settings, "languages": cfg.languages.model_dump(mode="json"), "seed": cfg.seed},
-                     [file_hash(corpus / "train.jsonl").encode()])
+def _base_settings(cfg: ExperimentConfig) -> dict:
+    """The base model's identity: its path and the hashes of its weight and tokenizer files."""
+    folder, gguf = Path(cfg.base.model), cfg.base.gguf_file
+    files = [folder / gguf] if gguf else sorted([*folder.glob("*.safetensors"), *folder.glob("tokenizer*.json")])
+    return {"model": str(folder), "gguf_file": gguf, "files": {p.name: file_hash(p) for p in files if p.is_file()}}
 
 
-def _vocab(cfg: ExperimentConfig, run: Run, train_texts, heldout, base=None) -> tuple[Vocab, list[dict]]:
-    """Train and expand the tokenizers; one results row per (tokenizer, language, metric)."""
-    out = run.dir / "vocab"
-    key = _vocab_key(cfg, run.dir / "corpus") if base is None else None  # a given base is not cached
-    reused = cached(_stage_cache(cfg), "vocab", key) if key else None
-    if reused is not None:
-        log.info("vocab: reusing the tokenizers trained on the same corpus (%s)", reused)
-        run.manifest.setdefault("reused", {})["vocab"] = str(reused)
-        base, target = (load_tokenizer(reused / side / "tokenizer.json") for side in ("source", "target"))
-    else:
-        log.info("vocab: training %s tokenizers and expanding the source vocabulary", cfg.vocab.tokenizer)
-        target = None
-    vocab = build_vocab(cfg.vocab, train_texts, cfg.languages.source, cfg.languages.target, out, cfg.seed,
-                        base=base, target_tok=target)
-    if key and reused is None:
-        publish(_stage_cache(cfg), "vocab", key, out)
-    measured = tokenizer_metrics({"source": vocab.source, "expanded": vocab.expansion.tokenizer}, heldout,
-                                 cfg.languages.source[0])
-    return vocab, [{"run": f"tokenizer:{row.pop('tokenizer')}", **row, "method": "none", "init": "none",
-                    "steps": 0, "trainable_params": 0} for row in measured]
+def _base_tokenizer(cfg: ExperimentConfig):
+    if cfg.base.gguf_file is None:
+        return load_tokenizer(Path(cfg.base.model) / "tokenizer.json")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(cfg.base.model, gguf_file=cfg.base.gguf_file).backend_tokenizer
 
 
-def _initialise(cfg: ExperimentConfig, model, expansion, train_texts, heldout, save_to: Path | None = None):
-    """Expand `model` once per configured initialiser; bpb of each before any training."""
-    context = init_context(cfg.vocab, expansion, train_texts[cfg.languages.target], cfg.vocab.initialisers,
-                           cfg.seed)
-    initialised, rows = {}, []
-    for init in cfg.vocab.initialisers:
-        log.info("vocab: initialising %d new rows with %s", len(expansion.pieces), init)
-        expanded = copy.deepcopy(model)
-        resize_and_init(expanded, expansion.pieces, init, cfg.seed, **context)
-        initialised[init] = expanded
-        if save_to is not None:
-            save_model(expanded, expansion.tokenizer, save_to / init)
-        rows += _evaluate(f"init:{init}", expanded, expansion.tokenizer, heldout,
-                          {"method": "none", "init": init, "steps": 0, "trainable_params": 0})
-    return initialised, rows
-
-
-def _write_results(cfg: ExperimentConfig, run: Run, rows: list[dict]) -> Path:
-    roles = {lang: ("target" if lang == cfg.languages.target else "source") for lang in cfg.languages.all}
-    results = pd.DataFrame(rows)
-    results.insert(2, "role", results["language"].map(roles))
-    results.insert(0, "experiment", cfg.name)
-    write_with(run.dir / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
-    write_report(results, run.dir / "report")
-    return run.finish()
-
-
-def _pretrain_key(cfg: ExperimentConfig, tokenizer, texts: list[str]) -> str:
-    """A content hash of everything the base model depends on: the same key means the same weights."""
-    return stage_key({"model": cfg.model.model_dump(mode="json"), "pretrain": cfg.pretrain.model_dump(mode="json"),
-                      "seed": cfg.seed}, itertools.chain([tokenizer.to_str().encode()], (t.encode() for t in texts)))
-
-
-def _pretrained_base(cfg: ExperimentConfig, run: Run, tokenizer, texts: list[str], heldout) -> PreTrainedModel:
-    """Pretrain the base model on the source texts, or reuse one pretrained on exactly the same
-    inputs by an earlier run in `stage_cache` (default `output_dir/.stages/`): a sweep over
-    adaptation settings pretrains once."""
-    out = run.dir / "train" / "base"
-    key = _pretrain_key(cfg, tokenizer, texts)
-    reused = cached(_stage_cache(cfg), "pretrain", key)
-    if reused is not None and (reused / "final" / "model.safetensors").is_file():
-        log.info("train: reusing the base model pretrained on the same inputs (%s)", reused)
-        shutil.copytree(reused, out)
-        run.manifest.setdefault("reused", {})["pretrain"] = str(reused)
-        return load_model(out / "final")
-    log.info("train: pretraining the base model on %s", ", ".join(cfg.languages.source))
-    model = build_model(cfg.model, tokenizer)
-    sampler = BlockSampler(pack(texts, tokenizer, tokenizer.token_to_id(EOS), cfg.seed), cfg.model.block_size,
-                           cfg.pretrain.batch_size, cfg.seed)
-    train(model, sampler, cfg.pretrain, cfg.seed, out / "log.jsonl", desc="pretrain base",
-          evaluate=bpb_evaluator(tokenizer, heldout))
-    save_model(model, tokenizer, out / "final")
-    publish(_stage_cache(cfg), "pretrain", key, out)
-    return model
-
-
-def adaptation_texts(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str]]) -> dict[str, list[str]]:
-    """The adaptation data by part: the target text, plus replay, interlinear parallel text and
-    code as `adapt.mix` asks."""
+def adaptation_texts(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """The adaptation data by part, as (language, text): the target text, plus replay,
+    interlinear parallel text and code as `adapt.mix` asks."""
     mix, target = cfg.adapt.mix, cfg.languages.target
     pivot = mix.pivot or cfg.languages.source[0]
-    texts = {"target": list(train_by_id[target].values())}
+    texts = {"target": [(target, text) for text in train_by_id[target].values()]}
     if mix.replay:
-        texts["replay"] = [text for lang in cfg.languages.source for text in train_by_id[lang].values()]
+        texts["replay"] = [(lang, text) for lang in cfg.languages.source for text in train_by_id[lang].values()]
     if mix.parallel:
         pairs = [(train_by_id[pivot][i], text) for i, text in train_by_id[target].items() if i in train_by_id[pivot]]
         if not pairs:
             raise LangadaptError(f"adapt.mix.parallel needs {pivot} and {target} texts with the same ids; none match",
                                  fix="use a line-parallel corpus (corpus.source: text) or set mix.parallel: 0.")
-        texts["parallel"] = list(interlinear(pairs, mix.pairs_per_document))
+        texts["parallel"] = [(f"{pivot}-{target}", text) for text in interlinear(pairs, mix.pairs_per_document)]
     if mix.code:
-        texts["code"] = [doc.text for doc in read_code(mix.code_files)]
+        texts["code"] = [("code", doc.text) for doc in read_code(mix.code_files)]
     return texts
 
 
-def _adaptation_data(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str]], tokenizer, eos: int):
-    """Batches for adaptation: each row's part drawn by its `adapt.mix` weight (the target's is 1)."""
-    mix = cfg.adapt.mix
-    texts = adaptation_texts(cfg, train_by_id)
-    weights = {"target": 1.0, "replay": mix.replay, "parallel": mix.parallel, "code": mix.code}
-    shares = mixture_probabilities(dict.fromkeys(texts, 1), weights, None)
-    if len(texts) > 1:
-        log.info("train: adaptation mixture %s", ", ".join(f"{n} {p:.2f}" for n, p in shares.items()))
-    tokens = {name: pack(group, tokenizer, eos, cfg.seed) for name, group in texts.items()}
-    return mixture_sampler(tokens, shares, cfg.model.block_size, cfg.adapt.batch_size, cfg.seed)
+def adaptation_job(cfg: ExperimentConfig, method: str, folder: Path, out: Path) -> TrainJobConfig:
+    """One adaptation method as a training job: the mixture's parts as weighted sources, the
+    initialised model as `init_from`, held-out text of every language scored as it trains."""
+    weights = {"target": 1.0, "replay": cfg.adapt.mix.replay, "parallel": cfg.adapt.mix.parallel,
+               "code": cfg.adapt.mix.code}
+    parts = [name for name in weights if (folder / "train" / "data" / f"{name}.jsonl").is_file()]
+    sources = [SourceConfig(name=name, files=[folder / "train" / "data" / f"{name}.jsonl"], weight=weights[name])
+               for name in parts]
+    experts = cfg.adapt.lora.expert_languages
+    return TrainJobConfig(
+        name=out.name, output_dir=out.parent, seed=cfg.seed, init_from=folder / "init" / cfg.vocab.train_with,
+        model=cfg.model, method=method, lora=cfg.adapt.lora,
+        train=TrainConfig(**cfg.adapt.model_dump(include=set(TrainConfig.model_fields))),
+        data=DataConfig(sources=sources, control_tokens=["lang"] if experts else [],
+                        eval_files={lang: folder / HELD_OUT for lang in cfg.languages.all}))
 
 
-def _probe_rows(cfg: ExperimentConfig, name: str, model, tokenizer) -> list[dict]:
+def _model_rows(cfg: ExperimentConfig, model_dir: Path, languages: list[str], folder: Path) -> list[dict]:
+    model = load_model(model_dir)
+    return bpb_rows(model, load_tokenizer(model_dir / "tokenizer.json"), _texts(folder / HELD_OUT, languages))
+
+
+def _probe_rows(cfg: ExperimentConfig, name: str, model_dir: Path) -> list[dict]:
     """SIB-200 topic accuracy on the target language when `evaluate.sib200` is set."""
     if cfg.evaluate.sib200 is None:
         return []
     task = ProbeTask(cfg.evaluate.sib200, cfg.languages.target, limit=cfg.evaluate.probe_limit)
+    model, tokenizer = load_model(model_dir), load_tokenizer(model_dir / "tokenizer.json")
     return [{"run": name, **row} for row in PROBES["sib200"](model, tokenizer, task)]
 
 
-def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
-    torch.manual_seed(cfg.seed)
-    source, target = cfg.languages.source, cfg.languages.target
-    train_by_id, heldout_by_id = _curated(cfg, run)
-    train_texts = {lang: list(by_id.values()) for lang, by_id in train_by_id.items()}
-    heldout = {lang: list(by_id.values()) for lang, by_id in heldout_by_id.items()}
-    vocab, tokenizer_rows = _vocab(cfg, run, train_texts, heldout_by_id)
-    source_tok, expansion = vocab.source, vocab.expansion
+def _adapted_rows(cfg: ExperimentConfig, method: str, job: Path) -> list[dict]:
+    """The adaptation job's own held-out scores of its final model, as experiment rows."""
+    import json
 
-    source_texts = [text for lang in source for text in train_texts[lang]]
-    eos = source_tok.token_to_id(EOS)
-    model = _pretrained_base(cfg, run, source_tok, source_texts, heldout)
-    rows = _evaluate("base", model, source_tok, heldout,
-                     {"method": "none", "init": "none", "steps": cfg.pretrain.steps,
-                      "trainable_params": trainable_parameters(model)})
-    rows += _probe_rows(cfg, "base", model, source_tok)
-
-    new_ids = list(range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens)))
-    initialised, init_rows = _initialise(cfg, model, expansion, train_texts, heldout)
-    rows += init_rows
-
-    for method in cfg.adapt.methods:
-        log.info("train: adapting to %s with %s", target, method)
-        adapted = ADAPTERS[method](copy.deepcopy(initialised[cfg.vocab.train_with]), cfg.adapt.lora, new_ids)
-        sampler = _adaptation_data(cfg, train_by_id, expansion.tokenizer, eos)
-        out = run.dir / "train" / method
-        train(adapted, sampler, cfg.adapt, cfg.seed, out / "log.jsonl", desc=f"adapt {method}",
-              evaluate=bpb_evaluator(expansion.tokenizer, heldout))
-        rows += _evaluate(method, adapted, expansion.tokenizer, heldout,
-                          {"method": method, "init": cfg.vocab.train_with, "steps": cfg.adapt.steps,
-                           "trainable_params": trainable_parameters(adapted)})
-        rows += _probe_rows(cfg, method, adapted, expansion.tokenizer)
-        save_peft_adapter(adapted, out / "adapter")  # the small artefact to share, for peft methods
-        save_model(export(adapted), expansion.tokenizer, out / "final")  # merged: loads with stock transformers
-    return _write_results(cfg, run, rows + tokenizer_rows)
+    scores = pd.read_parquet(job / "results.parquet").query("role == 'eval'")
+    trainable = json.loads((job / "trainable.json").read_text(encoding="utf-8"))
+    return [{"run": method, "language": row.language, "metric": row.metric, "value": row.value, "method": method,
+             "init": cfg.vocab.train_with, "steps": cfg.adapt.steps, "trainable_params": max(trainable.values())}
+            for row in scores.itertuples()]
 
 
-def run_vocab(cfg: ExperimentConfig, base: Path | None = None) -> Path:
-    """`langadapt vocab`: curate, train and expand the tokenizers, measure them, and, given a base
-    model folder, initialise its new rows with every configured initialiser (one model folder
-    each under vocab/init/, scored by held-out bpb before any training). The run folder is
-    `<name>-vocab`, so it never replaces the experiment's own run."""
-    return _in_run_folder(cfg.model_copy(update={"name": f"{cfg.name}-vocab"}),
-                          lambda cfg, run: _vocab_stages(cfg, run, base))
+def _write_rows(path: Path, rows: list[dict]) -> Path:
+    return write_with(path, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
 
 
-def _vocab_stages(cfg: ExperimentConfig, run: Run, base: Path | None) -> Path:
-    torch.manual_seed(cfg.seed)
-    model = base_tok = None
-    if base is not None:
-        model, base_tok = load_model(base), load_tokenizer(base / "tokenizer.json")
-        if model.get_input_embeddings().weight.shape[0] != base_tok.get_vocab_size():
-            raise LangadaptError(f"the model in {base} has {model.get_input_embeddings().weight.shape[0]} "
-                                 f"embedding rows but its tokenizer {base_tok.get_vocab_size()} tokens",
-                                 where=str(base), fix="pass a model folder whose tokenizer matches its embeddings.")
-    train_by_id, heldout_by_id = _curated(cfg, run)
-    train_texts = {lang: list(by_id.values()) for lang, by_id in train_by_id.items()}
-    heldout = {lang: list(by_id.values()) for lang, by_id in heldout_by_id.items()}
-    vocab, rows = _vocab(cfg, run, train_texts, heldout_by_id, base=base_tok)
-    if model is not None:
-        rows += _evaluate("base", model, base_tok, heldout,
-                          {"method": "none", "init": "none", "steps": 0, "trainable_params": 0})
-        rows += _initialise(cfg, model, vocab.expansion, train_texts, heldout, run.dir / "vocab" / "init")[1]
-    return _write_results(cfg, run, rows)
+def _write_documents(path: Path, docs: list[Document]) -> Path:
+    return write_jsonl(path, [doc.to_dict() for doc in docs])
+
+
+def _write_results(cfg: ExperimentConfig, folder: Path, report_dir: Path, adapted: bool) -> Path:
+    """Gather every stage's rows into the one results table and write the report from it."""
+    parts = [folder / "evaluate" / "results.parquet", folder / "init" / "results.parquet"]
+    frames = [pd.read_parquet(path) for path in parts]
+    frames.insert(1, pd.DataFrame(sum((_adapted_rows(cfg, m, folder / "train" / m) for m in cfg.adapt.methods), []))
+                  if adapted else pd.DataFrame())
+    frames.append(pd.read_parquet(folder / "vocab" / "results.parquet"))
+    results = pd.concat([frame for frame in frames if not frame.empty], ignore_index=True)
+    roles = {lang: ("target" if lang == cfg.languages.target else "source") for lang in cfg.languages.all}
+    results.insert(2, "role", results["language"].map(roles))
+    results.insert(0, "experiment", cfg.name)
+    path = write_with(folder / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
+    shutil.rmtree(report_dir, ignore_errors=True)
+    write_report(results, report_dir, folder)
+    return path

@@ -62,24 +62,32 @@ def provenance(inputs: list[Path]) -> dict:
 
 
 class Run:
-    """A run folder under construction; `finish()` makes it final."""
+    """A run folder under construction; `finish()` makes it final.
+
+    A `<name>.incomplete/` folder of the same config, left by a killed run, is resumed: its
+    manifest says which stages finished (see `stages.run_stages`). One of another config is
+    replaced.
+    """
 
     def __init__(self, cfg: ExperimentConfig):
         self.cfg = cfg
         self.final = Path(cfg.output_dir) / cfg.name
         self.dir = self.final.with_name(self.final.name + ".incomplete")
-        if self.dir.exists():
-            shutil.rmtree(self.dir)  # left by a killed run: its stages are rebuilt from scratch
-        self.dir.mkdir(parents=True)
-        self.manifest = {
-            "name": cfg.name,
-            "status": "running",
-            "started": now(),
-            "finished": None,
-            "config": cfg.model_dump(mode="json"),
-            **provenance([]),
-        }
+        config = cfg.model_dump(mode="json")
+        previous = _manifest(self.dir)
+        if previous is not None and previous.get("config") == config:
+            self.manifest = {**previous, "status": "running", "resumed": now()}
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir.mkdir(parents=True)
+            self.manifest = {"name": cfg.name, "status": "running", "started": now(), "finished": None,
+                             "config": config, **provenance([])}
         self.save_manifest()
+
+    @property
+    def started_stages(self) -> bool:
+        """Whether any stage has finished: from then on an error keeps the folder for a rerun."""
+        return bool(self.manifest.get("stages"))
 
     def save_manifest(self) -> None:
         write_json(self.dir / "manifest.json", self.manifest)
@@ -99,8 +107,24 @@ class Run:
         self.dir = self.final
         return self.final
 
+    def fail(self, error: str) -> None:
+        self.manifest.update(status="failed", error=error)
+        self.save_manifest()
+
+    @staticmethod
+    def finished_stages(folder: Path, cfg: ExperimentConfig) -> list[str]:
+        """The stages a half-finished run folder of the same config has finished."""
+        manifest = _manifest(folder)
+        same = manifest is not None and manifest.get("config") == cfg.model_dump(mode="json")
+        return list(manifest.get("stages", {})) if same else []
+
     def discard(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _manifest(folder: Path) -> dict | None:
+    path = folder / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def run_state(cfg: Section, overwrite: bool = False) -> str:
@@ -112,6 +136,9 @@ def run_state(cfg: Section, overwrite: bool = False) -> str:
     """
     final = Path(cfg.output_dir) / cfg.name
     if not final.exists():
+        partial = _manifest(final.with_name(final.name + ".incomplete"))  # an experiment stopped half-way
+        if partial is not None and partial.get("config") == cfg.model_dump(mode="json"):
+            return "overwrite" if overwrite else "resume"
         return "new"
     if overwrite:
         return "overwrite"

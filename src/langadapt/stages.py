@@ -1,22 +1,48 @@
-"""The stage cache: a stage's output folder kept under a content hash of everything it depends
-on, so later runs with the same inputs copy it instead of computing it again.
+"""Stages and the one runner that owns their bookkeeping.
 
-A key covers the stage's config sections, the hashes of its input files or upstream outputs,
-the seed, the langadapt version and the git commit. Outputs are published atomically (copied
-to a temp folder, then renamed), so a killed or concurrent run never leaves half a stage.
+An experiment compiles to a list of `Stage`s (pipeline.py); `run_stages` runs them in order in
+one run folder. The runner, never a stage, does the bookkeeping:
+
+- **the stage cache**: a stage with `settings` is kept under a content hash of those settings and
+  the keys of the stages it reads (which cover their own inputs in turn), the langadapt version
+  and the git commit; a later run with the same key copies it instead of computing it;
+- **resume**: the manifest records each finished stage, so a rerun of a killed run skips them;
+  a `resumable` stage (training) continues inside its half-written folder from its checkpoints,
+  any other half-written stage starts again from an empty folder;
+- **dry runs**: `plan` says, per stage, what would be reused, resumed or computed.
+
+Outputs are published to the cache atomically (copied to a temp folder, then renamed), so a
+killed or concurrent run never leaves half a stage there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from langadapt import __version__
-from langadapt.runs import git_commit
+from langadapt.runs import Run, git_commit
+
+log = logging.getLogger("langadapt")
+
+
+@dataclass
+class Stage:
+    """One step of an experiment: a function that fills `folder` (inside the run) from the
+    folders of the stages named in `after`."""
+
+    name: str
+    folder: str
+    run: Callable[[Path], object]
+    after: tuple[str, ...] = ()
+    settings: dict | None = None  # given: the stage is cached under a key of these and its inputs' keys
+    resumable: bool = False
 
 
 def stage_key(settings: dict, data: Iterable[bytes] = ()) -> str:
@@ -45,3 +71,50 @@ def publish(cache_dir: Path, stage: str, key: str, output: Path) -> None:
         staging.rename(folder)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def stage_keys(stages: list[Stage]) -> dict[str, str | None]:
+    """Each stage's cache key; None for a stage that is not cached or reads one that is not."""
+    keys: dict[str, str | None] = {}
+    for stage in stages:
+        upstream = [keys.get(name) for name in stage.after]
+        cacheable = stage.settings is not None and all(upstream)
+        keys[stage.name] = stage_key(stage.settings, (k.encode() for k in upstream)) if cacheable else None
+    return keys
+
+
+def plan(stages: list[Stage], cache_dir: Path, done: Iterable[str] = ()) -> dict[str, str]:
+    """What `run_stages` would do with each stage, computing nothing."""
+    keys, done = stage_keys(stages), set(done)
+    actions = {}
+    for stage in stages:
+        reused = cached(cache_dir, stage.name, keys[stage.name]) if keys[stage.name] else None
+        actions[stage.name] = ("done (resumed run)" if stage.name in done else
+                               f"reuse {reused}" if reused else "compute")
+    return actions
+
+
+def run_stages(stages: list[Stage], run: Run, cache_dir: Path) -> None:
+    """Run every stage not yet finished in `run`, reusing cached ones; record each in the manifest."""
+    keys = stage_keys(stages)
+    finished = run.manifest.setdefault("stages", {})
+    for stage in stages:
+        if stage.name in finished:
+            continue
+        out = run.dir / stage.folder
+        key = keys[stage.name]
+        reused = cached(cache_dir, stage.name, key) if key else None
+        if reused is not None:
+            log.info("%s: reusing %s (same inputs)", stage.name, reused)
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.copytree(reused, out)
+            run.manifest.setdefault("reused", {})[stage.name] = str(reused)
+        else:
+            if not stage.resumable:
+                shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True, exist_ok=True)
+            stage.run(out)
+            if key is not None:
+                publish(cache_dir, stage.name, key, out)
+        finished[stage.name] = key or "done"
+        run.save_manifest()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import logging
 from pathlib import Path
 
@@ -41,7 +42,15 @@ from langadapt.data.packing import pack, read_tokens, write_tokens
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_evaluator, bpb_rows
 from langadapt.languages import normalise
-from langadapt.model.adapters import ADAPTERS, expert_languages, export, route_by_language, save_peft_adapter, stages
+from langadapt.model.adapters import (
+    ADAPTERS,
+    expert_languages,
+    export,
+    route_by_language,
+    save_peft_adapter,
+    stages,
+    trainable_parameters,
+)
 from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.runs import provenance
 from langadapt.train.loop import make_accelerator, train
@@ -56,7 +65,8 @@ def _documents(source: SourceConfig) -> list[Document]:
     if source.format == "sample":
         return list(read_sample(languages))
     if source.format == "jsonl":
-        return [doc for path in source.files for doc in read_documents(path)]
+        docs = [doc for path in source.files for doc in read_documents(path)]
+        return [doc for doc in docs if doc.lang in languages] if languages else docs
     if source.format == "code":
         return read_code([str(pattern) for pattern in source.files])
     if source.format == "text":  # lines of several files alternate, so a byte budget takes from each
@@ -162,14 +172,20 @@ def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
 def _heldout(cfg: TrainJobConfig) -> dict[str, list[str]]:
     if cfg.model.arch == "bert":  # bits per byte scores a causal LM
         return {}
-    return {lang: read_lines(path) for lang, path in cfg.data.eval_files.items()}
+    return {lang: eval_texts(path, lang) for lang, path in cfg.data.eval_files.items()}
+
+
+def eval_texts(path: Path, language: str) -> list[str]:
+    """A text file's lines, or a JSONL file's documents in `language` (one held-out file serves
+    every language, as an experiment's curated `heldout.jsonl` does)."""
+    if Path(path).suffix == ".jsonl":
+        return [doc.text for doc in read_documents(path) if doc.lang == language]
+    return read_lines(path)
 
 
 def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer) -> Path:
     """`results.parquet` of a finished job: bpb and bytes per token of the final model on each
     `data.eval_files` language, and the UTF-8 bytes each source contributed (metric `train_bytes`)."""
-    import json
-
     import pandas as pd
 
     rows = [{"run": "final", **row, "role": "eval"} for row in bpb_rows(model, tokenizer, _heldout(cfg))]
@@ -198,9 +214,13 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
     if cfg.init_from is not None:
         model = load_model(cfg.init_from, cfg.gguf_file)
         old = model.get_input_embeddings().weight.shape[0]
+        card = Path(cfg.init_from) / "langadapt.json"
+        if card.is_file():  # an expanded model folder names its new rows
+            expansion = json.loads(card.read_text(encoding="utf-8"))
+            new_ids = list(range(expansion["first_new_id"], expansion["first_new_id"] + expansion["new_tokens"]))
         if tokenizer.get_vocab_size() > old:  # control tokens added to an existing vocabulary
             model.resize_token_embeddings(tokenizer.get_vocab_size())
-            new_ids = list(range(old, tokenizer.get_vocab_size()))
+            new_ids += list(range(old, tokenizer.get_vocab_size()))
     else:
         model = build_model(cfg.model, tokenizer)
 
@@ -215,6 +235,9 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
             model = load_model(final)
             continue
         adapted = ADAPTERS[method](model, cfg.lora, new_ids)
+        if state.is_main_process:  # parameters each stage trains, for results tables
+            counts = json.loads((out / "trainable.json").read_text()) if (out / "trainable.json").is_file() else {}
+            write_json(out / "trainable.json", {**counts, method: trainable_parameters(adapted)})
         languages = expert_languages(adapted)
         if languages:
             route_by_language(adapted, tokenizer)

@@ -77,3 +77,17 @@ def init_context(cfg: VocabConfig, expansion: Expansion, target_texts: list[str]
     if "target_ids" in needs:
         context["target_ids"] = token_ids(expansion.tokenizer, target_texts)
     return context
+
+
+def load_expansion(folder: Path) -> Expansion:
+    """The expansion `build_vocab` saved in `folder`: the new tokens are the expanded tokenizer's
+    ids from `first_new_id` on, each cut into pieces by the source tokenizer."""
+    import json
+
+    source = Tokenizer.from_file(str(folder / "source" / "tokenizer.json"))
+    expanded = Tokenizer.from_file(str(folder / "expanded" / "tokenizer.json"))
+    saved = json.loads((folder / "expansion.json").read_text(encoding="utf-8"))
+    first = saved["first_new_id"]
+    new_tokens = [expanded.id_to_token(i) for i in range(first, first + saved["new_tokens"])]
+    pieces = [[piece.id for piece in source.model.tokenize(token)] for token in new_tokens]
+    return Expansion(expanded, new_tokens, first, pieces)
