@@ -15,7 +15,7 @@ from langadapt.config import ExperimentConfig, TrainJobConfig, read_yaml
 from langadapt.corpus.document import Document, read_lines
 from langadapt.corpus.sources import read_text_corpus
 from langadapt.errors import LangadaptError
-from langadapt.pipeline import adaptation_texts
+from langadapt.pipeline import adaptation_documents
 from langadapt.sweep import expand_runs
 from langadapt.train.job import within_budget
 
@@ -109,7 +109,7 @@ def test_adaptation_mixtures_pair_translations_by_id_and_read_code(shared):
                                                              "code_files": ["src/langadapt/sweep.py"]}}})
     train = {"eng_Latn": {"1": "One.", "2": "Two.", "3": "Three."}, "isl_Latn": {"1": "Eitt."},
              "fao_Latn": {"2": "Tvey.", "3": "Trý.", "4": "Fýra."}}
-    texts = adaptation_texts(cfg, train)
+    texts = {part: [doc.text for doc in docs] for part, docs in adaptation_documents(cfg, train).items()}
     assert texts["target"] == ["Tvey.", "Trý.", "Fýra."]
     assert texts["parallel"] == ["Two.\nTvey.\nThree.\nTrý."]  # id 4 has no English side
     assert sorted(texts["replay"]) == ["Eitt.", "One.", "Three.", "Two."]

@@ -75,8 +75,9 @@ def stage_plan(cfg: ExperimentConfig) -> dict[str, str]:
 
 
 def _in_run_folder(cfg: ExperimentConfig, compile) -> Path:
-    """Run the compiled stages in the run folder. A user error before any stage finished removes
-    the folder; after that (or on any other error) it stays, marked failed, so a rerun resumes."""
+    """Run the compiled stages in the run folder. A user error removes the folder (the fix changes
+    the config, so nothing in it could be resumed; finished cacheable stages stay in the stage
+    cache); any other error or a kill leaves it, so a rerun of the same config resumes it."""
     stages = compile(cfg, Path(cfg.output_dir) / f"{cfg.name}.incomplete")
     run = Run(cfg)
     try:
@@ -84,10 +85,7 @@ def _in_run_folder(cfg: ExperimentConfig, compile) -> Path:
         torch.manual_seed(cfg.seed)
         run_stages(stages, run, _stage_cache(cfg))
     except LangadaptError:
-        if not run.started_stages:
-            run.discard()
-            raise
-        run.fail("user error")
+        run.discard()
         raise
     except BaseException as err:
         run.fail(repr(err))
@@ -184,9 +182,8 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
         _write_rows(out / "results.parquet", rows)
 
     def mix(out: Path) -> None:
-        for part, texts in adaptation_texts(cfg, read_split(folder / TRAIN, languages)).items():
-            docs = [Document(f"{part}:{i}", text, lang) for i, (lang, text) in enumerate(texts)]
-            _write_documents(out / f"{part}.jsonl", docs)
+        for part, docs in adaptation_documents(cfg, read_split(folder / TRAIN, languages)).items():
+            write_jsonl(out / f"{part}.jsonl", [doc.to_dict() for doc in docs])
 
     def adapt_with(method: str):
         def adapt(out: Path) -> None:
@@ -245,23 +242,25 @@ def _base_tokenizer(cfg: ExperimentConfig):
     return AutoTokenizer.from_pretrained(cfg.base.model, gguf_file=cfg.base.gguf_file).backend_tokenizer
 
 
-def adaptation_texts(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str]]) -> dict[str, list[tuple[str, str]]]:
-    """The adaptation data by part, as (language, text): the target text, plus replay,
-    interlinear parallel text and code as `adapt.mix` asks."""
+def adaptation_documents(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str]]) -> dict[str, list[Document]]:
+    """The adaptation data by part: the target text, plus replay, interlinear parallel text and
+    code as `adapt.mix` asks."""
     mix, target = cfg.adapt.mix, cfg.languages.target
     pivot = mix.pivot or cfg.languages.source[0]
-    texts = {"target": [(target, text) for text in train_by_id[target].values()]}
+    parts = {"target": [Document(i, text, target) for i, text in train_by_id[target].items()]}
     if mix.replay:
-        texts["replay"] = [(lang, text) for lang in cfg.languages.source for text in train_by_id[lang].values()]
+        parts["replay"] = [Document(i, text, lang) for lang in cfg.languages.source
+                           for i, text in train_by_id[lang].items()]
     if mix.parallel:
         pairs = [(train_by_id[pivot][i], text) for i, text in train_by_id[target].items() if i in train_by_id[pivot]]
         if not pairs:
             raise LangadaptError(f"adapt.mix.parallel needs {pivot} and {target} texts with the same ids; none match",
                                  fix="use a line-parallel corpus (corpus.source: text) or set mix.parallel: 0.")
-        texts["parallel"] = [(f"{pivot}-{target}", text) for text in interlinear(pairs, mix.pairs_per_document)]
+        parts["parallel"] = [Document(f"parallel:{i}", text, target)
+                             for i, text in enumerate(interlinear(pairs, mix.pairs_per_document))]
     if mix.code:
-        texts["code"] = [("code", doc.text) for doc in read_code(mix.code_files)]
-    return texts
+        parts["code"] = read_code(mix.code_files)
+    return parts
 
 
 def adaptation_job(cfg: ExperimentConfig, method: str, folder: Path, out: Path) -> TrainJobConfig:
@@ -308,10 +307,6 @@ def _adapted_rows(cfg: ExperimentConfig, method: str, job: Path) -> list[dict]:
 
 def _write_rows(path: Path, rows: list[dict]) -> Path:
     return write_with(path, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
-
-
-def _write_documents(path: Path, docs: list[Document]) -> Path:
-    return write_jsonl(path, [doc.to_dict() for doc in docs])
 
 
 def _write_results(cfg: ExperimentConfig, folder: Path, report_dir: Path, adapted: bool) -> Path:

@@ -84,11 +84,6 @@ class Run:
                              "config": config, **provenance([])}
         self.save_manifest()
 
-    @property
-    def started_stages(self) -> bool:
-        """Whether any stage has finished: from then on an error keeps the folder for a rerun."""
-        return bool(self.manifest.get("stages"))
-
     def save_manifest(self) -> None:
         write_json(self.dir / "manifest.json", self.manifest)
 
