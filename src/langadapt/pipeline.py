@@ -99,11 +99,12 @@ def _stage_cache(cfg: ExperimentConfig) -> Path:
 
 def _corpus_files(cfg: ExperimentConfig) -> list[Path]:
     languages = cfg.languages.all
+    heldout = [path for lang in languages for path in cfg.corpus.heldout.get(lang, [])]
     if cfg.corpus.source == "sample":
-        return sample_input_files(languages)
+        return sample_input_files(languages) + heldout
     if cfg.corpus.source == "text":
-        return [path for lang in languages for path in cfg.corpus.texts.get(lang, [])]
-    return list(cfg.corpus.files)
+        return [path for lang in languages for path in cfg.corpus.texts.get(lang, [])] + heldout
+    return list(cfg.corpus.files) + heldout
 
 
 def _input_files(cfg: ExperimentConfig) -> list[Path]:
@@ -142,11 +143,12 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
 
     def curate_corpus(out: Path) -> None:
         log.info("curate: reading %s corpus for %s", cfg.corpus.source, ", ".join(languages))
-        curate(cfg.curate, _read_corpus(cfg), languages, out, seed)
+        heldout = list(read_text_corpus(cfg.corpus.heldout, languages)) if cfg.corpus.heldout else None
+        curate(cfg.curate, _read_corpus(cfg), languages, out, seed, heldout)
 
     def import_base(out: Path) -> None:
-        log.info("base: loading %s", cfg.base.model / (cfg.base.gguf_file or ""))
-        model = load_model(cfg.base.model, cfg.base.gguf_file)
+        log.info("base: loading %s", cfg.base.folder / (cfg.base.gguf_file or ""))
+        model = load_model(cfg.base.folder, cfg.base.gguf_file)
         save_model(model, _base_tokenizer(cfg), out)
 
     def expand_vocab(out: Path) -> None:
@@ -229,17 +231,17 @@ INIT_ONLY = {"initialisers", "train_with", "static_dim", "ofa_rank", "static_vec
 
 def _base_settings(cfg: ExperimentConfig) -> dict:
     """The base model's identity: its path and the hashes of its weight and tokenizer files."""
-    folder, gguf = Path(cfg.base.model), cfg.base.gguf_file
+    folder, gguf = cfg.base.folder, cfg.base.gguf_file
     files = [folder / gguf] if gguf else sorted([*folder.glob("*.safetensors"), *folder.glob("tokenizer*.json")])
     return {"model": str(folder), "gguf_file": gguf, "files": {p.name: file_hash(p) for p in files if p.is_file()}}
 
 
 def _base_tokenizer(cfg: ExperimentConfig):
     if cfg.base.gguf_file is None:
-        return load_tokenizer(Path(cfg.base.model) / "tokenizer.json")
+        return load_tokenizer(cfg.base.folder / "tokenizer.json")
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(cfg.base.model, gguf_file=cfg.base.gguf_file).backend_tokenizer
+    return AutoTokenizer.from_pretrained(cfg.base.folder, gguf_file=cfg.base.gguf_file).backend_tokenizer
 
 
 def adaptation_documents(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str]]) -> dict[str, list[Document]]:

@@ -149,14 +149,18 @@ def split_heldout(docs: list[Document], fraction: float, languages: list[str], s
     return train, heldout
 
 
-def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: Path, seed: int) -> CurateResult:
-    """Split off held-out text, clean the rest, write `train.jsonl`, `heldout.jsonl`,
-    `removed.jsonl` and `stats.json` to `out`."""
+def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: Path, seed: int,
+           heldout: list[Document] | None = None) -> CurateResult:
+    """Split off held-out text (unless `heldout` evaluation text is given), clean the rest, write
+    `train.jsonl`, `heldout.jsonl`, `removed.jsonl` and `stats.json` to `out`."""
     if not docs:
         raise LangadaptError("the corpus is empty: the reader yielded no documents",
                              fix="check the corpus source and language list in your config.")
     docs = [replace(d, metadata=dict(d.metadata)) for d in docs]  # steps annotate metadata
-    train, heldout = split_heldout(docs, cfg.heldout_fraction, languages, seed)
+    if heldout is None:
+        train, heldout = split_heldout(docs, cfg.heldout_fraction, languages, seed)
+    else:
+        train = docs
     input_counts = Counter(d.lang for d in train)
     unchecked: set[str] = set()
     steps: list[tuple[str, Step]] = [
