@@ -152,7 +152,11 @@ def load_model(path: Path, gguf_file: str | None = None) -> PreTrainedModel:
     dequantises GGUF weights to float on load.
     """
     if gguf_file is not None:
-        return AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, trust_remote_code=False)
+        model.hf_quantizer = None  # dequantised on load: plain float weights, which save_pretrained may write
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        return model
     masked = AutoConfig.from_pretrained(path).model_type == "bert"
     auto = AutoModelForMaskedLM if masked else AutoModelForCausalLM
     return auto.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
