@@ -22,7 +22,7 @@ def base_run(tmp_path_factory, sample_docs):
     base = save_model(build_model(ModelConfig(n_layer=2, n_embd=32, n_head=2, block_size=32), tokenizer),
                       tokenizer, tmp / "pretrained")
     cfg = {**TINY, "name": "from-base", "output_dir": str(tmp / "runs"), "base": {"model": str(base)},
-           "adapt": {**TINY["adapt"], "methods": METHODS},
+           "adapt": {**TINY["adapt"], "methods": METHODS, "stage_lr": {"embeddings": 1e-2}},
            "vocab": {**TINY["vocab"], "initialisers": ["subword-mean"]}}
     cfg.pop("pretrain")
     return run_experiment(parse_config(cfg)), tokenizer

@@ -147,7 +147,11 @@ class ModelConfig(Section):
     n_embd: int = Field(default=128, ge=8)
     n_head: int = Field(default=4, ge=1)
     block_size: int = Field(default=128, ge=8)
-    arch: Literal["gpt2", "llama", "bert"] = Field(default="gpt2", description="causal gpt2/llama or masked bert")
+    arch: Literal["gpt2", "llama", "qwen2", "mistral", "gemma", "bert"] = Field(
+        default="gpt2", description="causal gpt2, llama, qwen2, mistral, gemma, or masked bert")
+    n_kv_head: int | None = Field(default=None, ge=1, description="Llama family: key/value heads (grouped-query "
+                                  "attention); default n_head")
+    tie_embeddings: bool = Field(default=True, description="share the input embedding with the output layer")
     preset: str | None = Field(default=None, description="named size (model/build.py PRESETS); sets the shape keys "
                                "not given explicitly")
 
@@ -165,6 +169,8 @@ class ModelConfig(Section):
     def _heads_divide(self):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.n_kv_head is not None and self.n_head % self.n_kv_head:
+            raise ValueError(f"n_head ({self.n_head}) must be divisible by n_kv_head ({self.n_kv_head})")
         return self
 
 
@@ -181,6 +187,8 @@ class TrainConfig(Section):
     compile: bool = Field(default=False, description="torch.compile the forward pass")
     objective: str = Field(default="causal", description="train/objectives.py OBJECTIVES: causal, masked")
     checkpoint_every: int = Field(default=0, ge=0, description="steps between resumable checkpoints; 0: none")
+    stage_lr: dict[str, float] = Field(default={}, description="learning rate per stage method of a staged "
+                                       "method, e.g. {embeddings: 1e-2, layra: 1e-3}; other stages use `lr`")
 
     @field_validator("objective")
     @classmethod
@@ -188,6 +196,20 @@ class TrainConfig(Section):
         from langadapt.train.objectives import OBJECTIVES
 
         return registered(value, OBJECTIVES, "objective")
+
+    @field_validator("stage_lr")
+    @classmethod
+    def _known_stages(cls, value: dict[str, float]) -> dict[str, float]:
+        from langadapt.model.adapters import ADAPTERS
+
+        registered(list(value), ADAPTERS, "adaptation method")
+        if any(lr <= 0 for lr in value.values()):
+            raise ValueError("every stage learning rate must be > 0")
+        return value
+
+    def for_stage(self, method: str) -> TrainConfig:
+        """This config with the learning rate of stage `method`."""
+        return self.model_copy(update={"lr": self.stage_lr.get(method, self.lr)})
 
 
 class LoraConfig(Section):
@@ -368,7 +390,8 @@ class TrainJobConfig(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
     seed: int = 0
     output_dir: Path = Path("runs")
-    init_from: Path | None = Field(default=None, description="continue from a local model folder (its tokenizer too)")
+    init_from: Path | None = Field(default=None, description="continue from a local model folder (its tokenizer, "
+                                   "and its langadapt.json: which rows are new)")
     gguf_file: str | None = Field(default=None, description="a GGUF file inside init_from")
     model: ModelConfig = ModelConfig()
     data: DataConfig
@@ -383,6 +406,16 @@ class TrainJobConfig(Section):
 
         AdaptConfig._known_methods(stages(value))
         return value
+
+    @model_validator(mode="after")
+    def _stage_lr_names_stages(self):
+        from langadapt.model.adapters import stages
+
+        extra = sorted(set(self.train.stage_lr) - set(stages(self.method)))
+        if extra:
+            raise ValueError(f"train.stage_lr names {', '.join(extra)}, which method {self.method!r} does not "
+                             f"train; its stages are {', '.join(stages(self.method))}")
+        return self
 
 
 def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> LangadaptError:

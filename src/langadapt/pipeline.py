@@ -13,14 +13,16 @@ methods, expert routing and `accelerate launch` hold for experiments as for `lan
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import torch
+from transformers import AutoTokenizer
 
-from langadapt.atomic import write_json, write_jsonl, write_with
+from langadapt.atomic import write_jsonl, write_with
 from langadapt.config import DataConfig, ExperimentConfig, SourceConfig, TrainConfig, TrainJobConfig
 from langadapt.corpus.curate import curate
 from langadapt.corpus.document import Document, read_documents
@@ -36,14 +38,17 @@ from langadapt.data.mixing import interlinear
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.probes import PROBES, ProbeTask
+from langadapt.model.adapters import stages
+from langadapt.model.base import check_base, import_base
 from langadapt.model.build import load_model, save_model
+from langadapt.model.card import ModelCard, read_card
 from langadapt.report import write_report
 from langadapt.runs import Run, file_hash
 from langadapt.stages import Stage, plan, run_stages
 from langadapt.train.job import run_train_job
 from langadapt.vocab.init import resize_and_init
 from langadapt.vocab.stage import build_vocab, init_context, load_expansion, tokenizer_metrics
-from langadapt.vocab.train import load_tokenizer
+from langadapt.vocab.train import as_transformers, load_tokenizer
 
 log = logging.getLogger("langadapt")
 
@@ -138,6 +143,8 @@ def _texts(corpus_file: Path, languages: list[str]) -> dict[str, list[str]]:
 def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> list[Stage]:
     """The experiment's stages, in order, writing into the run folder `folder`."""
     languages, source, target, seed = cfg.languages.all, cfg.languages.source, cfg.languages.target, cfg.seed
+    if cfg.base is not None:  # every problem with the base stops the run before any work
+        check_base(cfg.base.folder, cfg.base.gguf_file)
     base_model = folder / ("base" if cfg.base is not None else "train/base/final")
     heldout = {lang: folder / HELD_OUT for lang in languages}
 
@@ -146,10 +153,9 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
         heldout = list(read_text_corpus(cfg.corpus.heldout, languages)) if cfg.corpus.heldout else None
         curate(cfg.curate, _read_corpus(cfg), languages, out, seed, heldout)
 
-    def import_base(out: Path) -> None:
-        log.info("base: loading %s", cfg.base.folder / (cfg.base.gguf_file or ""))
-        model = load_model(cfg.base.folder, cfg.base.gguf_file)
-        save_model(model, _base_tokenizer(cfg), out)
+    def import_once(out: Path) -> None:
+        log.info("base: importing %s", cfg.base.folder / (cfg.base.gguf_file or ""))
+        import_base(cfg.base.folder, cfg.base.gguf_file, out)
 
     def expand_vocab(out: Path) -> None:
         base_tok = load_tokenizer(folder / "base" / "tokenizer.json") if cfg.base is not None else None
@@ -170,14 +176,15 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
         expansion = load_expansion(folder / "vocab")
         train_texts = _texts(folder / TRAIN, [target])[target]
         context = init_context(cfg.vocab, expansion, train_texts, cfg.vocab.initialisers, seed)
+        tokenizer = as_transformers(expansion.tokenizer, like=AutoTokenizer.from_pretrained(base_model))
+        new_ids = list(range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens)))
+        card = dataclasses.replace(read_card(base_model) or ModelCard(), new_ids=new_ids, languages=[target])
         rows = []
         for init in cfg.vocab.initialisers:  # one model in memory at a time
             log.info("vocab: initialising %d new rows with %s", len(expansion.pieces), init)
             model = load_model(base_model)
             resize_and_init(model, expansion.pieces, init, seed, **context)
-            save_model(model, expansion.tokenizer, out / init)
-            write_json(out / init / "langadapt.json", {"first_new_id": expansion.first_new_id,
-                                                       "new_tokens": len(expansion.new_tokens)})
+            save_model(model, tokenizer, out / init, dataclasses.replace(card, initialiser=init))
             rows += [{"run": f"init:{init}", **row, **NOT_TRAINED, "init": init}
                      for row in bpb_rows(model, expansion.tokenizer, _texts(folder / HELD_OUT, languages))]
             del model
@@ -211,7 +218,7 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
                       "languages": cfg.languages.model_dump(mode="json")}
     stages = [Stage("curate", "corpus", curate_corpus, settings=curate_settings)]
     if cfg.base is not None:
-        stages.append(Stage("base", "base", import_base, settings=_base_settings(cfg)))
+        stages.append(Stage("base", "base", import_once, settings=_base_settings(cfg)))
     stages.append(Stage("vocab", "vocab", expand_vocab, ("curate", "base") if cfg.base else ("curate",),
                         settings=vocab_settings))
     if cfg.base is None:
@@ -234,14 +241,6 @@ def _base_settings(cfg: ExperimentConfig) -> dict:
     folder, gguf = cfg.base.folder, cfg.base.gguf_file
     files = [folder / gguf] if gguf else sorted([*folder.glob("*.safetensors"), *folder.glob("tokenizer*.json")])
     return {"model": str(folder), "gguf_file": gguf, "files": {p.name: file_hash(p) for p in files if p.is_file()}}
-
-
-def _base_tokenizer(cfg: ExperimentConfig):
-    if cfg.base.gguf_file is None:
-        return load_tokenizer(cfg.base.folder / "tokenizer.json")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(cfg.base.folder, gguf_file=cfg.base.gguf_file).backend_tokenizer
 
 
 def adaptation_documents(cfg: ExperimentConfig, train_by_id: dict[str, dict[str, str]]) -> dict[str, list[Document]]:
@@ -277,7 +276,8 @@ def adaptation_job(cfg: ExperimentConfig, method: str, folder: Path, out: Path) 
     return TrainJobConfig(
         name=out.name, output_dir=out.parent, seed=cfg.seed, init_from=folder / "init" / cfg.vocab.train_with,
         model=cfg.model, method=method, lora=cfg.adapt.lora,
-        train=TrainConfig(**cfg.adapt.model_dump(include=set(TrainConfig.model_fields))),
+        train=TrainConfig(**{**cfg.adapt.model_dump(include=set(TrainConfig.model_fields)), "stage_lr": {
+            stage: lr for stage, lr in cfg.adapt.stage_lr.items() if stage in stages(method)}}),
         data=DataConfig(sources=sources, control_tokens=["lang"] if experts else [],
                         eval_files={lang: folder / HELD_OUT for lang in cfg.languages.all}))
 

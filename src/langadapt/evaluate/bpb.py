@@ -108,21 +108,22 @@ def bits_per_byte(
 
 def bpb_evaluator(tokenizer: Tokenizer, heldout: dict[str, list[str]]):
     """`evaluate(model)` for the training loop: held-out bpb per language, rounded for the log."""
-    from langadapt.vocab.train import EOS
+    from langadapt.vocab.train import end_of_text
 
-    eos = tokenizer.token_to_id(EOS)
-    return lambda model: {lang: round(bits_per_byte(model, tokenizer, texts, eos).bpb, 4)
+    return lambda model: {lang: round(bits_per_byte(model, tokenizer, texts,
+                                                    end_of_text(tokenizer, model.config.eos_token_id)).bpb, 4)
                           for lang, texts in heldout.items()}
 
 
 def bpb_rows(model: PreTrainedModel, tokenizer: Tokenizer, texts: dict[str, list[str]],
              stride: int | None = None) -> list[dict]:
     """Results-table rows (language, metric, value): bpb and bytes per token for each language."""
-    from langadapt.vocab.train import EOS
+    from langadapt.vocab.train import end_of_text
 
+    eos = end_of_text(tokenizer, model.config.eos_token_id)
     rows = []
     for language, items in texts.items():
-        result = bits_per_byte(model, tokenizer, items, tokenizer.token_to_id(EOS), stride=stride)
+        result = bits_per_byte(model, tokenizer, items, eos, stride=stride)
         rows += [{"language": language, "metric": "bpb", "value": result.bpb},
                  {"language": language, "metric": "bytes_per_token", "value": result.bytes_per_token}]
     return rows

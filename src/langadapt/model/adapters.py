@@ -8,7 +8,7 @@ frozen to limit forgetting. Parameter-efficient methods also train the new vocab
 factorisation (their coordinates and the shared primitive embeddings), `embeddings-all` the
 whole embedding matrix, and
 `experts` freezes the base and adds new feed-forward experts to every block (delta tuning,
-GPT-2 and Llama): one shared expert, or one per language in `lora.expert_languages`, each
+any GPT-2 or gated MLP): one shared expert, or one per language in `lora.expert_languages`, each
 token routed to its document's language expert by the language control token.
 A method `a+b` is a recipe of stages trained one after the other (e.g. `embeddings+layra`).
 
@@ -21,6 +21,7 @@ loads with `AutoModelForCausalLM`; peft adapters are also saved as peft folders.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,8 @@ from peft import LoraConfig as PeftLoraConfig
 from peft import PeftModel, TrainableTokensConfig, get_peft_model
 from tokenizers import Tokenizer
 from torch import nn
-from transformers import PretrainedConfig, PreTrainedModel
-from transformers.models.gpt2.modeling_gpt2 import GPT2MLP
-from transformers.models.llama.modeling_llama import LlamaMLP
+from transformers import PreTrainedModel
+from transformers.pytorch_utils import Conv1D
 
 from langadapt.config import LoraConfig
 from langadapt.data.mixing import control_token
@@ -42,12 +42,10 @@ from langadapt.vocab.factorise import FactorisedEmbedding, factorise, multiply_o
 Adapter = Callable[[PreTrainedModel, LoraConfig, list[int]], PreTrainedModel]
 ADAPTERS: dict[str, Adapter] = {}
 
-# model type → (LoRA target modules, name of the block list, linear layers stored as Conv1D (in, out))
-LORA_TARGETS = {
-    "gpt2": (["c_attn", "c_proj", "c_fc"], "h", True),
-    "llama": (["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], "layers", False),
-    "bert": (["query", "key", "value", "dense"], "layer", False),
-}
+# The model types every method is tested on (tests/test_methods.py). The adapters find blocks,
+# projections and embeddings from the model itself, so this list states support, not layout.
+ARCHITECTURES = ("gpt2", "llama", "qwen2", "mistral", "gemma", "gemma2")
+PROJECTIONS = (nn.Linear, Conv1D)  # GPT-2 stores its linear layers as Conv1D, weight (in, out)
 
 
 def adapter(name: str) -> Callable[[Adapter], Adapter]:
@@ -63,6 +61,43 @@ def stages(method: str) -> list[str]:
     return method.split("+")
 
 
+def _unwrapped(model: nn.Module) -> nn.Module:
+    return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
+def blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The transformer blocks and their module path (`model.layers`, `transformer.h`, ...).
+
+    Found as the first module list with one entry per hidden layer, so a new architecture
+    needs no table entry, and a peft-wrapped model is looked through."""
+    model = _unwrapped(model)
+    for name, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == model.config.num_hidden_layers:
+            return name, module
+    raise LangadaptError(f"cannot find the transformer blocks of a {model.config.model_type} model",
+                         fix=f"use the `full` method, or one of the tested architectures: {', '.join(ARCHITECTURES)}.")
+
+
+def _name_of(model: nn.Module, target: nn.Module) -> str:
+    return next(name for name, module in model.named_modules() if module is target)
+
+
+def _untied_output(model: PreTrainedModel) -> nn.Module | None:
+    """The output layer when it has weights of its own (Mistral, Llama-3 8B), else None (tied)."""
+    output = model.get_output_embeddings()
+    if output is None or output.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr():
+        return None
+    return output
+
+
+def _embedding_modules(model: PreTrainedModel) -> list[str]:
+    """Module names whose new rows train: the input embedding, and an untied output layer too
+    (a tied one follows the input), so new tokens are learnt on both sides."""
+    modules = [model.get_input_embeddings(), _untied_output(model)]
+    return [_name_of(model, module) for module in modules if module is not None]
+
+
+@adapter("full")
 @adapter("full")
 def full(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
     """Every weight trains (the strongest learner, and the most forgetting)."""
@@ -71,19 +106,23 @@ def full(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> 
 
 
 def _lora(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int], layers: list[int] | None):
-    if model.config.model_type not in LORA_TARGETS:
-        raise LangadaptError(f"LoRA targets are not defined for model type {model.config.model_type!r}",
-                             fix=f"use one of {', '.join(LORA_TARGETS)} or the `full` method.")
-    targets, blocks, conv1d = LORA_TARGETS[model.config.model_type]
+    """LoRA on every linear projection inside the chosen blocks (all blocks when `layers` is None).
+
+    The targets are one regular expression over module paths, read off the model: the block
+    list's path, the block indices, and the leaf names of the projections inside them."""
+    path, layer_list = blocks(model)
+    chosen = range(len(layer_list)) if layers is None else layers
+    projections = {name.rsplit(".", 1)[-1]: module for name, module in layer_list[0].named_modules()
+                   if isinstance(module, PROJECTIONS)}
+    targets = (rf"{re.escape(path)}\.({'|'.join(map(str, chosen))})\.(.*\.)?"
+               rf"({'|'.join(map(re.escape, projections))})")
     config = PeftLoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
         target_modules=targets,
-        layers_to_transform=layers,
-        layers_pattern=blocks if layers is not None else None,
-        fan_in_fan_out=conv1d,
-        trainable_token_indices=new_token_ids or None,  # a list targets the input embedding
+        fan_in_fan_out=any(isinstance(module, Conv1D) for module in projections.values()),
+        trainable_token_indices=dict.fromkeys(_embedding_modules(model), new_token_ids) if new_token_ids else None,
     )
     return get_peft_model(model, config)
 
@@ -109,7 +148,8 @@ def embeddings_new_rows(model: PreTrainedModel, lora: LoraConfig, new_token_ids:
     if not new_token_ids:
         raise LangadaptError("the `embeddings` method trains new vocabulary rows, but there are none",
                              fix="expand the vocabulary first, or use `embeddings-all`.")
-    return get_peft_model(model, TrainableTokensConfig(token_indices=new_token_ids))
+    return get_peft_model(model, TrainableTokensConfig(token_indices=new_token_ids,
+                                                       target_modules=_embedding_modules(model)))
 
 
 @adapter("embeddings-factorised")
@@ -128,70 +168,93 @@ def embeddings_factorised(model: PreTrainedModel, lora: LoraConfig, new_token_id
 
 @adapter("embeddings-all")
 def embeddings_all_rows(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
-    """The whole input embedding matrix trains (and a tied output layer with it); the blocks stay frozen."""
+    """The whole embedding matrix trains (input and output layer, tied or not); the blocks stay frozen."""
     model.requires_grad_(False)
-    model.get_input_embeddings().weight.requires_grad_(True)
+    for name in _embedding_modules(model):
+        model.get_submodule(name).weight.requires_grad_(True)
     return model
 
 
 @dataclass(frozen=True)
 class MLPForm:
-    """How one architecture's feed-forward layers are found, grown and widened.
+    """A feed-forward layer shape, by the names of its projections: `inputs` map the hidden
+    state to the MLP's units, `output` maps them back. An expert is the block's own MLP at
+    `expert_hidden` units, so it merges into the base MLP by concatenating units: the result is
+    a stock, wider MLP, and `width_key` (the config key of the MLP's units) records the width."""
 
-    An expert is the block's own MLP class at `expert_hidden` units, so an expert merges into
-    the base MLP by concatenating hidden units: the result is a stock, wider MLP.
-    """
-
-    blocks: Callable[[PreTrainedModel], nn.ModuleList]
-    new: Callable[[PretrainedConfig, int], nn.Module]  # an expert of `hidden` units
-    widen: Callable[[nn.Module, nn.Module], int]  # append the expert's units to the base MLP; its new width
-    width_key: str  # the config key of the MLP's hidden units
+    inputs: tuple[str, ...]
+    output: str
+    width_key: str
 
 
-def _append(layer: nn.Module, extra: nn.Module, dim: int, output: bool) -> None:
-    """Append `extra`'s units to `layer` along weight dim `dim`; an output layer sums the biases."""
-    layer.weight = nn.Parameter(torch.cat([layer.weight, extra.weight], dim=dim).detach())
+MLP_FORMS = (
+    MLPForm(("gate_proj", "up_proj"), "down_proj", "intermediate_size"),  # gated: Llama, Qwen2, Mistral, Gemma
+    MLPForm(("c_fc",), "c_proj", "n_inner"),  # GPT-2
+)
+
+
+def mlp_form(mlp: nn.Module) -> MLPForm | None:
+    return next((form for form in MLP_FORMS if all(hasattr(mlp, n) for n in (*form.inputs, form.output))), None)
+
+
+def _units_dim(layer: nn.Module, output: bool) -> int:
+    """The weight dimension that runs over the MLP's units (Linear is (out, in), Conv1D (in, out))."""
+    return int(output) if isinstance(layer, nn.Linear) else int(not output)
+
+
+def _with_units(layer: nn.Module, units: int, output: bool, std: float) -> nn.Module:
+    """A fresh projection of `layer`'s kind with `units` MLP units; an output projection starts at
+    zero, so a new expert adds nothing and training starts from the base model exactly."""
+    width = layer.weight.shape[1 - _units_dim(layer, output)]  # the hidden state's size
+    n_in, n_out = (units, width) if output else (width, units)
+    bias = layer.bias is not None
+    new = Conv1D(n_out, n_in) if isinstance(layer, Conv1D) else nn.Linear(n_in, n_out, bias=bias)
+    if isinstance(new, Conv1D) and not bias:
+        new.bias = None
+    nn.init.normal_(new.weight, std=std) if not output else nn.init.zeros_(new.weight)
+    if new.bias is not None:
+        nn.init.zeros_(new.bias)
+    return new.to(dtype=layer.weight.dtype, device=layer.weight.device)
+
+
+def _fix_shape(layer: nn.Module) -> None:
+    if isinstance(layer, Conv1D):
+        layer.nx, layer.nf = layer.weight.shape
+    else:
+        layer.out_features, layer.in_features = layer.weight.shape
+
+
+def _append_units(layer: nn.Module, extra: nn.Module, output: bool) -> None:
+    """Append `extra`'s units to `layer`; an output projection sums the biases."""
+    layer.weight = nn.Parameter(torch.cat([layer.weight, extra.weight], dim=_units_dim(layer, output)).detach())
     if layer.bias is not None:
         bias = layer.bias + extra.bias if output else torch.cat([layer.bias, extra.bias])
         layer.bias = nn.Parameter(bias.detach())
+    _fix_shape(layer)
 
 
-def _gpt2_expert(config: PretrainedConfig, hidden: int) -> nn.Module:
-    expert = GPT2MLP(hidden, config)
-    nn.init.normal_(expert.c_fc.weight, std=config.initializer_range)
-    nn.init.zeros_(expert.c_proj.weight)  # zero output: training starts from the base model exactly
+def new_expert(mlp: nn.Module, hidden: int, std: float) -> nn.Module:
+    """An expert of `hidden` units of the same class (activation included) as the block's MLP."""
+    form = mlp_form(mlp)
+    expert = copy.copy(mlp)  # same class and activation; its projections are replaced below
+    expert._modules = dict(mlp._modules)
+    for name in form.inputs:
+        setattr(expert, name, _with_units(getattr(mlp, name), hidden, output=False, std=std))
+    setattr(expert, form.output, _with_units(getattr(mlp, form.output), hidden, output=True, std=std))
     return expert
 
 
-def _gpt2_widen(mlp: nn.Module, expert: nn.Module) -> int:
-    _append(mlp.c_fc, expert.c_fc, dim=1, output=False)  # Conv1D weights are (in, out)
-    _append(mlp.c_proj, expert.c_proj, dim=0, output=True)
-    mlp.c_fc.nf = mlp.c_fc.weight.shape[1]
-    return mlp.c_fc.nf
-
-
-def _llama_expert(config: PretrainedConfig, hidden: int) -> nn.Module:
-    config = copy.copy(config)  # LlamaMLP reads its width from the config
-    config.intermediate_size = hidden
-    expert = LlamaMLP(config)
-    nn.init.zeros_(expert.down_proj.weight)
-    return expert
-
-
-def _llama_widen(mlp: nn.Module, expert: nn.Module) -> int:
-    for name in ("gate_proj", "up_proj"):
-        _append(getattr(mlp, name), getattr(expert, name), dim=0, output=False)
-        getattr(mlp, name).out_features = getattr(mlp, name).weight.shape[0]
-    _append(mlp.down_proj, expert.down_proj, dim=1, output=True)
-    mlp.down_proj.in_features = mlp.down_proj.weight.shape[1]
-    mlp.intermediate_size = mlp.down_proj.in_features
-    return mlp.intermediate_size
-
-
-MLP_FORMS = {
-    "gpt2": MLPForm(lambda m: m.transformer.h, _gpt2_expert, _gpt2_widen, "n_inner"),
-    "llama": MLPForm(lambda m: m.model.layers, _llama_expert, _llama_widen, "intermediate_size"),
-}
+def widen(mlp: nn.Module, expert: nn.Module) -> int:
+    """Append the expert's units to the base MLP; return its new width."""
+    form = mlp_form(mlp)
+    for name in form.inputs:
+        _append_units(getattr(mlp, name), getattr(expert, name), output=False)
+    output = getattr(mlp, form.output)
+    _append_units(output, getattr(expert, form.output), output=True)
+    width = output.weight.shape[_units_dim(output, output=True)]
+    if hasattr(mlp, "intermediate_size"):
+        mlp.intermediate_size = width
+    return width
 
 
 class Router:
@@ -250,14 +313,16 @@ def experts(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) 
     the tokenizer's ids with `route_by_language`. Only the experts train: pair with
     `embeddings` (`embeddings+experts`) to train new rows too.
     """
-    if model.config.model_type not in MLP_FORMS:
-        raise LangadaptError(f"`experts` supports {', '.join(MLP_FORMS)} models, not {model.config.model_type!r}",
+    _, layer_list = blocks(model)
+    if mlp_form(getattr(layer_list[0], "mlp", None)) is None:
+        raise LangadaptError(f"`experts` needs blocks with a gated or GPT-2 MLP (`mlp`), which a "
+                             f"{model.config.model_type} model does not have",
                              fix="use `lora` or `layra` for this model.")
-    form = MLP_FORMS[model.config.model_type]
     model.requires_grad_(False)
     router = Router(lora.expert_languages) if lora.expert_languages else None
-    for block in form.blocks(model):
-        block.mlp = Experts(block.mlp, [form.new(model.config, lora.expert_hidden)
+    std = getattr(model.config, "initializer_range", 0.02)
+    for block in layer_list:
+        block.mlp = Experts(block.mlp, [new_expert(block.mlp, lora.expert_hidden, std)
                                         for _ in lora.expert_languages or [None]], router)
     if router is not None:
         model.register_forward_pre_hook(router, with_kwargs=True)
@@ -265,8 +330,7 @@ def experts(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) 
 
 
 def _router(model: nn.Module) -> Router | None:
-    form = MLP_FORMS.get(getattr(model.config, "model_type", None))
-    mlp = form.blocks(model)[0].mlp if form is not None else None
+    mlp = getattr(blocks(model)[1][0], "mlp", None)
     return mlp.router if isinstance(mlp, Experts) else None
 
 
@@ -298,8 +362,8 @@ def export(model: nn.Module, language: str | None = None) -> PreTrainedModel:
         return model.merge_and_unload()
     if isinstance(model.get_input_embeddings(), FactorisedEmbedding):
         return multiply_out(model)
-    form = MLP_FORMS.get(model.config.model_type)
-    if form is None or not isinstance(form.blocks(model)[0].mlp, Experts):
+    _, layer_list = blocks(model)
+    if not isinstance(getattr(layer_list[0], "mlp", None), Experts):
         return model
     languages = expert_languages(model)
     if language is not None and language not in languages:
@@ -308,10 +372,10 @@ def export(model: nn.Module, language: str | None = None) -> PreTrainedModel:
     router = _router(model)
     for key in [key for key, hook in model._forward_pre_hooks.items() if hook is router]:
         del model._forward_pre_hooks[key]  # a stock model does not route
-    for block in form.blocks(model):
-        width = form.widen(block.mlp.base, block.mlp.experts[index])
+    for block in layer_list:
+        width = widen(block.mlp.base, block.mlp.experts[index])
         block.mlp = block.mlp.base
-    setattr(model.config, form.width_key, width)
+    setattr(model.config, mlp_form(layer_list[0].mlp).width_key, width)
     return model
 
 

@@ -1,10 +1,11 @@
 """Models from scratch by named size, saved and loaded as stock transformers folders (safetensors).
 
-Three architectures, all stock transformers classes so a saved folder loads anywhere:
-GPT-2 and Llama (causal LM) and BERT (masked LM). A preset names a shape; the parameter count
-also depends on the vocabulary (≈ figures below are for a 2-4k subword vocabulary; the Goldfish
-shapes reach their published sizes with a 50k vocabulary). Byte-level models use
-`vocab.train.byte_tokenizer()`, whose vocabulary is the 256 bytes.
+Every architecture is a stock transformers class, so a saved folder loads anywhere: GPT-2,
+the Llama family (Llama, Qwen2, Mistral, Gemma: one builder, `AutoConfig.for_model`) and
+BERT (masked LM). A folder can carry a model card (`langadapt.json`, model/card.py).
+A preset names a shape; the parameter count also depends on the vocabulary (≈ figures below
+are for a 2-4k subword vocabulary; the Goldfish shapes reach their published sizes with a 50k
+vocabulary). Byte-level models use `vocab.train.byte_tokenizer()`, whose vocabulary is the 256 bytes.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from transformers import (
     BertForMaskedLM,
     GPT2Config,
     GPT2LMHeadModel,
-    LlamaConfig,
-    LlamaForCausalLM,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
 )
 
 from langadapt.config import ModelConfig
-from langadapt.vocab.train import EOS, as_transformers
+from langadapt.model.card import ModelCard, write_card
+from langadapt.vocab.train import as_transformers, end_of_text
 
 MASK = "<|mask|>"
 
@@ -60,7 +61,7 @@ def build_model(cfg: ModelConfig, tokenizer: Tokenizer) -> PreTrainedModel:
 
 @architecture("gpt2")
 def build_gpt2(cfg: ModelConfig, tokenizer: Tokenizer) -> GPT2LMHeadModel:
-    eos_id = tokenizer.token_to_id(EOS)
+    eos_id = end_of_text(tokenizer)
     config = GPT2Config(
         vocab_size=tokenizer.get_vocab_size(),
         n_positions=cfg.block_size,
@@ -69,28 +70,36 @@ def build_gpt2(cfg: ModelConfig, tokenizer: Tokenizer) -> GPT2LMHeadModel:
         n_head=cfg.n_head,
         bos_token_id=eos_id,
         eos_token_id=eos_id,
-        tie_word_embeddings=True,
+        tie_word_embeddings=cfg.tie_embeddings,
         activation_function="gelu_pytorch_tanh",  # GPT-2's tanh GELU in one kernel, not five (same values)
     )
     return GPT2LMHeadModel(config)
 
 
-@architecture("llama")
-def build_llama(cfg: ModelConfig, tokenizer: Tokenizer) -> LlamaForCausalLM:
-    """Llama-style: RMSNorm, rotary positions, SwiGLU (hidden 8/3 × width keeps GPT-2's MLP size)."""
-    eos_id = tokenizer.token_to_id(EOS)
-    config = LlamaConfig(
+def build_decoder(cfg: ModelConfig, tokenizer: Tokenizer) -> PreTrainedModel:
+    """Llama-family: RMSNorm, rotary positions, a gated MLP (8/3 × width keeps GPT-2's MLP size);
+    `cfg.arch` picks the stock class (Qwen2 adds q/k/v biases, Gemma scales embeddings by √d)."""
+    eos_id = end_of_text(tokenizer)
+    config = AutoConfig.for_model(
+        cfg.arch,
         vocab_size=tokenizer.get_vocab_size(),
         hidden_size=cfg.n_embd,
         intermediate_size=32 * round(cfg.n_embd * 8 / 3 / 32),
         num_hidden_layers=cfg.n_layer,
         num_attention_heads=cfg.n_head,
+        num_key_value_heads=cfg.n_kv_head or cfg.n_head,
+        head_dim=cfg.n_embd // cfg.n_head,
         max_position_embeddings=cfg.block_size,
         bos_token_id=eos_id,
         eos_token_id=eos_id,
-        tie_word_embeddings=True,
+        pad_token_id=None,
+        tie_word_embeddings=cfg.tie_embeddings,
     )
-    return LlamaForCausalLM(config)
+    return AutoModelForCausalLM.from_config(config)
+
+
+for _arch in ("llama", "qwen2", "mistral", "gemma"):
+    architecture(_arch)(build_decoder)
 
 
 @architecture("bert")
@@ -106,21 +115,28 @@ def build_bert(cfg: ModelConfig, tokenizer: Tokenizer) -> BertForMaskedLM:
         intermediate_size=4 * cfg.n_embd,
         max_position_embeddings=cfg.block_size,
         type_vocab_size=1,
-        pad_token_id=tokenizer.token_to_id(EOS),
-        tie_word_embeddings=True,
+        pad_token_id=end_of_text(tokenizer),
+        tie_word_embeddings=cfg.tie_embeddings,
     )
     config.mask_token_id = tokenizer.token_to_id(MASK)
     return BertForMaskedLM(config)
 
 
-def save_model(model: PreTrainedModel, tokenizer: Tokenizer, path: Path) -> Path:
-    """Write model (safetensors) and tokenizer into a temp folder, then rename it into place."""
+def save_model(model: PreTrainedModel, tokenizer: Tokenizer | PreTrainedTokenizerBase, path: Path,
+               card: ModelCard | None = None) -> Path:
+    """Write model (safetensors, generation config), tokenizer and `card` into a temp folder, then
+    rename it into place. A `tokenizers.Tokenizer` is wrapped by `as_transformers`; pass a
+    transformers tokenizer (`as_transformers(tok, like=base)`) to keep a base's chat template."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         model.save_pretrained(tmp)
-        as_transformers(tokenizer).save_pretrained(tmp)
+        if not isinstance(tokenizer, PreTrainedTokenizerBase):
+            tokenizer = as_transformers(tokenizer)
+        tokenizer.save_pretrained(tmp)
+        if card is not None:
+            write_card(card, tmp)
         if path.exists():
             shutil.rmtree(path)
         tmp.rename(path)
@@ -136,7 +152,11 @@ def load_model(path: Path, gguf_file: str | None = None) -> PreTrainedModel:
     dequantises GGUF weights to float on load.
     """
     if gguf_file is not None:
-        return AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, trust_remote_code=False)
+        model.hf_quantizer = None  # dequantised on load: plain float weights, which save_pretrained may write
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        return model
     masked = AutoConfig.from_pretrained(path).model_type == "bert"
     auto = AutoModelForMaskedLM if masked else AutoModelForCausalLM
     return auto.from_pretrained(path, use_safetensors=True, trust_remote_code=False)

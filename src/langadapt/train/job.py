@@ -10,13 +10,19 @@ command after a crash or a kill continues from the last checkpoint, exactly. Lay
       log.jsonl  checkpoints/  adapter/ (peft methods)  final/ (stock transformers folder)
       final-<lang>/ (per-language experts: one stock folder per further language)
 
-A staged method (`embeddings+layra`) trains each stage in `stage<i>-<method>/` in turn and
-writes the last one's model to `final/`.
+A staged method (`embeddings+layra`) trains each stage in `stage<i>-<method>/` in turn, each
+at its own learning rate (`train.stage_lr`), and writes the last one's model to `final/`.
+
+With `init_from`, the folder is checked first (model/base.py) and its card (`langadapt.json`)
+says which vocabulary rows are new, so every method trains them; the control tokens the job adds
+are new rows too. Every model folder the job writes carries the card forward (method,
+languages), with the base's chat template, special tokens and generation config.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import json
 import logging
@@ -51,10 +57,19 @@ from langadapt.model.adapters import (
     stages,
     trainable_parameters,
 )
+from langadapt.model.base import Base, check_base
 from langadapt.model.build import MASK, build_model, load_model, save_model
+from langadapt.model.card import ModelCard, read_card
 from langadapt.runs import provenance
 from langadapt.train.loop import make_accelerator, train
-from langadapt.vocab.train import EOS, byte_tokenizer, load_tokenizer, save_tokenizer, train_bpe
+from langadapt.vocab.train import (
+    as_transformers,
+    byte_tokenizer,
+    end_of_text,
+    load_tokenizer,
+    save_tokenizer,
+    train_bpe,
+)
 
 log = logging.getLogger("langadapt")
 
@@ -87,13 +102,9 @@ def _input_files(cfg: TrainJobConfig) -> list[Path]:
     return files + list(cfg.data.eval_files.values())
 
 
-def _base_tokenizer(cfg: TrainJobConfig, texts: list[str]) -> Tokenizer:
-    if cfg.init_from is not None:
-        if cfg.gguf_file is None:
-            return load_tokenizer(cfg.init_from / "tokenizer.json")
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(cfg.init_from, gguf_file=cfg.gguf_file).backend_tokenizer
+def _base_tokenizer(cfg: TrainJobConfig, base: Base | None, texts: list[str]) -> Tokenizer:
+    if base is not None:  # a copy: control tokens are added to it
+        return Tokenizer.from_str(base.tokenizer.backend_tokenizer.to_str())
     if cfg.data.tokenizer == "bytes":
         return byte_tokenizer()
     if cfg.data.tokenizer == "bpe":
@@ -128,8 +139,10 @@ def within_budget(docs: list[Document], max_bytes: int | None) -> list[Document]
     return kept
 
 
-def prepare_data(cfg: TrainJobConfig, out: Path) -> None:
-    """Tokenizer and one memory-mapped token file per source; skipped when `data.json` exists."""
+def prepare_data(cfg: TrainJobConfig, out: Path, base: Base | None = None) -> None:
+    """Tokenizer and one memory-mapped token file per source; skipped when `data.json` exists.
+
+    `data.json` records the end-of-text id and the ids of the control tokens added here."""
     if (out / "data.json").is_file():
         return
     texts, sizes = {}, {}
@@ -139,22 +152,23 @@ def prepare_data(cfg: TrainJobConfig, out: Path) -> None:
         texts[source.name] = (list(with_control_tokens(docs, cfg.data.control_tokens)) if cfg.data.control_tokens
                               else [doc.text for doc in docs])
     every_text = [text for group in texts.values() for text in group]
-    tokenizer = _base_tokenizer(cfg, every_text)
-    if tokenizer.token_to_id(EOS) is None:
-        raise LangadaptError(f"the tokenizer has no {EOS} token", fix="use a tokenizer with an end-of-text token.")
+    tokenizer = _base_tokenizer(cfg, base, every_text)
+    eos = end_of_text(tokenizer, base.config.eos_token_id if base is not None else None)
+    base_size = tokenizer.get_vocab_size()
     add_control_tokens(tokenizer, every_text)
     if cfg.model.arch == "bert" and tokenizer.token_to_id(MASK) is None:
         tokenizer.add_special_tokens([MASK])
     counts = {}
     for name, group in texts.items():
-        tokens = pack(group, tokenizer, tokenizer.token_to_id(EOS), cfg.seed)
+        tokens = pack(group, tokenizer, eos, cfg.seed)
         if len(tokens) <= cfg.model.block_size + 1:
             raise LangadaptError(f"data source {name!r} has only {len(tokens)} tokens",
                                  fix=f"give it more text than one block ({cfg.model.block_size} tokens).")
         write_tokens(out / "tokens" / f"{name}.bin", tokens)
         counts[name] = len(tokens)
     save_tokenizer(tokenizer, out / "tokenizer.json")
-    write_json(out / "data.json", {"tokens": counts, "bytes": sizes, "vocab_size": tokenizer.get_vocab_size()})
+    write_json(out / "data.json", {"tokens": counts, "bytes": sizes, "vocab_size": tokenizer.get_vocab_size(),
+                                   "eos_id": eos, "added_ids": list(range(base_size, tokenizer.get_vocab_size()))})
 
 
 def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
@@ -197,32 +211,38 @@ def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer) -
     return write_with(out / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
 
 
+def _start(cfg: TrainJobConfig, base: Base | None, tokenizer: Tokenizer, added_ids: list[int]):
+    """The model training starts from, the new vocabulary rows, and the card its outputs carry."""
+    if base is None:
+        return build_model(cfg.model, tokenizer), added_ids, ModelCard()
+    card = read_card(cfg.init_from) or ModelCard(base=str(cfg.init_from), gguf_file=cfg.gguf_file)
+    model = load_model(cfg.init_from, cfg.gguf_file)
+    if tokenizer.get_vocab_size() > model.get_input_embeddings().weight.shape[0]:  # padded matrices have room
+        model.resize_token_embeddings(tokenizer.get_vocab_size())
+    return model, sorted({*card.new_ids, *added_ids}), card
+
+
 def run_train_job(cfg: TrainJobConfig) -> Path:
     """Train (or resume) the run `cfg` describes; return the final model folder."""
     out = Path(cfg.output_dir) / cfg.name
+    base = check_base(cfg.init_from, cfg.gguf_file) if cfg.init_from is not None else None
     state = make_accelerator()
     if state.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", cfg.model_dump(mode="json"))
-        prepare_data(cfg, out)
+        prepare_data(cfg, out, base)
         write_json(out / "manifest.json", provenance(_input_files(cfg)))
     state.wait_for_everyone()
     tokenizer = load_tokenizer(out / "tokenizer.json")
+    data = json.loads((out / "data.json").read_text(encoding="utf-8"))
 
     torch.manual_seed(cfg.seed)
-    new_ids: list[int] = []
-    if cfg.init_from is not None:
-        model = load_model(cfg.init_from, cfg.gguf_file)
-        old = model.get_input_embeddings().weight.shape[0]
-        card = Path(cfg.init_from) / "langadapt.json"
-        if card.is_file():  # an expanded model folder names its new rows
-            expansion = json.loads(card.read_text(encoding="utf-8"))
-            new_ids = list(range(expansion["first_new_id"], expansion["first_new_id"] + expansion["new_tokens"]))
-        if tokenizer.get_vocab_size() > old:  # control tokens added to an existing vocabulary
-            model.resize_token_embeddings(tokenizer.get_vocab_size())
-            new_ids += list(range(old, tokenizer.get_vocab_size()))
-    else:
-        model = build_model(cfg.model, tokenizer)
+    model, new_ids, card = _start(cfg, base, tokenizer, data["added_ids"])
+    saved_tokenizer = as_transformers(tokenizer, like=base.tokenizer if base is not None else None)
+    languages = [normalise(code) for source in active_sources(cfg) for code in source.languages]
+    card = dataclasses.replace(card, new_ids=new_ids, eos_token=tokenizer.id_to_token(data["eos_id"]),
+                               languages=list(dict.fromkeys([*card.languages, *languages])),
+                               trained_from=str(cfg.init_from) if cfg.init_from is not None else None)
 
     heldout = _heldout(cfg)
     evaluate = bpb_evaluator(tokenizer, heldout) if heldout else None
@@ -231,6 +251,7 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
         last = index == len(methods) - 1
         stage_dir = out if len(methods) == 1 else out / f"stage{index + 1}-{method}"
         final = out / "final" if last else stage_dir / "final"
+        stage_card = dataclasses.replace(card, method="+".join(methods[: index + 1]))
         if final.is_dir():  # a finished stage of a resumed run
             model = load_model(final)
             continue
@@ -238,19 +259,20 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
         if state.is_main_process:  # parameters each stage trains, for results tables
             counts = json.loads((out / "trainable.json").read_text()) if (out / "trainable.json").is_file() else {}
             write_json(out / "trainable.json", {**counts, method: trainable_parameters(adapted)})
-        languages = expert_languages(adapted)
-        if languages:
+        experts = expert_languages(adapted)
+        if experts:
             route_by_language(adapted, tokenizer)
-        train(adapted, _sampler(cfg, out, state), cfg.train, cfg.seed, stage_dir / "log.jsonl",
+        train(adapted, _sampler(cfg, out, state), cfg.train.for_stage(method), cfg.seed, stage_dir / "log.jsonl",
               desc=f"{cfg.name} {method}", evaluate=evaluate,
               checkpoint_dir=stage_dir / "checkpoints")
         if state.is_main_process:
             save_peft_adapter(adapted, stage_dir / "adapter")
-            for language in languages[1:] if last else []:  # final/ holds the first language's experts
-                save_model(export(copy.deepcopy(adapted), language), tokenizer, out / f"final-{language}")
+            for language in experts[1:] if last else []:  # final/ holds the first language's experts
+                save_model(export(copy.deepcopy(adapted), language), saved_tokenizer, out / f"final-{language}",
+                           stage_card)
         model = export(adapted)
         if state.is_main_process:
-            save_model(model, tokenizer, final)
+            save_model(model, saved_tokenizer, final, stage_card)
         state.wait_for_everyone()
     if state.is_main_process and not (out / "results.parquet").is_file():
         write_results(cfg, out, model, tokenizer)

@@ -11,7 +11,8 @@ inside the rank-r subspace), new rows R_new + A_new·P, and R_new = 0 when `ofa`
 them with `vocab.ofa_rank` = r. The buffers are derived from the model, so checkpoints leave
 them out. `multiply_out` turns the factors back into nn.Embedding / nn.Linear, so the saved
 folder loads with stock transformers. A tied output layer shares the input's factors; an
-untied one gets its own.
+untied one gets its own. An embedding class that scales its output (Gemma's √d) keeps doing
+so: the original module is kept, without its weight, and gets the full matrix back at export.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def low_rank_basis(old: torch.Tensor, rank: int) -> torch.Tensor:
 class FactorisedEmbedding(nn.Module):
     """Embedding rows R + [A_old; A_new]·P; A_new and P train, R and A_old are frozen buffers."""
 
-    def __init__(self, weight: torch.Tensor, n_old: int, rank: int, padding_idx: int | None = None):
+    def __init__(self, weight: torch.Tensor, n_old: int, rank: int, padding_idx: int | None = None,
+                 stock: nn.Embedding | None = None):
         super().__init__()
+        self.stock = (stock,)  # a tuple, so the weightless original is not a submodule
         weight = weight.detach()
         basis = low_rank_basis(weight[:n_old], rank)
         coords = weight @ basis.T
@@ -55,7 +58,9 @@ class FactorisedEmbedding(nn.Module):
         return self.residual + self.coords() @ self.primitives
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return F.embedding(ids, self.residual) + F.embedding(ids, self.coords()) @ self.primitives
+        rows = F.embedding(ids, self.residual) + F.embedding(ids, self.coords()) @ self.primitives
+        scale = getattr(self.stock[0], "embed_scale", None)
+        return rows if scale is None else rows * scale.to(rows.dtype)
 
 
 class FactorisedHead(nn.Module):
@@ -72,24 +77,25 @@ class FactorisedHead(nn.Module):
 def factorise(model: PreTrainedModel, n_old: int, rank: int) -> PreTrainedModel:
     """Freeze `model` and swap its embeddings for rank-`rank` factors whose rows from `n_old` on train."""
     embedding, output = model.get_input_embeddings(), model.get_output_embeddings()
-    if type(embedding) is not nn.Embedding or not (output is None or type(output) is nn.Linear):
+    if not isinstance(embedding, nn.Embedding) or not (output is None or type(output) is nn.Linear):
         raise LangadaptError(f"cannot factorise the embeddings of a {model.config.model_type} model "
                              f"({type(embedding).__name__}, {type(output).__name__})",
                              fix="use the `embeddings` method, which trains full new rows.")
     model.requires_grad_(False)
-    factors = FactorisedEmbedding(embedding.weight, n_old, rank, embedding.padding_idx)
+    factors = FactorisedEmbedding(embedding.weight, n_old, rank, embedding.padding_idx, stock=embedding)
     model.set_input_embeddings(factors)
     if output is not None:
         own = factors if output.weight is embedding.weight else FactorisedEmbedding(output.weight, n_old, rank)
         model.set_output_embeddings(FactorisedHead(own, output.bias))
+    embedding.weight = None  # the factors stand for it now
     return model
 
 
 def multiply_out(model: PreTrainedModel) -> PreTrainedModel:
     """Replace the factors by the full matrices they stand for: a stock transformers model again."""
     factors, head = model.get_input_embeddings(), model.get_output_embeddings()
-    embedding = nn.Embedding.from_pretrained(factors.matrix().detach().clone(), freeze=False,
-                                             padding_idx=factors.padding_idx)
+    embedding = factors.stock[0]
+    embedding.weight = nn.Parameter(factors.matrix().detach().clone())
     model.set_input_embeddings(embedding)
     if isinstance(head, FactorisedHead):
         tied = head.factors is factors

@@ -14,12 +14,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from langadapt.atomic import write_text
 from langadapt.data.mixing import mixture_probabilities
+from langadapt.errors import LangadaptError
 
-EOS = "<|endoftext|>"
+EOS = "<|endoftext|>"  # the end-of-text token of the tokenizers trained here
+# End-of-text tokens of real bases: GPT-2 / Qwen2 / SmolLM2, Llama-3, Llama-2 / Mistral, Gemma
+END_OF_TEXT = (EOS, "<|end_of_text|>", "</s>", "<eos>")
 KINDS = ("bpe", "unigram", "bytes")
 
 
@@ -30,11 +33,11 @@ def _byte_level(model) -> Tokenizer:
     return tokenizer
 
 
-def _train(model, trainer_class, texts: Iterable[str], vocab_size: int) -> Tokenizer:
+def _train(model, trainer_class, texts: Iterable[str], vocab_size: int, special_tokens: list[str]) -> Tokenizer:
     tokenizer = _byte_level(model)
     trainer = trainer_class(
         vocab_size=vocab_size,
-        special_tokens=[EOS],
+        special_tokens=special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -42,13 +45,14 @@ def _train(model, trainer_class, texts: Iterable[str], vocab_size: int) -> Token
     return tokenizer
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
-    return _train(models.BPE(), trainers.BpeTrainer, texts, vocab_size)
+def train_bpe(texts: Iterable[str], vocab_size: int, special_tokens: list[str] | None = None) -> Tokenizer:
+    """Byte-level BPE; `special_tokens` (default: the end-of-text token) take the first ids."""
+    return _train(models.BPE(), trainers.BpeTrainer, texts, vocab_size, special_tokens or [EOS])
 
 
 def train_unigram(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     """Unigram LM over byte-level symbols: every byte stays in the vocabulary, so no `<unk>`."""
-    return _train(models.Unigram(), trainers.UnigramTrainer, texts, vocab_size)
+    return _train(models.Unigram(), trainers.UnigramTrainer, texts, vocab_size, [EOS])
 
 
 def byte_tokenizer() -> Tokenizer:
@@ -100,6 +104,30 @@ def load_tokenizer(path: Path) -> Tokenizer:
     return Tokenizer.from_file(str(path))
 
 
-def as_transformers(tokenizer: Tokenizer) -> PreTrainedTokenizerFast:
-    """Wrap for `save_pretrained`, so a model folder loads with stock `AutoTokenizer`."""
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=EOS, bos_token=EOS, unk_token=None)
+def end_of_text(tokenizer: Tokenizer, eos_token_id: int | list[int] | None = None) -> int:
+    """The id that ends a document (packing, bits per byte, generation).
+
+    The tokenizer's end-of-text token by its known names comes first, the model config's
+    `eos_token_id` second: an instruct model's config names the end of a chat turn
+    (`<|im_end|>`), while its pretraining documents ended with end-of-text."""
+    for name in END_OF_TEXT:
+        if (token_id := tokenizer.token_to_id(name)) is not None:
+            return token_id
+    first = eos_token_id[0] if isinstance(eos_token_id, list) and eos_token_id else eos_token_id
+    if isinstance(first, int) and 0 <= first < tokenizer.get_vocab_size():
+        return first
+    raise LangadaptError(f"the tokenizer has no end-of-text token (none of {', '.join(END_OF_TEXT)}) and the "
+                         "model config names no eos_token_id", fix="use a tokenizer with an end-of-text token, "
+                         "or set eos_token_id in the model folder's config.json.")
+
+
+def as_transformers(tokenizer: Tokenizer, like: PreTrainedTokenizerBase | None = None) -> PreTrainedTokenizerFast:
+    """Wrap for `save_pretrained`, so a model folder loads with stock `AutoTokenizer`.
+
+    `like`, the base model's own tokenizer, lends its special-token roles and chat template,
+    so an adapted folder chats like its base; without it the end-of-text token is eos and bos."""
+    if like is not None:
+        return PreTrainedTokenizerFast(tokenizer_object=tokenizer, chat_template=like.chat_template,
+                                       **like.special_tokens_map)
+    eos = tokenizer.id_to_token(end_of_text(tokenizer))
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=eos, bos_token=eos, unk_token=None)
