@@ -39,6 +39,7 @@ def test_the_base_is_expanded_initialised_and_adapted_in_one_run(base_run):
     for method in METHODS:  # each adaptation learned the target, which the base never saw
         assert bpb[method, "hsb_Latn"] < bpb["init:subword-mean", "hsb_Latn"]
     card = json.loads((folder / "init" / "subword-mean" / "langadapt.json").read_text())
-    assert card["first_new_id"] == expansion["first_new_id"]
+    assert card["new_ids"][0] == expansion["first_new_id"] and len(card["new_ids"]) == expansion["new_tokens"]
+    assert card["initialiser"] == "subword-mean"
     staged = json.loads((folder / "train" / "embeddings+layra" / "trainable.json").read_text())
     assert staged["embeddings"] < staged["layra"]
