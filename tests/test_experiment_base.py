@@ -19,7 +19,7 @@ METHODS = ["full", "layra", "embeddings+layra"]
 def base_run(tmp_path_factory, sample_docs):
     tmp = tmp_path_factory.mktemp("base")
     tokenizer = train_bpe([d.text for d in sample_docs if d.lang != "hsb_Latn"], 700)
-    base = save_model(build_model(ModelConfig(n_layer=2, n_embd=32, n_head=2, block_size=32), tokenizer),
+    base = save_model(build_model(ModelConfig(n_layer=2, n_embd=32, n_head=2, block_size=32, arch="llama"), tokenizer),
                       tokenizer, tmp / "pretrained")
     cfg = {**TINY, "name": "from-base", "output_dir": str(tmp / "runs"), "base": {"model": str(base)},
            "adapt": {**TINY["adapt"], "methods": METHODS, "stage_lr": {"embeddings": 1e-2}},

@@ -26,8 +26,9 @@ state = {"debug": False}
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
     state["debug"] = debug
-    logging.basicConfig(level=logging.INFO, format="%(message)s",
+    logging.basicConfig(level=logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False, show_time=False)])
+    logging.getLogger("langadapt").setLevel(logging.INFO)  # our progress; libraries (gensim, ...) only warn
 
 
 def _guarded(action):

@@ -84,6 +84,7 @@ def bits_per_byte(
         n_tokens += len(encoding.ids)
         if encoding.ids:
             windows += sliding_windows([eos_id, *encoding.ids], context, stride)
+    windows.sort(key=lambda window: len(window.ids))  # batches of similar lengths: little padding
     device = next(model.parameters()).device
     model.eval()
     nats = 0.0

@@ -263,8 +263,8 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
         if experts:
             route_by_language(adapted, tokenizer)
         train(adapted, _sampler(cfg, out, state), cfg.train.for_stage(method), cfg.seed, stage_dir / "log.jsonl",
-              desc=f"{cfg.name} {method}", evaluate=evaluate,
-              checkpoint_dir=stage_dir / "checkpoints")
+              desc=f"{cfg.name} {method}", evaluate=evaluate, checkpoint_dir=stage_dir / "checkpoints",
+              evaluate_at_end=not last)  # the final model is scored once, into results.parquet
         if state.is_main_process:
             save_peft_adapter(adapted, stage_dir / "adapter")
             for language in experts[1:] if last else []:  # final/ holds the first language's experts

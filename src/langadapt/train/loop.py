@@ -108,11 +108,13 @@ def train(
     desc: str = "train",
     evaluate: Evaluate | None = None,
     checkpoint_dir: Path | None = None,
+    evaluate_at_end: bool = True,
 ) -> list[dict]:
     """Train `model` in place for `cfg.steps` steps; return (and write) the log records.
 
-    `evaluate(model)` runs every `cfg.eval_every` steps and at the end; its figures (e.g.
-    held-out bpb per language) go into the log, so over-fitting shows in `log.jsonl`.
+    `evaluate(model)` runs every `cfg.eval_every` steps and at the end (unless `evaluate_at_end`
+    is off: a caller that scores the final model itself); its figures (e.g. held-out bpb per
+    language) go into the log, so over-fitting shows in `log.jsonl`.
     Resuming from `checkpoint_dir` needs `next_batch` to have `state_dict`/`load_state_dict`.
     Under `accelerate launch` each process draws its own batches: seed the sampler per process.
     """
@@ -188,7 +190,7 @@ def train(
                 "tokens_per_s": round((state["tokens"] - tokens_at_start) / (time.perf_counter() - started), 1),
             }
             pending.append((record, loss_sum, grad_norm.detach()))
-            evaluating = evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.steps)
+            evaluating = evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.steps and evaluate_at_end)
             saving = checkpoint_dir is not None and cfg.checkpoint_every and (
                 step % cfg.checkpoint_every == 0 or step == cfg.steps)
             if evaluating:
