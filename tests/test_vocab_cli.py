@@ -70,10 +70,10 @@ def test_every_initialiser_writes_a_stock_loadable_model_scored_at_step_0(vocab_
     assert bpb.value.between(0, 16).all()
 
 
-def test_expanding_a_bpe_base_with_unigram_is_one_paragraph_error(vocab_run, tmp_path):
+def test_expanding_a_bpe_base_with_unigram_merges_is_one_paragraph_error(vocab_run, tmp_path):
     _, _, config = vocab_run
     data = yaml.safe_load(config.read_text())
-    data["vocab"]["tokenizer"] = "unigram"
+    data["vocab"] |= {"tokenizer": "unigram", "expansion": "target-merges"}
     data["output_dir"] = str(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(data))

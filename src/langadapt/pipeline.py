@@ -156,7 +156,8 @@ def _vocab(cfg: ExperimentConfig, run: Run, train_texts, heldout, base=None) -> 
     if reused is not None:
         log.info("vocab: reusing the tokenizers trained on the same corpus (%s)", reused)
         run.manifest.setdefault("reused", {})["vocab"] = str(reused)
-        base, target = (load_tokenizer(reused / side / "tokenizer.json") for side in ("source", "target"))
+        base = load_tokenizer(reused / "source" / "tokenizer.json")
+        target = load_tokenizer(path) if (path := reused / "target" / "tokenizer.json").is_file() else None
     else:
         log.info("vocab: training %s tokenizers and expanding the source vocabulary", cfg.vocab.tokenizer)
         target = None
@@ -165,7 +166,7 @@ def _vocab(cfg: ExperimentConfig, run: Run, train_texts, heldout, base=None) -> 
     if key and reused is None:
         publish(_stage_cache(cfg), "vocab", key, out)
     measured = tokenizer_metrics({"source": vocab.source, "expanded": vocab.expansion.tokenizer}, heldout,
-                                 cfg.languages.source[0])
+                                 cfg.languages.source[0], vocab.expansion)
     return vocab, [{"run": f"tokenizer:{row.pop('tokenizer')}", **row, "method": "none", "init": "none",
                     "steps": 0, "trainable_params": 0} for row in measured]
 

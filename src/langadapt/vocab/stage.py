@@ -10,9 +10,9 @@ from tokenizers import Tokenizer
 
 from langadapt.atomic import write_json
 from langadapt.config import VocabConfig
-from langadapt.vocab.expand import Expansion, expand
+from langadapt.vocab.expand import Expansion, expand, expand_continued
 from langadapt.vocab.init import NEEDS
-from langadapt.vocab.metrics import measure, parity
+from langadapt.vocab.metrics import expansion_metrics, measure, parity
 from langadapt.vocab.static import load_static, token_ids, train_static
 from langadapt.vocab.train import balance, save_tokenizer, train_tokenizer
 
@@ -20,27 +20,36 @@ from langadapt.vocab.train import balance, save_tokenizer, train_tokenizer
 @dataclass
 class Vocab:
     source: Tokenizer
-    target: Tokenizer
+    target: Tokenizer | None  # the target-language tokenizer (`target-merges` only)
     expansion: Expansion
 
 
 def build_vocab(cfg: VocabConfig, train_texts: dict[str, list[str]], source: list[str], target: str,
                 out: Path, seed: int, base: Tokenizer | None = None, target_tok: Tokenizer | None = None) -> Vocab:
-    """Train the source and target tokenizers (unless given: `base`, `target_tok`), expand, save to `out`."""
+    """Train the source tokenizer (unless `base` is given), expand it for `target`, save to `out`.
+
+    `continued` expansion learns on the base's own segmentation of the target text; only
+    `target-merges` trains (or takes, `target_tok`) a target tokenizer.
+    """
     if base is None:
         mixed = balance({lang: train_texts[lang] for lang in source}, cfg.alpha, seed)
         base = train_tokenizer(mixed, cfg.source_vocab_size, cfg.tokenizer)
-    if target_tok is None:
-        target_tok = train_tokenizer(train_texts[target], cfg.target_vocab_size, cfg.tokenizer)
-    expansion = expand(base, target_tok, cfg.max_new_tokens)
+    if cfg.expansion == "continued":
+        target_tok = None
+        expansion = expand_continued(base, train_texts[target], cfg.max_new_tokens, cfg.min_pair_frequency)
+    else:
+        if target_tok is None:
+            target_tok = train_tokenizer(train_texts[target], cfg.target_vocab_size, cfg.tokenizer)
+        save_tokenizer(target_tok, out / "target" / "tokenizer.json")
+        expansion = expand(base, target_tok, cfg.max_new_tokens)
     save_tokenizer(base, out / "source" / "tokenizer.json")
-    save_tokenizer(target_tok, out / "target" / "tokenizer.json")
     save_tokenizer(expansion.tokenizer, out / "expanded" / "tokenizer.json")
     first, n_new = expansion.first_new_id, len(expansion.new_tokens)
     write_json(out / "expansion.json", {
         "tokenizer": cfg.tokenizer,
+        "expansion": cfg.expansion,
         "source_vocab_size": base.get_vocab_size(),
-        "target_vocab_size": target_tok.get_vocab_size(),
+        "target_vocab_size": target_tok.get_vocab_size() if target_tok else None,
         "new_tokens": n_new,
         "first_new_id": first,
         "examples": [expansion.tokenizer.decode([i]) for i in range(first, first + min(20, n_new))],
@@ -48,9 +57,15 @@ def build_vocab(cfg: VocabConfig, train_texts: dict[str, list[str]], source: lis
     return Vocab(base, target_tok, expansion)
 
 
-def tokenizer_metrics(tokenizers: dict[str, Tokenizer], texts: dict[str, dict[str, str]], pivot: str) -> list[dict]:
+def tokenizer_metrics(tokenizers: dict[str, Tokenizer], texts: dict[str, dict[str, str]], pivot: str,
+                      expansion: Expansion | None = None) -> list[dict]:
     """One row per (tokenizer, language, metric); `texts[lang]` maps document id to text, and
-    parity is taken on the ids a language shares with `pivot` (parallel held-out text)."""
+    parity is taken on the ids a language shares with `pivot` (parallel held-out text).
+
+    With `expansion` (whose tokenizer is one of `tokenizers`, the first being its base), the
+    expanded tokenizer also gets `expansion_metrics` rows: how much of the new vocabulary the
+    text uses, and how bytes per token moved against the base, in every language.
+    """
     rows = []
     for name, tokenizer in tokenizers.items():
         for lang, by_id in texts.items():
@@ -58,6 +73,10 @@ def tokenizer_metrics(tokenizers: dict[str, Tokenizer], texts: dict[str, dict[st
             shared = [i for i in by_id if i in texts[pivot]]
             if shared:
                 values["parity"] = parity(tokenizer, [by_id[i] for i in shared], [texts[pivot][i] for i in shared])
+            if expansion is not None and tokenizer is expansion.tokenizer:
+                base = next(iter(tokenizers.values()))
+                new_ids = range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens))
+                values |= expansion_metrics(base, tokenizer, new_ids, list(by_id.values()))
             rows += [{"tokenizer": name, "language": lang, "metric": metric, "value": float(value)}
                      for metric, value in values.items() if metric != "unit"]
     return rows
