@@ -86,3 +86,15 @@ def test_expanding_a_bpe_base_with_unigram_merges_is_one_paragraph_error(vocab_r
 def test_vocab_command_has_help():
     result = CliRunner().invoke(app, ["vocab", "--help"])
     assert result.exit_code == 0 and "--base" in result.output
+
+
+def test_expansion_report_shows_how_each_language_uses_the_new_tokens(vocab_run):
+    folder, _, _ = vocab_run
+    results = pd.read_parquet(folder / "results.parquet")
+    expanded = results[results.run == "tokenizer:expanded"].set_index(["language", "metric"]).value
+    for lang in LANGS:
+        assert {"new_tokens_used", "new_token_rate", "bytes_per_token_change"} <= set(expanded[lang].index)
+    assert expanded["hsb_Latn", "new_token_rate"] > max(expanded[lang, "new_token_rate"] for lang in LANGS[:2])
+    assert expanded["hsb_Latn", "bytes_per_token_change"] > 0.1
+    page = (folder / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Vocabulary expansion" in page and f"{expanded['hsb_Latn', 'new_tokens_used']:.4f}" in page

@@ -18,6 +18,7 @@ from transformers import PreTrainedTokenizerFast
 
 from langadapt.atomic import write_text
 from langadapt.data.mixing import mixture_probabilities
+from langadapt.errors import LangadaptError
 
 EOS = "<|endoftext|>"
 KINDS = ("bpe", "unigram", "bytes")
@@ -97,7 +98,17 @@ def save_tokenizer(tokenizer: Tokenizer, path: Path) -> Path:
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
-    return Tokenizer.from_file(str(path))
+    """A `tokenizer.json`, or the tokenizer inside a `.gguf` model file (as transformers reads it)."""
+    path = Path(path)
+    if path.suffix != ".gguf":
+        return Tokenizer.from_file(str(path))
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name).backend_tokenizer
+    except ImportError as err:
+        raise LangadaptError(f"reading the tokenizer of {path} needs the gguf package ({err})", where=str(path),
+                             fix="pip install 'langadapt[gguf]'") from None
 
 
 def as_transformers(tokenizer: Tokenizer) -> PreTrainedTokenizerFast:
