@@ -103,6 +103,11 @@ class VocabConfig(Section):
                                          "the target text; target-merges: a target tokenizer's merges appended")
     min_pair_frequency: int = Field(default=2, ge=1, description="continued: stop learning at pairs seen fewer times "
                                                                  "in the target text")
+    mode: Literal["extend", "replace"] = Field(
+        default="extend", description="extend the base tokenizer (vocab.expansion), or replace it by one trained on "
+                                      "target + source text, every embedding row initialised from the old model")
+    replace_vocab_size: int | None = Field(default=None, ge=300, description="mode replace: size of the new "
+                                           "tokenizer; default the base tokenizer's")
     initialisers: list[str] = Field(default=["random", "mean", "subword-mean"], min_length=1)
     train_with: str = Field(default="subword-mean", description="initialiser used for the adapted models")
     tokenizer: Literal["bpe", "unigram", "bytes"] = Field(

@@ -39,7 +39,7 @@ from langadapt.report import write_report
 from langadapt.runs import Run, file_hash
 from langadapt.stages import cached, publish, stage_key
 from langadapt.train.loop import train
-from langadapt.vocab.init import resize_and_init
+from langadapt.vocab.init import initialise
 from langadapt.vocab.stage import Vocab, build_vocab, init_context, tokenizer_metrics
 from langadapt.vocab.train import EOS, load_tokenizer
 
@@ -179,7 +179,7 @@ def _initialise(cfg: ExperimentConfig, model, expansion, train_texts, heldout, s
     for init in cfg.vocab.initialisers:
         log.info("vocab: initialising %d new rows with %s", len(expansion.pieces), init)
         expanded = copy.deepcopy(model)
-        resize_and_init(expanded, expansion.pieces, init, cfg.seed, **context)
+        initialise(expanded, expansion, init, cfg.seed, **context)
         initialised[init] = expanded
         if save_to is not None:
             save_model(expanded, expansion.tokenizer, save_to / init)
@@ -283,7 +283,7 @@ def _run_stages(cfg: ExperimentConfig, run: Run) -> Path:
                       "trainable_params": trainable_parameters(model)})
     rows += _probe_rows(cfg, "base", model, source_tok)
 
-    new_ids = list(range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens)))
+    new_ids = expansion.new_ids
     initialised, init_rows = _initialise(cfg, model, expansion, train_texts, heldout)
     rows += init_rows
 

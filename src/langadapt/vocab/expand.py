@@ -40,10 +40,26 @@ WORD_START = re.compile(r"(?<=[^▁])(?=▁)")  # SentencePiece words begin at e
 
 @dataclass
 class Expansion:
+    """The tokenizer a model moves to, and what its embedding rows are made of.
+
+    Extend (`rows` is None): the old ids keep their rows and new token i gets id
+    `first_new_id + i`. Replace: `rows[j]` says where id j of the new tokenizer takes its row
+    from: an old id (the base has the same token), or `first_new_id + i` for new token i, in
+    the old matrix grown by the new rows (`vocab.init.initialise` builds it that way).
+    """
+
     tokenizer: Tokenizer
-    new_tokens: list[str]  # in id order, starting at `first_new_id`
-    first_new_id: int
+    new_tokens: list[str]  # in order of their new rows, starting at row `first_new_id`
+    first_new_id: int  # the old vocabulary size (embedding rows)
     pieces: list[list[int]]  # for each new token, the ids the *old* tokenizer splits it into
+    rows: list[int] | None = None  # replace: the old-or-new row of every id of `tokenizer`
+
+    @property
+    def new_ids(self) -> list[int]:
+        """The ids, in `tokenizer`, of the tokens whose rows are new (to train, to report)."""
+        if self.rows is None:
+            return list(range(self.first_new_id, self.first_new_id + len(self.new_tokens)))
+        return [i for i, row in enumerate(self.rows) if row >= self.first_new_id]
 
 
 def _spec(tokenizer: Tokenizer) -> dict:
@@ -242,3 +258,30 @@ def expand(base: Tokenizer, target: Tokenizer, max_new_tokens: int) -> Expansion
         raise LangadaptError(f"cannot expand a {kinds[0]} tokenizer with a {kinds[1]} one",
                              fix="train the source and target tokenizers with the same `vocab.tokenizer` kind.")
     return EXPANDERS[kinds[0]](base, target, max_new_tokens)
+
+
+def _byte_level(tokenizer: Tokenizer) -> bool:
+    return '"ByteLevel"' in json.dumps(_spec(tokenizer).get("pre_tokenizer"))
+
+
+def replace_tokenizer(base: Tokenizer, new: Tokenizer) -> Expansion:
+    """`vocab.mode: replace`: move from `base` to `new`, keeping the old row of every token
+    `new` shares with `base` (same string; FOCUS's overlap) and a new row for each other one.
+
+    A new token's pieces are the base's cut of it: of its byte-level string when both are
+    byte-level, otherwise of the text it decodes to.
+    """
+    old = base.get_vocab(with_added_tokens=True)
+    n_old = _next_id(_spec(base))
+    same_alphabet = _byte_level(base) and _byte_level(new)
+    rows, new_tokens, pieces = [], [], []
+    for token_id in range(new.get_vocab_size(with_added_tokens=True)):
+        token = new.id_to_token(token_id)
+        if token in old:
+            rows.append(old[token])
+            continue
+        rows.append(n_old + len(new_tokens))
+        new_tokens.append(token)
+        pieces.append([t.id for t in base.model.tokenize(token)] if same_alphabet else
+                      base.encode(new.decode([token_id], skip_special_tokens=False), add_special_tokens=False).ids)
+    return Expansion(new, new_tokens, n_old, pieces, rows)

@@ -320,3 +320,31 @@ def resize_and_init(model: PreTrainedModel, pieces: list[list[int]], method: str
         for weight in matrices:
             ctx = InitContext(weight[:old_size].detach().clone(), pieces, std, generator, **context)
             weight[old_size:] = INITIALISERS[method](ctx).to(weight.dtype)
+
+
+def initialise(model: PreTrainedModel, expansion, method: str, seed: int, **context) -> None:
+    """Give `model` one embedding row per id of `expansion.tokenizer`, new ones by initialiser `method`.
+
+    The one call for both `vocab.mode`s. Extend: the new rows follow the old ones. Replace: the
+    old matrix is grown by the new rows as for extend, then rebuilt in the new tokenizer's id
+    order (`expansion.rows`), so a shared token keeps its old row and the special-token ids in
+    the model's config follow their tokens. `context` is `vocab.stage.init_context`'s.
+    """
+    resize_and_init(model, expansion.pieces, method, seed, **context)
+    if expansion.rows is None:
+        return
+    rows = torch.tensor(expansion.rows)
+    embedding, output = model.get_input_embeddings(), model.get_output_embeddings()
+    untied = output is not None and output.weight is not embedding.weight
+    with torch.no_grad():
+        kept = [embedding.weight[rows].clone(), *([output.weight[rows].clone()] if untied else [])]
+        model.resize_token_embeddings(len(rows), mean_resizing=False)
+        model.get_input_embeddings().weight.copy_(kept[0])
+        if untied:
+            model.get_output_embeddings().weight.copy_(kept[1])
+    moved = {old: new for new, old in enumerate(expansion.rows) if old < expansion.first_new_id}
+    for config in filter(None, (model.config, getattr(model, "generation_config", None))):
+        for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value in moved:
+                setattr(config, name, moved[value])

@@ -80,17 +80,20 @@ def learn_merges(words: dict[tuple[str | None, ...], int], wanted: int, min_coun
         last = count
         merges.append((names[pair[0]], names[pair[1]]))
         merged = intern(token)
+        grown: set[tuple[int, int]] = set()
         for w in where.pop(pair):
-            _merge_word(seqs, w, freqs[w], pair, merged, pair_count, where, heap, first_seen)
+            grown |= _merge_word(seqs, w, freqs[w], pair, merged, pair_count, where)
         pair_count.pop(pair, None)
+        for new in grown:  # one heap entry per new pair, with its count after the whole merge
+            first_seen.setdefault(new, len(first_seen))
+            heapq.heappush(heap, (-pair_count[new], first_seen[new], new))
     return Learned(merges, "enough", last)
 
 
-def _merge_word(seqs, w, freq, pair, merged, pair_count, where, heap, first_seen) -> None:
-    """Replace `pair` by `merged` in word `w`, left to right (as BPE encodes), and move its pair counts."""
+def _merge_word(seqs, w, freq, pair, merged, pair_count, where) -> set[tuple[int, int]]:
+    """Replace `pair` by `merged` in word `w`, left to right (as BPE encodes), and move its pair
+    counts; return the pairs the merge created."""
     seq = seqs[w]
-    if len(seq) < 2:
-        return
     out, i = [], 0
     while i < len(seq):
         if i + 1 < len(seq) and seq[i] == pair[0] and seq[i + 1] == pair[1]:
@@ -100,15 +103,16 @@ def _merge_word(seqs, w, freq, pair, merged, pair_count, where, heap, first_seen
             out.append(seq[i])
             i += 1
     if len(out) == len(seq):
-        return
+        return set()
     for old in zip(seq, seq[1:], strict=False):
         if BARRIER not in old:
             pair_count[old] -= freq
+    created = set()
     for new in zip(out, out[1:], strict=False):
         if BARRIER not in new:
             pair_count[new] += freq
             if merged in new:
                 where[new].add(w)
-                first_seen.setdefault(new, len(first_seen))
-                heapq.heappush(heap, (-pair_count[new], first_seen[new], new))
+                created.add(new)
     seqs[w] = out
+    return created

@@ -10,7 +10,8 @@ from tokenizers import Tokenizer
 
 from langadapt.atomic import write_json
 from langadapt.config import VocabConfig
-from langadapt.vocab.expand import Expansion, expand, expand_continued
+from langadapt.errors import LangadaptError
+from langadapt.vocab.expand import Expansion, expand, expand_continued, replace_tokenizer
 from langadapt.vocab.init import NEEDS
 from langadapt.vocab.metrics import expansion_metrics, measure, parity
 from langadapt.vocab.static import load_static, token_ids, train_static
@@ -29,12 +30,18 @@ def build_vocab(cfg: VocabConfig, train_texts: dict[str, list[str]], source: lis
     """Train the source tokenizer (unless `base` is given), expand it for `target`, save to `out`.
 
     `continued` expansion learns on the base's own segmentation of the target text; only
-    `target-merges` trains (or takes, `target_tok`) a target tokenizer.
+    `target-merges` trains (or takes, `target_tok`) a target tokenizer. `mode: replace` trains a
+    new tokenizer on source + target text instead and maps its tokens onto the base's.
     """
     if base is None:
         mixed = balance({lang: train_texts[lang] for lang in source}, cfg.alpha, seed)
         base = train_tokenizer(mixed, cfg.source_vocab_size, cfg.tokenizer)
-    if cfg.expansion == "continued":
+    if cfg.mode == "replace":
+        target_tok = None
+        mixed = balance({lang: train_texts[lang] for lang in [*source, target]}, cfg.alpha, seed)
+        new = train_tokenizer(mixed, cfg.replace_vocab_size or base.get_vocab_size(), cfg.tokenizer)
+        expansion = replace_tokenizer(base, new)
+    elif cfg.expansion == "continued":
         target_tok = None
         expansion = expand_continued(base, train_texts[target], cfg.max_new_tokens, cfg.min_pair_frequency)
     else:
@@ -47,12 +54,14 @@ def build_vocab(cfg: VocabConfig, train_texts: dict[str, list[str]], source: lis
     first, n_new = expansion.first_new_id, len(expansion.new_tokens)
     write_json(out / "expansion.json", {
         "tokenizer": cfg.tokenizer,
-        "expansion": cfg.expansion,
+        "mode": cfg.mode,
+        "expansion": cfg.expansion if cfg.mode == "extend" else None,
         "source_vocab_size": base.get_vocab_size(),
         "target_vocab_size": target_tok.get_vocab_size() if target_tok else None,
         "new_tokens": n_new,
         "first_new_id": first,
-        "examples": [expansion.tokenizer.decode([i]) for i in range(first, first + min(20, n_new))],
+        "new_ids": expansion.new_ids if expansion.rows is not None else None,
+        "examples": [expansion.tokenizer.decode([i]) for i in expansion.new_ids[:20]],
     })
     return Vocab(base, target_tok, expansion)
 
@@ -75,8 +84,7 @@ def tokenizer_metrics(tokenizers: dict[str, Tokenizer], texts: dict[str, dict[st
                 values["parity"] = parity(tokenizer, [by_id[i] for i in shared], [texts[pivot][i] for i in shared])
             if expansion is not None and tokenizer is expansion.tokenizer:
                 base = next(iter(tokenizers.values()))
-                new_ids = range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens))
-                values |= expansion_metrics(base, tokenizer, new_ids, list(by_id.values()))
+                values |= expansion_metrics(base, tokenizer, expansion.new_ids, list(by_id.values()))
             rows += [{"tokenizer": name, "language": lang, "metric": metric, "value": float(value)}
                      for metric, value in values.items() if metric != "unit"]
     return rows
@@ -84,10 +92,19 @@ def tokenizer_metrics(tokenizers: dict[str, Tokenizer], texts: dict[str, dict[st
 
 def init_context(cfg: VocabConfig, expansion: Expansion, target_texts: list[str], methods: list[str],
                  seed: int) -> dict:
-    """The optional InitContext fields that `methods` read, computed once for all of them."""
+    """The optional InitContext fields that `methods` read, computed once for all of them.
+
+    Vectors and ids are computed on `expansion.tokenizer`; for `mode: replace` they are then
+    re-indexed by embedding row (old rows, then new), the space the initialisers work in.
+    """
     needs = {need for method in methods for need in NEEDS[method]}
     context: dict = {"rank": cfg.ofa_rank}
     if "static" in needs and cfg.static_vectors is not None:
+        if expansion.rows is not None:
+            raise LangadaptError("vocab.static_vectors cannot be read for vocab.mode: replace yet",
+                                 where="vocab.static_vectors",
+                                 fix="leave static_vectors out (vectors are then trained on the target text), "
+                                     "or use vocab.mode: extend.")
         dim = cfg.static_dim if "static_dim" in cfg.model_fields_set else None  # checked only when set
         context["static"] = load_static(expansion.tokenizer, cfg.static_vectors, target_texts,
                                         expansion.first_new_id, dim)
@@ -95,4 +112,10 @@ def init_context(cfg: VocabConfig, expansion: Expansion, target_texts: list[str]
         context["static"] = train_static(expansion.tokenizer, target_texts, cfg.static_dim, seed=seed)
     if "target_ids" in needs:
         context["target_ids"] = token_ids(expansion.tokenizer, target_texts)
+    if expansion.rows is not None:
+        size = expansion.first_new_id + len(expansion.new_tokens)
+        if "static" in context:
+            context["static"] = context["static"].by_row(expansion.rows, size)
+        if "target_ids" in context:
+            context["target_ids"] = [[expansion.rows[i] for i in seq] for seq in context["target_ids"]]
     return context
