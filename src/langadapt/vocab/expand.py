@@ -181,9 +181,11 @@ def expand_continued(base: Tokenizer, texts: Iterable[str], max_new_tokens: int,
     if model["type"] == "BPE":
         vocab: dict[str, int] = model["vocab"]
         as_strings = bool(model["merges"]) and isinstance(model["merges"][0], str)
+        made = set(new_tokens)
         for left, right in merges:
-            if left + right not in vocab and left + right not in new_tokens:
+            if left + right not in vocab and left + right not in made:
                 new_tokens.append(left + right)
+                made.add(left + right)
             model["merges"].append(f"{left} {right}" if as_strings else [left, right])
         vocab.update({token: first_new_id + i for i, token in enumerate(new_tokens)})
     else:
