@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from langadapt.cli import app
 from langadapt.config import ModelConfig
 from langadapt.model.build import build_gpt2, save_model
-from langadapt.vocab.train import train_bpe
+from langadapt.vocab.train import load_tokenizer, train_bpe
 
 LANGS = ["ces_Latn", "pol_Latn", "hsb_Latn"]
 INITS = ["mean", "focus", "ofa", "cw2v"]
@@ -70,10 +70,10 @@ def test_every_initialiser_writes_a_stock_loadable_model_scored_at_step_0(vocab_
     assert bpb.value.between(0, 16).all()
 
 
-def test_expanding_a_bpe_base_with_unigram_is_one_paragraph_error(vocab_run, tmp_path):
+def test_expanding_a_bpe_base_with_unigram_merges_is_one_paragraph_error(vocab_run, tmp_path):
     _, _, config = vocab_run
     data = yaml.safe_load(config.read_text())
-    data["vocab"]["tokenizer"] = "unigram"
+    data["vocab"] |= {"tokenizer": "unigram", "expansion": "target-merges"}
     data["output_dir"] = str(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(data))
@@ -86,3 +86,40 @@ def test_expanding_a_bpe_base_with_unigram_is_one_paragraph_error(vocab_run, tmp
 def test_vocab_command_has_help():
     result = CliRunner().invoke(app, ["vocab", "--help"])
     assert result.exit_code == 0 and "--base" in result.output
+
+
+def test_expansion_report_shows_how_each_language_uses_the_new_tokens(vocab_run):
+    folder, _, _ = vocab_run
+    results = pd.read_parquet(folder / "results.parquet")
+    expanded = results[results.run == "tokenizer:expanded"].set_index(["language", "metric"]).value
+    for lang in LANGS:
+        assert {"new_tokens_used", "new_token_rate", "bytes_per_token_change"} <= set(expanded[lang].index)
+    assert expanded["hsb_Latn", "new_token_rate"] > max(expanded[lang, "new_token_rate"] for lang in LANGS[:2])
+    assert expanded["hsb_Latn", "bytes_per_token_change"] > 0.1
+    page = (folder / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Vocabulary expansion" in page and f"{expanded['hsb_Latn', 'new_tokens_used']:.4f}" in page
+
+
+def test_replace_mode_transplants_the_base_model_onto_a_new_tokenizer(vocab_run, tmp_path):
+    _, base_tok, config = vocab_run
+    data = yaml.safe_load(config.read_text())
+    data["vocab"] |= {"mode": "replace", "replace_vocab_size": 500, "initialisers": ["subword-mean", "omp"],
+                      "train_with": "omp"}
+    data["output_dir"] = str(tmp_path)
+    replace = tmp_path / "replace.yaml"
+    replace.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["vocab", str(replace), "--base", str(config.parent / "base")])
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "v-vocab"
+    summary = json.loads((folder / "vocab" / "expansion.json").read_text())
+    assert summary["mode"] == "replace" and 0 < summary["new_tokens"] < 500
+    tokenizer = load_tokenizer(folder / "vocab" / "expanded" / "tokenizer.json")
+    for init in ("subword-mean", "omp"):
+        model = AutoModelForCausalLM.from_pretrained(folder / "vocab" / "init" / init, use_safetensors=True)
+        assert model.get_input_embeddings().weight.shape[0] == tokenizer.get_vocab_size() == 500
+        assert load_tokenizer(folder / "vocab" / "init" / init / "tokenizer.json").get_vocab() == tokenizer.get_vocab()
+    results = pd.read_parquet(folder / "results.parquet")
+    bpb = results.query("metric == 'bpb'").set_index("run").value
+    assert {"base", "init:subword-mean", "init:omp"} <= set(bpb.index) and bpb.between(0, 16).all()
+    rate = results.query("run == 'tokenizer:expanded' and metric == 'bytes_per_token_change'")
+    assert rate.set_index("language").value["hsb_Latn"] > 0

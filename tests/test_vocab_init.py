@@ -13,6 +13,7 @@ from langadapt.vocab.init import (
     cw2v_mixture,
     focus_mixture,
     ofa_mixture,
+    orthogonal_matching_pursuit,
     resize_and_init,
     sparsemax,
 )
@@ -111,3 +112,30 @@ def test_resize_and_init_passes_context_to_untied_output_rows(method, hsb_contex
     # inside the hull of the old output rows: no coordinate beyond their range
     assert (new_out.min(0).values >= old_out.min(0).values - 1e-5).all()
     assert (new_out.max(0).values <= old_out.max(0).values + 1e-5).all()
+
+
+def test_orthogonal_matching_pursuit_recovers_a_sparse_combination():
+    generator = torch.Generator().manual_seed(0)
+    atoms = torch.randn(200, 32, generator=generator)
+    truth = torch.tensor([[3, 50, 120], [7, 8, 199]])
+    weights = torch.tensor([[0.5, -1.0, 2.0], [1.0, 1.0, -0.3]])
+    targets = torch.einsum("nk,nkd->nd", weights, atoms[truth])
+    chosen, coefficients = orthogonal_matching_pursuit(targets, atoms, k=3)
+    for row in range(2):
+        order = chosen[row].argsort()
+        assert chosen[row][order].tolist() == truth[row].sort().values.tolist()
+        assert torch.allclose(coefficients[row][order].float(), weights[row][truth[row].argsort()], atol=1e-5)
+
+
+def test_omp_rows_combine_few_old_tokens_seen_in_the_target_text(hsb_context):
+    ctx = hsb_context
+    static = ctx.static
+    overlap = ((static.counts[: ctx.old.shape[0]] > 0) & static.known[: ctx.old.shape[0]]).nonzero().squeeze(1)
+    chosen, coefficients = orthogonal_matching_pursuit(static.vectors[ctx.new_ids], static.vectors[overlap], 8)
+    fitted = torch.einsum("nk,nkd->nd", coefficients.float(), static.vectors[overlap[chosen]])
+    targets = static.vectors[ctx.new_ids]
+    # Eight atoms explain most of each new token's static vector.
+    assert ((targets - fitted).norm(dim=-1) < 0.7 * targets.norm(dim=-1)).float().mean() > 0.9
+    rows = INITIALISERS["omp"](ctx)
+    expected = torch.einsum("nk,nkd->nd", coefficients.to(ctx.old.dtype), ctx.old[overlap[chosen]])
+    assert torch.allclose(rows, expected, atol=1e-4) and NEEDS["omp"] == ("static",)

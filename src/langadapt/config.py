@@ -100,7 +100,18 @@ class CurateConfig(Section):
 class VocabConfig(Section):
     source_vocab_size: int = Field(default=2000, ge=300)
     target_vocab_size: int = Field(default=1200, ge=300)
-    max_new_tokens: int = Field(default=600, ge=1)
+    max_new_tokens: int = Field(default=600, ge=1, description="how many tokens expansion adds; fewer learnable "
+                                "from the target text is an error that says how many can be")
+    expansion: Literal["continued", "target-merges"] = Field(
+        default="continued", description="continued: BPE merges learned on the base tokenizer's own segmentation of "
+                                         "the target text; target-merges: a target tokenizer's merges appended")
+    min_pair_frequency: int = Field(default=2, ge=1, description="continued: stop learning at pairs seen fewer times "
+                                                                 "in the target text")
+    mode: Literal["extend", "replace"] = Field(
+        default="extend", description="extend the base tokenizer (vocab.expansion), or replace it by one trained on "
+                                      "target + source text, every embedding row initialised from the old model")
+    replace_vocab_size: int | None = Field(default=None, ge=300, description="mode replace: size of the new "
+                                           "tokenizer; default the base tokenizer's")
     initialisers: list[str] = Field(default=["random", "mean", "subword-mean"], min_length=1)
     train_with: str = Field(default="subword-mean", description="initialiser used for the adapted models")
     tokenizer: Literal["bpe", "unigram", "bytes"] = Field(

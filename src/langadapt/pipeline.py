@@ -46,7 +46,7 @@ from langadapt.report import write_report
 from langadapt.runs import Run, file_hash
 from langadapt.stages import Stage, plan, run_stages
 from langadapt.train.job import run_train_job
-from langadapt.vocab.init import resize_and_init
+from langadapt.vocab.init import initialise as initialise_rows
 from langadapt.vocab.stage import build_vocab, init_context, load_expansion, tokenizer_metrics
 from langadapt.vocab.train import as_transformers, load_tokenizer
 
@@ -161,7 +161,7 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
         base_tok = load_tokenizer(folder / "base" / "tokenizer.json") if cfg.base is not None else None
         vocab = build_vocab(cfg.vocab, _texts(folder / TRAIN, languages), source, target, out, seed, base=base_tok)
         measured = tokenizer_metrics({"source": vocab.source, "expanded": vocab.expansion.tokenizer},
-                                     read_split(folder / HELD_OUT, languages), source[0])
+                                     read_split(folder / HELD_OUT, languages), source[0], vocab.expansion)
         rows = [{"run": f"tokenizer:{row.pop('tokenizer')}", **row, **NOT_TRAINED} for row in measured]
         _write_rows(out / "results.parquet", rows)
 
@@ -177,13 +177,12 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
         train_texts = _texts(folder / TRAIN, [target])[target]
         context = init_context(cfg.vocab, expansion, train_texts, cfg.vocab.initialisers, seed)
         tokenizer = as_transformers(expansion.tokenizer, like=AutoTokenizer.from_pretrained(base_model))
-        new_ids = list(range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens)))
-        card = dataclasses.replace(read_card(base_model) or ModelCard(), new_ids=new_ids, languages=[target])
+        card = dataclasses.replace(read_card(base_model) or ModelCard(), new_ids=expansion.new_ids, languages=[target])
         rows = []
         for init in cfg.vocab.initialisers:  # one model in memory at a time
             log.info("vocab: initialising %d new rows with %s", len(expansion.pieces), init)
             model = load_model(base_model)
-            resize_and_init(model, expansion.pieces, init, seed, **context)
+            initialise_rows(model, expansion, init, seed, **context)
             save_model(model, tokenizer, out / init, dataclasses.replace(card, initialiser=init))
             rows += [{"run": f"init:{init}", **row, **NOT_TRAINED, "init": init}
                      for row in bpb_rows(model, expansion.tokenizer, _texts(folder / HELD_OUT, languages))]

@@ -119,6 +119,22 @@ def loss_logs(run_dir: Path) -> dict[str, pd.DataFrame]:
 
 
 TOKENIZER_METRICS = ["fertility", "parity"]  # results.parquet also holds bytes_per_token, fallback_rate, ...
+EXPANSION_COLUMNS = {"bytes_per_token_change": "Δ bytes/token", "new_tokens_used": "new tokens used",
+                     "new_token_rate": "new-token rate"}
+EXPANSION_NOTE = (
+    "Held-out text per language: bytes per token of the base (source) and expanded tokenizers; Δ = "
+    "expanded / base − 1 (on the target, the gain; on a source language, how far its segmentation "
+    "moved); new tokens used = share of the added tokens that occur at least once; new-token rate = "
+    "share of all tokens that are added ones."
+)
+
+
+def _by_language(rows: pd.DataFrame) -> pd.DataFrame:
+    """Languages as rows (target last), the `column` field as columns in order of appearance."""
+    columns = list(dict.fromkeys(rows.column))
+    table = rows.pivot_table(index=["language", "role"], columns="column", values="value", sort=False)[columns]
+    table.columns.name = None
+    return table.reset_index().sort_values("role", kind="stable", key=lambda r: r == "target")
 
 
 def tokenizer_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -127,11 +143,21 @@ def tokenizer_table(results: pd.DataFrame) -> pd.DataFrame:
     rows = results[results.run.str.startswith("tokenizer:") & results.metric.isin(TOKENIZER_METRICS)]
     if rows.empty:
         return pd.DataFrame()
-    names = list(dict.fromkeys(rows.run.str.removeprefix("tokenizer:")))
     rows = rows.assign(column=rows.metric + " " + rows.run.str.removeprefix("tokenizer:"))
-    columns = [f"{m} {n}" for m in TOKENIZER_METRICS for n in names if f"{m} {n}" in set(rows.column)]
-    table = rows.pivot_table(index=["language", "role"], columns="column", values="value", sort=False)[columns]
-    return table.reset_index().sort_values("role", kind="stable", key=lambda r: r == "target")
+    order = {m: i for i, m in enumerate(TOKENIZER_METRICS)}
+    return _by_language(rows.sort_values("metric", kind="stable", key=lambda m: m.map(order)))
+
+
+def expansion_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The expansion report: per language, bytes per token before and after and how the new
+    tokens are used (`vocab.stage.tokenizer_metrics` with an expansion); empty without one."""
+    tokenizers = results[results.run.str.startswith("tokenizer:")]
+    used = tokenizers[(tokenizers.run == "tokenizer:expanded") & tokenizers.metric.isin(EXPANSION_COLUMNS)]
+    if used.empty:
+        return pd.DataFrame()
+    sizes = tokenizers[tokenizers.metric == "bytes_per_token"]
+    return _by_language(pd.concat([sizes.assign(column="bytes/token " + sizes.run.str.removeprefix("tokenizer:")),
+                                   used.assign(column=used.metric.map(EXPANSION_COLUMNS))]))
 
 
 def _bars(table: pd.DataFrame, ylabel: str, title: str):
@@ -236,6 +262,8 @@ def write_report(results: pd.DataFrame, out: Path, run_dir: Path | None = None) 
         sections.append(("Bytes per token", "", metric_table(results, "bytes_per_token"), ["fertility"]))
     if not tokenizer_table(results).empty:
         sections.append(("Tokenizers on held-out text", FERTILITY_NOTE, tokenizer_table(results), ["tokenizers"]))
+    if not expansion_table(results).empty:
+        sections.append(("Vocabulary expansion", EXPANSION_NOTE, expansion_table(results), []))
     for heading, table in (("Other metrics", other_metrics_table(results)), ("Curation: documents removed",
                                                                                curation_table(run_dir))):
         if not table.empty:

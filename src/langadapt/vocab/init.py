@@ -4,7 +4,7 @@ Each takes the old embedding matrix and, for every new token, the old-token ids 
 tokenizer cuts it into, and returns the new rows. `resize_and_init` applies one to a model's
 input embeddings (and to its output embeddings when they are not tied).
 
-The methods that learn from target text (`focus`, `ofa`, `cw2v`) read optional context:
+The methods that learn from target text (`focus`, `ofa`, `omp`, `cw2v`) read optional context:
 static token vectors (`vocab/static.py`) or the target text as expanded-tokenizer ids, where
 new token i has id `len(old) + i`. `NEEDS` says which of these a method reads, so a caller
 computes only what the chosen methods use. With vectors read from a file, a new token the
@@ -128,6 +128,17 @@ def subword_mean_init(ctx: InitContext) -> torch.Tensor:
     return torch.stack([ctx.old[ids].mean(dim=0) for ids in ctx.pieces])
 
 
+def seen_old_tokens(ctx: InitContext, method: str) -> tuple[StaticVectors, torch.Tensor]:
+    """The static vectors and the ids of the old tokens that have one and occur in the target text."""
+    static: StaticVectors = ctx.need("static", method)
+    n_old = ctx.old.shape[0]
+    overlap = ((static.counts[:n_old] > 0) & static.known[:n_old]).nonzero().squeeze(1)
+    if not len(overlap):
+        raise LangadaptError(f"{method}: no old token with a static vector occurs in the target text",
+                             fix="train the static vectors on target text cut by the expanded tokenizer.")
+    return static, overlap
+
+
 def focus_mixture(ctx: InitContext, k: int = 64) -> Mixture:
     """FOCUS: sparsemax over cosine similarity to the old tokens that also occur in the target text.
 
@@ -135,12 +146,7 @@ def focus_mixture(ctx: InitContext, k: int = 64) -> Mixture:
     which bounds memory at 10k x 50k and is exact whenever the support is smaller than k (on
     real text it is far smaller; tests/test_vocab_init.py checks it).
     """
-    static: StaticVectors = ctx.need("static", "focus")
-    n_old = ctx.old.shape[0]
-    overlap = ((static.counts[:n_old] > 0) & static.known[:n_old]).nonzero().squeeze(1)
-    if not len(overlap):
-        raise LangadaptError("focus: no old token with a static vector occurs in the target text",
-                             fix="train the static vectors on target text cut by the expanded tokenizer.")
+    static, overlap = seen_old_tokens(ctx, "focus")
     sims, near = topk_cosine(static.vectors[ctx.new_ids], static.vectors[overlap], k)
     return Mixture(overlap[near], sparsemax(sims))
 
@@ -180,6 +186,44 @@ def ofa_init(ctx: InitContext) -> torch.Tensor:
         return rows
     basis = low_rank_basis(ctx.old, ctx.rank)
     return rows @ basis.T @ basis
+
+
+def orthogonal_matching_pursuit(targets: torch.Tensor, atoms: torch.Tensor,
+                                k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices, coefficients), each (targets, k): every target ≈ coefficients · atoms[indices].
+
+    Greedy, batched over targets: pick the atom most correlated with what is left unexplained,
+    refit all picked atoms by least squares, repeat k times (Pati et al., 1993).
+    """
+    targets, atoms = targets.double(), atoms.double()
+    unit = F.normalize(atoms, dim=-1)
+    residual = targets.clone()
+    chosen = torch.empty(len(targets), 0, dtype=torch.long)
+    coefficients = torch.empty(len(targets), 0, dtype=targets.dtype)
+    for _ in range(min(k, len(atoms))):
+        scores = (residual @ unit.T).abs()
+        scores.scatter_(1, chosen, -1.0)  # an atom is picked once
+        chosen = torch.cat([chosen, scores.argmax(-1, keepdim=True)], dim=1)
+        basis = atoms[chosen].transpose(1, 2)  # (targets, dim, picked)
+        coefficients = torch.linalg.lstsq(basis, targets.unsqueeze(-1)).solution.squeeze(-1)
+        residual = targets - torch.einsum("tdp,tp->td", basis, coefficients)
+    return chosen, coefficients
+
+
+@initialiser("omp", needs=("static",))
+def omp_init(ctx: InitContext, k: int = 8) -> torch.Tensor:
+    """After mergekit's tokensurgeon: each new token's static vector as a sparse combination of
+    the static vectors of old tokens seen in the target text (orthogonal matching pursuit, k
+    atoms), and its row the same combination of those tokens' old rows.
+
+    The static vectors are the shared space where old and new tokens both live (tokensurgeon
+    uses a donor model's embeddings there). Unlike `focus` the weights are least-squares
+    coefficients, not a convex mixture, so a row can leave the old rows' hull.
+    """
+    static, overlap = seen_old_tokens(ctx, "omp")
+    chosen, coefficients = orthogonal_matching_pursuit(static.vectors[ctx.new_ids], static.vectors[overlap], k)
+    rows = torch.einsum("nk,nkd->nd", coefficients.to(ctx.old.dtype), ctx.old[overlap[chosen]])
+    return without_vectors_as_subword_mean(ctx, rows)
 
 
 @dataclass
@@ -276,3 +320,31 @@ def resize_and_init(model: PreTrainedModel, pieces: list[list[int]], method: str
         for weight in matrices:
             ctx = InitContext(weight[:old_size].detach().clone(), pieces, std, generator, **context)
             weight[old_size:] = INITIALISERS[method](ctx).to(weight.dtype)
+
+
+def initialise(model: PreTrainedModel, expansion, method: str, seed: int, **context) -> None:
+    """Give `model` one embedding row per id of `expansion.tokenizer`, new ones by initialiser `method`.
+
+    The one call for both `vocab.mode`s. Extend: the new rows follow the old ones. Replace: the
+    old matrix is grown by the new rows as for extend, then rebuilt in the new tokenizer's id
+    order (`expansion.rows`), so a shared token keeps its old row and the special-token ids in
+    the model's config follow their tokens. `context` is `vocab.stage.init_context`'s.
+    """
+    resize_and_init(model, expansion.pieces, method, seed, **context)
+    if expansion.rows is None:
+        return
+    rows = torch.tensor(expansion.rows)
+    embedding, output = model.get_input_embeddings(), model.get_output_embeddings()
+    untied = output is not None and output.weight is not embedding.weight
+    with torch.no_grad():
+        kept = [embedding.weight[rows].clone(), *([output.weight[rows].clone()] if untied else [])]
+        model.resize_token_embeddings(len(rows), mean_resizing=False)
+        model.get_input_embeddings().weight.copy_(kept[0])
+        if untied:
+            model.get_output_embeddings().weight.copy_(kept[1])
+    moved = {old: new for new, old in enumerate(expansion.rows) if old < expansion.first_new_id}
+    for config in filter(None, (model.config, getattr(model, "generation_config", None))):
+        for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value in moved:
+                setattr(config, name, moved[value])

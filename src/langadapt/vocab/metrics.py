@@ -18,6 +18,7 @@ from __future__ import annotations
 import unicodedata
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 
 from tokenizers import Tokenizer
@@ -113,3 +114,23 @@ def parity(tokenizer: Tokenizer, texts: list[str], pivot_texts: list[str]) -> fl
     if len(texts) != len(pivot_texts):
         raise ValueError(f"parity needs parallel texts: {len(texts)} vs {len(pivot_texts)} lines")
     return _count_tokens(tokenizer, texts) / max(_count_tokens(tokenizer, pivot_texts), 1)
+
+
+def expansion_metrics(base: Tokenizer, expanded: Tokenizer, new_ids: Collection[int],
+                      texts: list[str]) -> dict[str, float]:
+    """How an expansion's new tokens (ids `new_ids`) serve `texts`, against the `base` tokenizer.
+
+    - new_tokens_used: share of the new tokens that occur at least once (an added token that
+      never fires is a wasted embedding row);
+    - new_token_rate: share of the expanded tokenizer's tokens that are new ones;
+    - bytes_per_token_change: relative change of bytes per token, expanded over base, minus 1
+      (on the target, the gain; on a source language, how much its segmentation moved).
+    """
+    ids = [i for encoding in expanded.encode_batch(texts) for i in encoding.ids]
+    new_ids = set(new_ids)
+    new = [i for i in ids if i in new_ids]
+    return {
+        "new_tokens_used": len(set(new)) / max(len(new_ids), 1),
+        "new_token_rate": len(new) / max(len(ids), 1),
+        "bytes_per_token_change": _count_tokens(base, texts) / max(len(ids), 1) - 1,
+    }

@@ -37,6 +37,16 @@ class StaticVectors:
         if self.known is None:
             self.known = torch.ones(len(self.vectors), dtype=torch.bool)
 
+    def by_row(self, rows: list[int], size: int) -> StaticVectors:
+        """The vectors re-indexed by embedding row, id j at row `rows[j]` (`vocab.mode: replace`);
+        a row no id points at (an old token the new tokenizer lacks) has no vector."""
+        index = torch.tensor(rows)
+        vectors = torch.zeros(size, self.vectors.shape[1], dtype=self.vectors.dtype)
+        counts = torch.zeros(size, dtype=self.counts.dtype)
+        known = torch.zeros(size, dtype=torch.bool)
+        vectors[index], counts[index], known[index] = self.vectors, self.counts, self.known
+        return StaticVectors(vectors, counts, known)
+
 
 def token_ids(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
     return [encoding.ids for encoding in tokenizer.encode_batch(texts)]

@@ -101,7 +101,17 @@ def save_tokenizer(tokenizer: Tokenizer, path: Path) -> Path:
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
-    return Tokenizer.from_file(str(path))
+    """A `tokenizer.json`, or the tokenizer inside a `.gguf` model file (as transformers reads it)."""
+    path = Path(path)
+    if path.suffix != ".gguf":
+        return Tokenizer.from_file(str(path))
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name).backend_tokenizer
+    except ImportError as err:
+        raise LangadaptError(f"reading the tokenizer of {path} needs the gguf package ({err})", where=str(path),
+                             fix="pip install 'langadapt[gguf]'") from None
 
 
 def end_of_text(tokenizer: Tokenizer, eos_token_id: int | list[int] | None = None) -> int:
