@@ -115,9 +115,9 @@ def test_replace_mode_transplants_the_base_model_onto_a_new_tokenizer(vocab_run,
     assert summary["mode"] == "replace" and 0 < summary["new_tokens"] < 500
     tokenizer = load_tokenizer(folder / "vocab" / "expanded" / "tokenizer.json")
     for init in ("subword-mean", "omp"):
-        model = AutoModelForCausalLM.from_pretrained(folder / "vocab" / "init" / init, use_safetensors=True)
+        model = AutoModelForCausalLM.from_pretrained(folder / "init" / init, use_safetensors=True)
         assert model.get_input_embeddings().weight.shape[0] == tokenizer.get_vocab_size() == 500
-        assert load_tokenizer(folder / "vocab" / "init" / init / "tokenizer.json").get_vocab() == tokenizer.get_vocab()
+        assert load_tokenizer(folder / "init" / init / "tokenizer.json").get_vocab() == tokenizer.get_vocab()
     results = pd.read_parquet(folder / "results.parquet")
     bpb = results.query("metric == 'bpb'").set_index("run").value
     assert {"base", "init:subword-mean", "init:omp"} <= set(bpb.index) and bpb.between(0, 16).all()
