@@ -150,8 +150,8 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
 
     def curate_corpus(out: Path) -> None:
         log.info("curate: reading %s corpus for %s", cfg.corpus.source, ", ".join(languages))
-        heldout = list(read_text_corpus(cfg.corpus.heldout, languages)) if cfg.corpus.heldout else None
-        curate(cfg.curate, _read_corpus(cfg), languages, out, seed, heldout)
+        evaluation = list(read_text_corpus(cfg.corpus.heldout, languages)) if cfg.corpus.heldout else None
+        curate(cfg.curate, _read_corpus(cfg), languages, out, seed, evaluation)
 
     def import_once(out: Path) -> None:
         log.info("base: importing %s", cfg.base.folder / (cfg.base.gguf_file or ""))
@@ -201,7 +201,7 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
 
     def evaluate(out: Path) -> None:
         rows = [{"run": "base", **row, **NOT_TRAINED, "steps": 0 if cfg.base else cfg.pretrain.steps}
-                for row in _model_rows(cfg, base_model, languages, folder)]
+                for row in _model_rows(base_model, _texts(folder / HELD_OUT, languages))]
         rows += _probe_rows(cfg, "base", base_model)
         for method in cfg.adapt.methods if adapt else []:
             rows += _probe_rows(cfg, method, folder / "train" / method / "final")
@@ -281,9 +281,8 @@ def adaptation_job(cfg: ExperimentConfig, method: str, folder: Path, out: Path) 
                         eval_files={lang: folder / HELD_OUT for lang in cfg.languages.all}))
 
 
-def _model_rows(cfg: ExperimentConfig, model_dir: Path, languages: list[str], folder: Path) -> list[dict]:
-    model = load_model(model_dir)
-    return bpb_rows(model, load_tokenizer(model_dir / "tokenizer.json"), _texts(folder / HELD_OUT, languages))
+def _model_rows(model_dir: Path, heldout: dict[str, list[str]]) -> list[dict]:
+    return bpb_rows(load_model(model_dir), load_tokenizer(model_dir / "tokenizer.json"), heldout)
 
 
 def _probe_rows(cfg: ExperimentConfig, name: str, model_dir: Path) -> list[dict]:
