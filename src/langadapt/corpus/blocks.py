@@ -32,7 +32,7 @@ from langadapt.corpus.lid import LidBackend, make_backend
 from langadapt.corpus.thresholds import Thresholds, metrics
 from langadapt.corpus.words import word_tokenizer
 from langadapt.errors import LangadaptError
-from langadapt.languages import normalise
+from langadapt.languages import equivalent, match, normalise
 
 QualityFilter = Callable[[Thresholds, dict], BaseFilter]
 QUALITY_FILTERS: dict[str, QualityFilter] = {}
@@ -137,7 +137,9 @@ class LanguageIdFilter(BaseFilter):
     one of `languages` and its score reaches that language's cutoff (FineWeb2's `language_score`).
 
     A document that declares a language (`lang` in the input) is checked against it; a declared
-    language the model does not know is kept unchecked (`language_score` null), not dropped."""
+    language the model does not know is kept unchecked (`language_score` null), not dropped. A label
+    that is a macrolanguage equivalent of a configured code (`swa_Latn` for `swh_Latn`) counts as it:
+    `language` is the configured code, `lid_label` what the model said."""
 
     name = "🗣 Language ID"
 
@@ -160,16 +162,17 @@ class LanguageIdFilter(BaseFilter):
                 declared = normalise(str(declared))
             except LangadaptError:
                 return self._drop(doc, "unknown_declared_language", None)
+            declared = match(declared, self.cutoffs) or declared
             if not self.backend.knows(declared):
                 doc.metadata.update(language=declared, language_score=None, lid="unchecked")
                 return True if declared in self.cutoffs else self._drop(doc, "not_a_target_language", None)
         label, score = self.backend.predict(doc.text)
-        language = declared or label
+        language = declared or match(label, self.cutoffs) or label
         doc.metadata.update(language=language, language_script=language.partition("_")[2],
                             language_score=round(score, 4), lid_label=label)
         if language not in self.cutoffs:
             return self._drop(doc, "not_a_target_language", score)
-        if label != language:
+        if not equivalent(label, language):
             return self._drop(doc, "identified_as_other_language", score)
         if score < self.cutoffs[language]:
             return self._drop(doc, "language_score", score)

@@ -22,6 +22,7 @@ from langadapt.config import CurateConfig
 from langadapt.corpus import lid
 from langadapt.corpus.document import Document
 from langadapt.errors import LangadaptError
+from langadapt.languages import equivalent, parse_label
 
 Removed = tuple[Document, str]  # the document and why it was removed
 Step = Callable[[list[Document]], tuple[list[Document], list[Removed]]]
@@ -48,18 +49,18 @@ def length_filter(min_chars: int) -> Step:
 
 
 def language_id_filter(threshold: float, min_chars: int, unchecked: set[str]) -> Step:
-    """Remove a document when py3langid is ≥ `threshold` sure it is another language."""
+    """Remove a document when py3langid is ≥ `threshold` sure it is another language (a
+    macrolanguage and its individual languages count as one)."""
 
     def step(docs: list[Document]):
         kept, removed = [], []
         for doc in docs:
-            expected = lid.model_label(doc.lang)
-            if expected is None:
+            if lid.model_label(doc.lang) is None:
                 unchecked.add(doc.lang)
             elif len(doc.text) >= min_chars:
                 label, prob = lid.identify(doc.text)
                 doc.metadata["lid"] = {"label": label, "score": round(prob, 4)}
-                if label != expected and prob >= threshold:
+                if not equivalent(parse_label(label), doc.lang) and prob >= threshold:
                     removed.append((doc, f"identified as {label} with p={prob:.3f}"))
                     continue
             kept.append(doc)

@@ -31,6 +31,7 @@ from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
 from langadapt.corpus.lid import LidBackend
 from langadapt.corpus.words import word_tokenizer
 from langadapt.errors import LangadaptError
+from langadapt.languages import equivalent
 
 TOP_N = (2, 3, 4)
 DUP_N = (5, 6, 7, 8, 9, 10)
@@ -178,7 +179,7 @@ def _language_score(lang: str, documents: list[str], lid: LidBackend | None, not
     if lid is None or not lid.knows(lang):
         notes["language_score"] = "the language-ID model does not know this language: floor 0.3"
         return 0.3
-    scores = [score for label, score in map(lid.predict, documents) if label == lang]
+    scores = [score for label, score in map(lid.predict, documents) if equivalent(label, lang)]
     if len(scores) < 2:
         notes["language_score"] = "too few reference documents identified as the language: floor 0.3"
         return 0.3
