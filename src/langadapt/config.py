@@ -465,6 +465,11 @@ class CurationThresholds(Section):
     prefer: Literal["published", "derived"] = "published"
     reference: dict[str, list[Path]] = Field(default={}, description="per language: clean text files, one "
                                                                      "sentence or paragraph a line, to derive from")
+    pass_rate: float = Field(default=0.99, gt=0.5, le=1, description="derived thresholds: the share of held-out "
+                             "reference text each must pass (sets the quantile)")
+    stopwords: Literal["published", "derived"] = Field(
+        default="derived", description="with reference text: the language's frequent words from it, also under "
+        "published thresholds (FineWeb2's lists are tuned to web text)")
 
     @field_validator("reference", mode="before")
     @classmethod
@@ -473,7 +478,8 @@ class CurationThresholds(Section):
 
 
 class CurationFilters(Section):
-    enabled: list[str] = Field(default=["gopher_repetition", "fineweb_quality", "gopher_quality", "c4"])
+    enabled: list[str] = Field(default=["gopher_repetition", "fineweb_quality", "gopher_quality"],
+                               description="FineWeb2's own pipeline applies these three and not `c4`")
     min_doc_words: int = Field(default=50, ge=0, description="Gopher quality: fewer words is too short")
     min_lines: int = Field(default=5, description="C4: fewer lines is too short (-1 disables)")
     char_duplicates_ratio: float = Field(default=0.1, gt=0, le=1)

@@ -47,9 +47,9 @@ from langadapt.corpus.blocks import (
     normalised_text,
 )
 from langadapt.corpus.executors import Stage, chain, write_slurm_scripts
-from langadapt.corpus.lid import make_backend
+from langadapt.corpus.lid import LidBackend, make_backend
 from langadapt.corpus.readers import make_reader
-from langadapt.corpus.thresholds import Thresholds, resolve
+from langadapt.corpus.thresholds import Thresholds, read_reference, resolve
 from langadapt.corpus.words import word_tokenizer
 from langadapt.errors import LangadaptError
 
@@ -73,18 +73,15 @@ def _removed(out: Path, name: str) -> JsonlWriter:
 def resolve_thresholds(cfg: CurationConfig) -> dict[str, Thresholds]:
     """Every configured language's thresholds; a language with neither source is a user error."""
     lid = make_backend(cfg.lid.backend, cfg.lid.model_path)
-    result = {}
-    for lang in cfg.languages:
-        reference = None
-        if lang in cfg.thresholds.reference:
-            reference = []
-            for path in cfg.thresholds.reference[lang]:
-                if not Path(path).is_file():
-                    raise LangadaptError(f"reference text not found: {path}",
-                                         fix=f"check `thresholds.reference.{lang}` in the curation config.")
-                reference += Path(path).read_text(encoding="utf-8").splitlines()
-        result[lang] = resolve(lang, cfg.thresholds.published_dir, reference, lid, cfg.thresholds.prefer)
-    return result
+    return {lang: resolve(lang, cfg.thresholds.published_dir, reference_text(cfg, lang, lid), lid,
+                          cfg.thresholds.prefer, cfg.thresholds.pass_rate, cfg.thresholds.stopwords)
+            for lang in cfg.languages}
+
+
+def reference_text(cfg: CurationConfig, lang: str, lid: LidBackend) -> list[str] | None:
+    """The lines of `lang`'s reference files, or None when the config lists none."""
+    paths = cfg.thresholds.reference.get(lang)
+    return read_reference(lang, paths, lid) if paths else None
 
 
 def build_stages(cfg: CurationConfig, thresholds: dict[str, Thresholds], out: Path) -> list[Stage]:
