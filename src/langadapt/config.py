@@ -63,8 +63,9 @@ def _normalise_code(code: str) -> str:
 
 
 class CorpusConfig(Section):
-    source: Literal["sample", "jsonl", "text"] = "sample"
-    files: list[Path] = Field(default=[], description="JSONL files with id/text/lang (source: jsonl)")
+    source: Literal["sample", "jsonl", "text", "curated"] = "sample"
+    files: list[Path] = Field(default=[], description="JSONL files with id/text/lang (source: jsonl); source: "
+                              "curated — one corpus folder (train.jsonl + heldout.jsonl) from `langadapt curate`")
     texts: dict[str, list[Path]] = Field(default={}, description="source: text — per language, text files of "
                                          "one text a line (.txt, or .tsv with a `text` column); line-parallel "
                                          "files keep held-out text parallel")
@@ -78,6 +79,9 @@ class CorpusConfig(Section):
     def _inputs_given(self):
         if self.source == "jsonl" and not self.files:
             raise ValueError("corpus.source is 'jsonl' but corpus.files is empty; list the JSONL files")
+        if self.source == "curated" and len(self.files) != 1:
+            raise ValueError("corpus.source is 'curated': corpus.files must name one folder written by `langadapt "
+                             "curate` (with train.jsonl and heldout.jsonl)")
         if self.source == "text" and not self.texts:
             raise ValueError("corpus.source is 'text' but corpus.texts is empty; map each language to its files")
         return self
@@ -287,9 +291,10 @@ class SourceConfig(Section):
     """One data source of a `langadapt train` run."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    format: Literal["jsonl", "text", "parallel", "sample", "code"] = Field(
+    format: Literal["jsonl", "text", "parallel", "sample", "code", "curated"] = Field(
         default="jsonl", description="jsonl documents; text: one document per line; parallel: two line-aligned "
-        "text files; sample: the built-in corpus; code: glob patterns in `files`, one document per file")
+        "text files; sample: the built-in corpus; code: glob patterns in `files`, one document per file; "
+        "curated: corpus folders from `langadapt curate` (their train.jsonl; `languages` picks some)")
     files: list[Path] = []
     languages: list[str] = Field(default=[], description="sample: languages to read; text/parallel: their codes")
     weight: float = Field(default=1.0, gt=0, description="sampling weight (ignored when data.alpha is set)")
@@ -304,7 +309,7 @@ class SourceConfig(Section):
             raise ValueError(f"source {self.name!r}: format 'parallel' needs exactly two line-aligned files")
         if self.format == "sample" and not self.languages:
             raise ValueError(f"source {self.name!r}: format 'sample' needs `languages`")
-        if self.format in ("jsonl", "text", "code") and not self.files:
+        if self.format in ("jsonl", "text", "code", "curated") and not self.files:
             raise ValueError(f"source {self.name!r}: format {self.format!r} needs `files`")
         return self
 
@@ -525,6 +530,9 @@ class CurationConfig(Section):
     output_dir: Path = Path("curated")
     languages: list[str] = Field(min_length=1, description="languages to keep (others are removed by language ID)")
     inputs: list[CurationInput] = Field(min_length=1)
+    heldout_fraction: float = Field(default=0.1, ge=0, lt=1, description="documents held out of train.jsonl "
+                                    "into heldout.jsonl, by a hash of their id")
+    seed: int = Field(default=0, description="seed of the held-out hash")
     lid: CurationLid = CurationLid()
     thresholds: CurationThresholds = CurationThresholds()
     filters: CurationFilters = CurationFilters()

@@ -20,7 +20,7 @@ from datasketch import MinHash, MinHashLSH
 from langadapt.atomic import write_json, write_jsonl
 from langadapt.config import CurateConfig
 from langadapt.corpus import lid
-from langadapt.corpus.document import Document
+from langadapt.corpus.document import Document, write_corpus
 from langadapt.errors import LangadaptError
 from langadapt.languages import equivalent, parse_label
 
@@ -131,28 +131,34 @@ def decontaminate(heldout: list[Document]) -> Step:
     return step
 
 
+def id_bucket(doc_id: str, seed: int) -> float:
+    """A document id's place in [0, 1], the same in every run with `seed`: ids below a fraction are held out."""
+    return int(hashlib.sha1(f"{seed}:{doc_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def split_heldout(docs: list[Document], fraction: float, languages: list[str], seed: int):
     """Split by document id, so a held-out id is held out in every language (parallel text).
 
     Only ids translated in *all* languages are held out, so every language is scored on the
-    same content and bpb is comparable across languages.
+    same content and bpb is comparable across languages. Documents marked with a `split` (a
+    corpus artifact read back with `read_curated`) keep theirs.
     """
+    if any("split" in d.metadata for d in docs):  # a corpus artifact read back: its split stands
+        return ([d for d in docs if d.metadata.get("split") != "heldout"],
+                [d for d in docs if d.metadata.get("split") == "heldout"])
     langs_per_id: dict[str, set[str]] = defaultdict(set)
     for doc in docs:
         langs_per_id[doc.id].add(doc.lang)
 
-    def bucket(doc_id: str) -> float:
-        return int(hashlib.sha1(f"{seed}:{doc_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-
-    heldout_ids = {i for i, langs in langs_per_id.items() if bucket(i) < fraction and langs >= set(languages)}
-    train = [d for d in docs if bucket(d.id) >= fraction]
+    heldout_ids = {i for i, langs in langs_per_id.items() if id_bucket(i, seed) < fraction and langs >= set(languages)}
+    train = [d for d in docs if id_bucket(d.id, seed) >= fraction]
     heldout = [d for d in docs if d.id in heldout_ids]
     return train, heldout
 
 
 def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: Path, seed: int) -> CurateResult:
-    """Split off held-out text, clean the rest, write `train.jsonl`, `heldout.jsonl`,
-    `removed.jsonl` and `stats.json` to `out`."""
+    """Split off held-out text, clean the rest, write the corpus artifact (`train.jsonl`,
+    `heldout.jsonl`), `removed.jsonl` and `stats.json` to `out`."""
     if not docs:
         raise LangadaptError("the corpus is empty: the reader yielded no documents",
                              fix="check the corpus source and language list in your config.")
@@ -191,8 +197,7 @@ def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: P
         "heldout": dict(heldout_counts),
         "language_id_unchecked": sorted(unchecked),
     }
-    write_jsonl(out / "train.jsonl", (d.to_dict() for d in train))
-    write_jsonl(out / "heldout.jsonl", (d.to_dict() for d in heldout))
+    write_corpus(out, train, heldout)
     write_jsonl(out / "removed.jsonl", removed_rows)
     write_json(out / "stats.json", stats)
     return CurateResult(train=train, heldout=heldout, stats=stats)

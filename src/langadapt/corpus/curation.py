@@ -8,6 +8,8 @@ text (`thresholds.py`). Output folder:
 
     filtered/<lang>/      documents that passed language ID and the quality filters
     output/<lang>/        deduplicated, with `cluster_size`, rehydrated (`rehydration_copies`)
+    train.jsonl, heldout.jsonl   the corpus artifact (`corpus.document`), as the thin engine writes it:
+                          what `format: curated` training sources and `corpus.source: curated` read
     removed/<filter>/<lang>/   every removed document with `filter_reason` and `filter_value`
     logs/<stage>/         datatrove's logs, stats and completion markers (a rerun resumes)
     thresholds.json, stats.json, removal_table.md
@@ -19,6 +21,7 @@ import gzip
 import json
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 from datatrove.pipeline.dedup import (
@@ -46,6 +49,8 @@ from langadapt.corpus.blocks import (
     Rehydrate,
     normalised_text,
 )
+from langadapt.corpus.curate import id_bucket
+from langadapt.corpus.document import Document, write_corpus
 from langadapt.corpus.executors import Stage, chain, write_slurm_scripts
 from langadapt.corpus.lid import LidBackend, make_backend
 from langadapt.corpus.readers import make_reader
@@ -158,7 +163,31 @@ def curate(cfg: CurationConfig) -> Path:
     last.run()
     if cfg.executor.kind != "slurm":
         write_stats(out, cfg.languages)
+        write_artifact(out, cfg.languages, cfg.heldout_fraction, cfg.seed)
     return out
+
+
+def _output_documents(out: Path, languages: list[str]) -> Iterator[Document]:
+    """The pipeline's output as `Document`s: the language moves from datatrove's metadata to the field."""
+    for lang in languages:
+        for path in sorted((out / "output" / lang).glob("*.jsonl.gz")):
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                for line in handle:
+                    row = json.loads(line)
+                    metadata = dict(row.get("metadata") or {})
+                    yield Document(str(row["id"]), row["text"], metadata.pop("language", lang), metadata)
+
+
+def write_artifact(out: Path, languages: list[str], fraction: float, seed: int) -> Path:
+    """`train.jsonl` and `heldout.jsonl` from `output/<lang>/`. A document is held out by a hash of
+    its id (`fraction` of them); its rehydrated copies (`<id>#copy<k>`) are dropped rather than
+    trained on, so held-out text never occurs in training (dedup ran before, so neither does a near
+    duplicate of it)."""
+    def held(doc: Document) -> bool:
+        return id_bucket(doc.id.split("#copy")[0], seed) < fraction
+
+    return write_corpus(out, (d for d in _output_documents(out, languages) if not held(d)),
+                        (d for d in _output_documents(out, languages) if held(d) and "#copy" not in d.id))
 
 
 def _count(folder: Path) -> int:
