@@ -83,3 +83,24 @@ def test_a_folder_that_is_not_a_corpus_is_named(tmp_path):
         from langadapt.config import parse_config
 
         parse_config({"corpus": {"source": "curated"}})
+
+
+def test_an_experiment_curates_with_the_datatrove_engine(tmp_path, shared):
+    """`curate.engine: datatrove`: parallel held-out ids and decontamination as in the thin engine."""
+    docs = []
+    for lang, name in FILES.items():
+        lines = shared("ntrex128", name).read_text(encoding="utf-8").splitlines()[:240]
+        docs += [Document(f"news-{i}", "\n".join(lines[i : i + 8]), lang) for i in range(0, 240, 8)]
+    cfg = ExperimentConfig.model_validate({
+        "languages": {"source": ["ces_Latn"], "target": "pol_Latn"},
+        "curate": {"engine": "datatrove", "heldout_fraction": 0.2, "datatrove": {
+            "thresholds": {"published_dir": str(shared("fineweb2", "configs"))}, "dedup": {"minhash": False}}}})
+    first = thin.split_heldout(docs, 0.2, cfg.languages.all, 0)[1][0]
+    docs.append(Document("leak", first.text, first.lang))  # a training page that copies a held-out one
+    result = thin.curate(cfg.curate, docs, cfg.languages.all, tmp_path, cfg.seed)
+    held_ids = {lang: {d.id for d in result.heldout if d.lang == lang} for lang in FILES}
+    assert held_ids["ces_Latn"] == held_ids["pol_Latn"] and held_ids["ces_Latn"]  # parallel held-out text
+    assert "leak" not in {d.id for d in result.train} and result.stats["decontaminated"] == {first.lang: 1}
+    assert len(result.train) >= 0.8 * (len(docs) - len(result.heldout) - 1)
+    assert all(d.metadata["language_score"] > 0.5 for d in result.train)  # datatrove's language ID ran
+    assert {d.id for d in read_corpus(tmp_path, "heldout")} == {d.id for d in result.heldout}

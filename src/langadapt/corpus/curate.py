@@ -158,10 +158,15 @@ def split_heldout(docs: list[Document], fraction: float, languages: list[str], s
 
 def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: Path, seed: int) -> CurateResult:
     """Split off held-out text, clean the rest, write the corpus artifact (`train.jsonl`,
-    `heldout.jsonl`), `removed.jsonl` and `stats.json` to `out`."""
+    `heldout.jsonl`), `removed.jsonl` and `stats.json` to `out`. `cfg.engine: datatrove` cleans
+    with the datatrove pipeline instead (`curation.curate_documents`)."""
     if not docs:
         raise LangadaptError("the corpus is empty: the reader yielded no documents",
                              fix="check the corpus source and language list in your config.")
+    if cfg.engine == "datatrove":
+        from langadapt.corpus.curation import curate_documents
+
+        return curate_documents(cfg, docs, languages, out, seed)
     docs = [replace(d, metadata=dict(d.metadata)) for d in docs]  # steps annotate metadata
     train, heldout = split_heldout(docs, cfg.heldout_fraction, languages, seed)
     input_counts = Counter(d.lang for d in train)

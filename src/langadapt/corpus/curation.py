@@ -39,8 +39,8 @@ from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 from datatrove.utils.hashing import HashConfig
 
-from langadapt.atomic import write_json, write_text
-from langadapt.config import CurationConfig
+from langadapt.atomic import write_json, write_jsonl, write_text
+from langadapt.config import CurateConfig, CurationConfig
 from langadapt.corpus.blocks import (
     ClusterSize,
     ExactCounts,
@@ -49,8 +49,8 @@ from langadapt.corpus.blocks import (
     Rehydrate,
     normalised_text,
 )
-from langadapt.corpus.curate import id_bucket
-from langadapt.corpus.document import Document, write_corpus
+from langadapt.corpus.curate import CurateResult, decontaminate, id_bucket, split_heldout
+from langadapt.corpus.document import Document, read_corpus, write_corpus
 from langadapt.corpus.executors import Stage, chain, write_slurm_scripts
 from langadapt.corpus.lid import LidBackend, make_backend
 from langadapt.corpus.readers import make_reader
@@ -244,3 +244,32 @@ def removal_table(stats: dict) -> str:
         lines.append(f"| {lang} | " + " | ".join(cells) +
                      f" | {stats['kept'].get(lang, '—')} | {stats['written_after_rehydration'].get(lang, '—')} |")
     return "\n".join(lines) + "\n"
+
+
+def curate_documents(cfg: CurateConfig, docs: list[Document], languages: list[str], out: Path,
+                     seed: int) -> CurateResult:
+    """An experiment's curate stage on the datatrove engine (`curate.engine: datatrove`).
+
+    The held-out split (the same ids in every language) and the decontamination are the thin
+    engine's; between them the training documents go through this pipeline, in `out/datatrove/`,
+    each checked against its declared language. Writes the same artifact to `out`."""
+    train, heldout = split_heldout(docs, cfg.heldout_fraction, languages, seed)
+    work = out / "datatrove"
+    write_jsonl(work / "input.jsonl", ({"id": d.id, "text": d.text, "lang": d.lang, **d.metadata} for d in train))
+    pipeline = CurationConfig.model_validate({
+        **cfg.datatrove.model_dump(), "name": "corpus", "output_dir": work, "languages": languages,
+        "heldout_fraction": 0, "inputs": [{"format": "jsonl", "path": work / "input.jsonl"}]})
+    curated = list(read_corpus(curate(pipeline), "train"))
+    kept, leaked = decontaminate(heldout)(curated)
+    stats = {**json.loads((work / "corpus" / "stats.json").read_text(encoding="utf-8")),
+             "decontaminated": dict(Counter(d.lang for d, _ in leaked)),
+             "heldout": dict(Counter(d.lang for d in heldout))}
+    for lang in languages:
+        if not any(d.lang == lang for d in kept):
+            raise LangadaptError(f"no training documents left for {lang} after datatrove curation",
+                                 where=str(work / "corpus" / "removal_table.md"),
+                                 fix="see which filter removed them; give thresholds that fit the text "
+                                     "(`curate.datatrove.thresholds`) or use `curate.engine: thin`.")
+    write_corpus(out, kept, heldout)
+    write_json(out / "stats.json", stats)
+    return CurateResult(train=kept, heldout=heldout, stats=stats)
