@@ -46,6 +46,10 @@ def test_both_engines_write_the_same_artifact(datatrove_corpus, sample_docs, tmp
     rows = list(read_corpus(datatrove_corpus, "train"))
     assert all("language" not in d.metadata and d.metadata["cluster_size"] >= 1 for d in rows)
     assert any(d.metadata["cluster_size"] == 2 for d in rows)  # the exact copy, counted on its survivor
+    signals = {"dup_line_frac", "top_2_gram", "dup_10_gram", "line_punct_thr", "avg_word_length",
+               "max_non_alpha_words_ratio", "new_line_ratio"}
+    assert all(signals <= set(d.metadata["quality"]) for d in rows)  # for ablations: the filters' metrics
+    assert all(d.metadata["quality"]["line_punct_thr"] > 0.5 for d in rows)  # news lines end in "."
     held = list(read_corpus(datatrove_corpus, "heldout"))
     assert 0.1 <= len(held) / (len(held) + len({d.id.split("#")[0] for d in rows})) <= 0.3
 

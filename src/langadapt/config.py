@@ -116,6 +116,8 @@ class CurationFilters(Section):
     min_doc_words: int = Field(default=50, ge=0, description="Gopher quality: fewer words is too short")
     min_lines: int = Field(default=5, description="C4: fewer lines is too short (-1 disables)")
     char_duplicates_ratio: float = Field(default=0.1, gt=0, le=1)
+    record_metrics: bool = Field(default=True, description="write each kept document's quality signals (the "
+                                 "metrics the filters threshold) to metadata.quality, for ablations")
 
     @field_validator("enabled")
     @classmethod

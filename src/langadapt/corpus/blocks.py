@@ -184,6 +184,23 @@ class LanguageIdFilter(BaseFilter):
         return False, reason
 
 
+class QualitySignals(PipelineStep):
+    """Each kept document's quality signals in `metadata["quality"]`: the quantities the filters
+    threshold (`thresholds.metrics`), so an ablation can filter the curated corpus again, at other
+    thresholds, without running the pipeline again."""
+
+    name = "📏 quality signals"
+    type = "📊 - STATS"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        for doc in data:
+            if lang := doc.metadata.get("language"):
+                with self.track_time():
+                    values = metrics(doc.text, word_tokenizer(lang).word_tokenize(doc.text))
+                doc.metadata["quality"] = {key: round(value, 4) for key, value in values.items()}
+            yield doc
+
+
 def normalised_text(doc: Document) -> bytes:
     """Exact-dedup key: datatrove's text normalisation (case, punctuation, whitespace, digits)."""
     return simplify_text(doc.text, TextNormConfig()).encode("utf-8")

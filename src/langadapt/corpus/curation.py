@@ -1,7 +1,7 @@
 """FineWeb2-style curation on datatrove, built from one config (`langadapt curate CURATION.yaml`).
 
-    read → language ID → per-language quality filters → (per language) exact dedup → MinHash
-    dedup → cluster size → rehydrate → write
+    read → language ID → per-language quality filters → quality signals → (per language) exact
+    dedup → MinHash dedup → cluster size → rehydrate → write
 
 Thresholds come per language from FineWeb2's published configs or are derived from reference
 text (`thresholds.py`). Output folder:
@@ -46,6 +46,7 @@ from langadapt.corpus.blocks import (
     ExactCounts,
     LanguageFilters,
     LanguageIdFilter,
+    QualitySignals,
     Rehydrate,
     normalised_text,
 )
@@ -98,6 +99,7 @@ def build_stages(cfg: CurationConfig, thresholds: dict[str, Thresholds], out: Pa
         LanguageIdFilter(cfg.lid.backend, cfg.lid.model_path, {k: t.language_score for k, t in thresholds.items()},
                          _removed(out, "language_id")),
         *filters,
+        *([QualitySignals()] if cfg.filters.record_metrics else []),
         JsonlWriter(str(out / "filtered"), output_filename=BY_LANGUAGE),
     ], tasks)]
     exact = ExactDedupConfig(content_getter=normalised_text)
