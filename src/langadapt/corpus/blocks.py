@@ -113,9 +113,9 @@ class LanguageFilters(BaseFilter):
 
     def __init__(self, kind: str, thresholds: dict[str, Thresholds], options: dict,
                  exclusion_writer: DiskWriter | None = None):
+        self.name = f"🌐 {kind} per language"  # before datatrove's __init__, which names the stats with it
         super().__init__(exclusion_writer)
         self.kind, self.thresholds, self.options = kind, thresholds, options
-        self.name = f"🌐 {kind} per language"
         self._filters: dict[str, BaseFilter] = {}
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
