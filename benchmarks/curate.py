@@ -8,7 +8,7 @@ Two corpora. `repeated` (the default): documents of 8 random sentences of Czech 
 Wikipedia-style text (NTREX-128 + SIB-200), drawn from a pool of ~3,000 sentences, with 10 %
 near-duplicates and 5 % boilerplate injected. `distinct`: documents of 3 consecutive sentences in
 10 languages of 6 scripts (NTREX-128, SIB-200 and UDHR), every sentence used once, so no sentence
-repeats (the data holds ~10,500 such documents; a larger size is refused).
+repeats (the data holds 10,305 such documents; a larger size is refused).
 
 Both pipelines run one task on one core (local executor, one worker): read JSONL → language ID
 (py3langid), which writes one folder per language → per language: Gopher repetition, FineWeb

@@ -109,7 +109,7 @@ def main() -> None:
         print(f"| {metric} | {len(group)} | {q_r} | {q_rho} | {q_diff:.3f} | {t_r} | {t_diff:.3f} | "
               f"{group['quantile'].median():.3f} | {group.derived.median():.3f} | {group.published.median():.3f} |")
     if stopword_recall:
-        print(f"\nstopwords: {np.mean(stopword_recall):.2f} of the published list is in the derived top-15 "
+        print(f"\nstopwords: {np.mean(stopword_recall):.2f} of the published list is in the derived list "
               f"(mean over {len(stopword_recall)} languages)")
 
 

@@ -75,9 +75,10 @@ def _junk(sentences: list[str], rng: random.Random) -> list[str]:
     return junk
 
 
-def _curate(folder: Path, shared, languages: list[str]):
+def _curate(folder: Path, shared, languages: list[str], **settings):
     """Curate a shuffled web-like corpus of `languages` (clean pages and junk) and of `OTHER`
-    languages; return the config, each document's (kind, language) and the ids kept."""
+    languages, with derived thresholds unless `settings` (`thresholds`, `filters` keys) say
+    otherwise; return the config, each document's (kind, language) and the ids kept."""
     rng = random.Random(13)
     rows, reference, kind = [], {}, {}
     for lang in languages:
@@ -101,7 +102,8 @@ def _curate(folder: Path, shared, languages: list[str]):
     raw = {"name": "clean", "output_dir": str(folder / "out"), "languages": languages,
            "inputs": [{"format": "jsonl", "path": str(folder / "web.jsonl")}],
            "thresholds": {"published_dir": str(shared("fineweb2", "configs")), "prefer": "derived",
-                          "reference": reference},
+                          "reference": reference, **settings.get("thresholds", {})},
+           "filters": settings.get("filters", {}),
            "dedup": {"exact": False, "minhash": False}, "rehydrate": {"enabled": False}}
     out = curate(CurationConfig.model_validate(raw))
     kept = set()
