@@ -18,13 +18,13 @@ from langadapt.corpus.lid import make_backend
 from langadapt.corpus.thresholds import Thresholds, reference_documents, resolve
 
 
-def removed(block, doc: Document) -> bool:
+def _removed(block, doc: Document) -> bool:
     result = block.filter(doc)
     return result is False or (isinstance(result, tuple) and not result[0])
 
 
-def filter_removals(thresholds: dict[str, Thresholds], texts: dict[str, list[str]], cfg: CurationConfig,
-                    ) -> dict[str, dict[str, float]]:
+def filter_removals(thresholds: dict[str, Thresholds], texts: dict[str, list[str]],
+                    cfg: CurationConfig) -> dict[str, dict[str, float]]:
     """Per language of `texts` (clean documents of it): the share each stage would remove alone."""
     options = cfg.filters.model_dump()
     lid = LanguageIdFilter(cfg.lid.backend, cfg.lid.model_path, {k: t.language_score for k, t in thresholds.items()})
@@ -34,9 +34,9 @@ def filter_removals(thresholds: dict[str, Thresholds], texts: dict[str, list[str
         hits = {name: [] for name in ["language_id", *filters]}
         for i, text in enumerate(docs):
             identified = Document(text=text, id=str(i), metadata={})
-            hits["language_id"].append(removed(lid, identified) or identified.metadata["language"] != lang)
+            hits["language_id"].append(_removed(lid, identified) or identified.metadata["language"] != lang)
             for name, block in filters.items():
-                hits[name].append(removed(block, Document(text=text, id=str(i), metadata={"language": lang})))
+                hits[name].append(_removed(block, Document(text=text, id=str(i), metadata={"language": lang})))
         shares[lang] = {name: sum(flags) / len(docs) for name, flags in hits.items()}
         shares[lang]["any"] = sum(map(any, zip(*hits.values(), strict=True))) / len(docs)
     return shares

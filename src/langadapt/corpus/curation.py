@@ -52,7 +52,7 @@ from langadapt.corpus.blocks import (
 )
 from langadapt.corpus.curate import CurateResult, decontaminate, id_bucket, split_heldout
 from langadapt.corpus.document import Document, read_corpus, write_corpus
-from langadapt.corpus.executors import Stage, chain, write_slurm_scripts
+from langadapt.corpus.executors import Stage, chain, run_chain, write_slurm_scripts
 from langadapt.corpus.lid import LidBackend, make_backend
 from langadapt.corpus.readers import make_reader
 from langadapt.corpus.thresholds import Thresholds, read_reference, resolve
@@ -157,12 +157,12 @@ def curate(cfg: CurationConfig) -> Path:
     out = Path(cfg.output_dir) / cfg.name
     thresholds = resolve_thresholds(cfg)
     write_json(out / "thresholds.json", {lang: t.to_dict() for lang, t in thresholds.items()})
-    last = chain(build_stages(cfg, thresholds, out), cfg.executor, out / "logs")
+    executors = chain(build_stages(cfg, thresholds, out), cfg.executor, out / "logs")
     if cfg.executor.kind == "slurm" and not cfg.executor.submit:
-        scripts = write_slurm_scripts(last)
+        scripts = write_slurm_scripts(executors[-1])
         log.info("wrote %d Slurm scripts under %s", len(scripts), out / "logs")
         return out
-    last.run()
+    run_chain(executors)
     if cfg.executor.kind != "slurm":
         write_stats(out, cfg.languages)
         write_artifact(out, cfg.languages, cfg.heldout_fraction, cfg.seed)
