@@ -44,7 +44,10 @@ def test_labels_are_parsed_exactly():
 def test_a_macrolanguage_match_is_logged_with_both_codes(caplog):
     with caplog.at_level(logging.WARNING, logger="langadapt"):
         assert match("swa_Latn", ["eng_Latn", "swh_Latn"]) == "swh_Latn"
-    assert "swa_Latn" in caplog.text and "swh_Latn" in caplog.text
+    assert "swa_Latn is the macrolanguage of swh_Latn" in caplog.text
+    with caplog.at_level(logging.WARNING, logger="langadapt"):
+        assert match("zho_Hans", ["cmn_Hani"]) == "cmn_Hani"  # py3langid's `zh` and FineWeb2's Mandarin
+    assert "zho_Hans is the macrolanguage of cmn_Hani" in caplog.text
     assert match("deu_Latn", ["eng_Latn", "swh_Latn"]) is None
 
 

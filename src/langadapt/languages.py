@@ -92,9 +92,11 @@ def match(label: str, wanted: Iterable[str]) -> str | None:
 
 @cache
 def _warn_equivalent(label: str, code: str) -> None:
-    macro = label if macrolanguage(code) == label else code
-    log.warning("language ID says %s, counted as the configured %s (%s is the macrolanguage of the other)",
-                label, code, macro)
+    said, configured = label.split("_")[0], code.split("_")[0]
+    why = ("the same language" if said == configured else
+           f"{label} is the macrolanguage of {code}" if _macrolanguages().get(configured) == said else
+           f"{code} is the macrolanguage of {label}")
+    log.warning("language ID says %s, counted as the configured %s (%s)", label, code, why)
 
 
 @cache
