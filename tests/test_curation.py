@@ -95,6 +95,7 @@ def mixed(tmp_path_factory, shared):
         "inputs": [{"format": "jsonl", "path": str(path), "on_error": "skip"}],
         "thresholds": {"published_dir": str(shared("fineweb2", "configs")),
                        "reference": {"eng_Latn": [str(eng_reference)]}},
+        "filters": {"enabled": ["gopher_repetition", "fineweb_quality", "gopher_quality", "c4"]},  # c4: opt-in
     })
     out = curate(cfg)
     return cfg, out, labels, duplicates

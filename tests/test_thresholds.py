@@ -61,3 +61,29 @@ def test_scripts_without_spaces_are_split_into_words(shared):
         words = word_tokenizer(lang).word_tokenize(sentence)
         assert len(words) >= 8, (lang, words[:5])  # not one "word" per space-free sentence
         assert "".join(words) == "".join(sentence.split())  # nothing lost or invented
+
+
+def test_reference_text_that_is_missing_empty_or_another_language_is_named(tmp_path, shared):
+    from langadapt.corpus.thresholds import read_reference
+
+    with pytest.raises(LangadaptError, match=r"reference text not found: .*missing.txt"):
+        read_reference("swh_Latn", [tmp_path / "missing.txt"], Py3LangId())
+    (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(LangadaptError, match=r"reference text .*empty.txt is empty"):
+        read_reference("swh_Latn", [tmp_path / "empty.txt"], Py3LangId())
+    german = tmp_path / "german.txt"
+    german.write_text("\n".join(_ntrex(shared, "deu")[:80]), encoding="utf-8")
+    with pytest.raises(LangadaptError, match=r"german.txt is not swh_Latn: language ID finds it deu_Latn") as err:
+        read_reference("swh_Latn", [german], Py3LangId())
+    assert "thresholds.reference.swh_Latn" in err.value.message
+    swahili = tmp_path / "swahili.txt"
+    swahili.write_text("\n".join(_ntrex(shared, "swa")[:80]), encoding="utf-8")
+    assert len(read_reference("swh_Latn", [swahili], Py3LangId())) == 80  # the macrolanguage label counts
+
+
+def test_derived_thresholds_state_their_held_out_pass_rate(shared):
+    docs = reference_documents(_ntrex(shared, "zul"))
+    th = derive("zul_Latn", docs, Py3LangId(), pass_rate=0.99)
+    assert all("held-out half passes" in note for key, note in th.notes.items() if key != "language_score")
+    rates = [float(note.rsplit(" ", 1)[1]) for key, note in th.notes.items() if key != "language_score"]
+    assert min(rates) >= 0.99  # every metric (and the stopword rule) reaches the stated rate on held-out text

@@ -40,3 +40,20 @@ def test_a_full_chunk_cache_starts_over_with_the_same_words(shared):
 def test_languages_with_spaces_use_the_memoised_tokenizer():
     assert isinstance(word_tokenizer("ces_Latn").inner, ChunkedSpacy)
     assert not isinstance(word_tokenizer("jpn_Jpan").inner, ChunkedSpacy)  # not split at spaces
+
+
+def test_languages_without_a_tokenizer_share_one_memoised_fallback(shared):
+    """Gujarati and Hindi fall back to datatrove's whitespace tokenizer: the same words, one spaCy."""
+    from datatrove.utils.word_tokenizers import WhitespaceTokenizer
+
+    from langadapt.corpus.words import MemoisedWhitespace, _xx
+
+    gujarati, hindi = word_tokenizer("guj_Gujr").inner, word_tokenizer("hin_Deva").inner
+    assert isinstance(gujarati, MemoisedWhitespace) and isinstance(hindi, MemoisedWhitespace)
+    reference = WhitespaceTokenizer()
+    for code, tokenizer in (("guj", gujarati), ("hin", hindi)):
+        lines = shared("ntrex128", f"newstest2019-ref.{code}.txt").read_text(encoding="utf-8").splitlines()[:100]
+        for text in ["\n".join(lines[i:i + 6]) for i in range(0, len(lines), 6)]:
+            assert tokenizer.word_tokenize(text) == reference.word_tokenize(text)
+            assert tokenizer.sent_tokenize(text) == reference.sent_tokenize(text)
+    assert _xx.cache_info().currsize == 1  # built once, however the languages alternate

@@ -162,17 +162,26 @@ def config(path: Path = typer.Argument(None, help="Experiment YAML to validate; 
 def curate(
     config: Path = typer.Argument(..., help="Curation YAML, e.g. examples/curate.yaml."),
     on_error: str = typer.Option(None, "--on-error", help="skip|fail: malformed input lines, for every input."),
+    check_thresholds: bool = typer.Option(False, "--check-thresholds", help="Print, per language and filter, "
+                                          "the share of clean reference text it would remove; curate nothing."),
 ) -> None:
     """Curate raw text FineWeb2-style on datatrove: language ID, per-language filters, dedup, rehydration."""
     from langadapt.config import load_curation_config
 
     def action():
         try:
+            from langadapt.corpus.check import check_table
+            from langadapt.corpus.check import check_thresholds as check
             from langadapt.corpus.curation import curate as run_curation
         except ImportError as err:
             raise LangadaptError(f"`langadapt curate` needs the optional extra 'curate' ({err.name} is missing)",
                                  fix="run `pip install 'langadapt[curate]'`.") from err
-        out = run_curation(load_curation_config(config, on_error))
+        cfg = load_curation_config(config, on_error)
+        if check_thresholds:
+            console.print("Share of held-out clean reference text each stage would remove:")
+            console.print(check_table(check(cfg)), markup=False, highlight=False, soft_wrap=True)
+            return
+        out = run_curation(cfg)
         table = out / "removal_table.md"
         if table.is_file():
             console.print(Markdown(table.read_text(encoding="utf-8")))

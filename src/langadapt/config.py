@@ -62,9 +62,133 @@ def _normalise_code(code: str) -> str:
         raise ValueError(f"{err.what}; {err.fix}") from err
 
 
+# ---------------------------------------------------------------------------------------------
+# `langadapt curate CURATION.yaml`: the datatrove curation pipeline (FineWeb2-style), one file.
+
+
+class CurationInput(Section):
+    format: Literal["jsonl", "parquet", "text", "hf"] = Field(description="text: a folder of .txt files, one "
+                                                               "document each; hf: a save_to_disk folder or data files")
+    path: Path
+    glob: str | None = Field(default=None, description="files to read inside `path` (default: all of the format)")
+    text_key: str = "text"
+    id_key: str = "id"
+    on_error: Literal["fail", "skip"] = Field(default="fail", description="malformed lines: stop, or count and skip")
+    name: str | None = Field(default=None, description="`source` in each document's metadata (default: format)")
+
+    @property
+    def source_name(self) -> str:
+        return self.name or self.format
+
+
+class CurationLid(Section):
+    backend: str = Field(default="py3langid", description="py3langid (offline, built in), fasttext or glotlid")
+    model_path: Path | None = Field(default=None, description="local .bin model for fasttext / glotlid")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from langadapt.corpus.lid import LID_BACKENDS
+
+        return registered(value, LID_BACKENDS, "language-ID backend")
+
+
+class CurationThresholds(Section):
+    published_dir: Path | None = Field(default=None, description="folder of FineWeb2 <lang>.yml configs")
+    prefer: Literal["published", "derived"] = "published"
+    reference: dict[str, list[Path]] = Field(default={}, description="per language: clean text files, one "
+                                                                     "sentence or paragraph a line, to derive from")
+    pass_rate: float = Field(default=0.99, gt=0.5, le=1, description="derived thresholds: the share of held-out "
+                             "reference text each must pass (sets the quantile)")
+    stopwords: Literal["published", "derived"] = Field(
+        default="derived", description="with reference text: the language's frequent words from it, also under "
+        "published thresholds (FineWeb2's lists are tuned to web text)")
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _normalise_keys(cls, value):
+        return {_normalise_code(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+class CurationFilters(Section):
+    enabled: list[str] = Field(default=["gopher_repetition", "fineweb_quality", "gopher_quality"],
+                               description="FineWeb2's own pipeline applies these three and not `c4`")
+    min_doc_words: int = Field(default=50, ge=0, description="Gopher quality: fewer words is too short")
+    min_lines: int = Field(default=5, description="C4: fewer lines is too short (-1 disables)")
+    char_duplicates_ratio: float = Field(default=0.1, gt=0, le=1)
+    record_metrics: bool = Field(default=True, description="write each kept document's quality signals (the "
+                                 "metrics the filters threshold) to metadata.quality, for ablations")
+
+    @field_validator("enabled")
+    @classmethod
+    def _known_filters(cls, value: list[str]) -> list[str]:
+        from langadapt.corpus.blocks import QUALITY_FILTERS
+
+        return registered(value, QUALITY_FILTERS, "filter(s)")
+
+
+class CurationDedup(Section):
+    exact: bool = True
+    minhash: bool = True
+    n_grams: int = Field(default=5, ge=1, description="MinHash shingles: word n-grams")
+    num_buckets: int = Field(default=14, ge=1)
+    hashes_per_bucket: int = Field(default=8, ge=1)
+
+
+class CurationRehydrate(Section):
+    enabled: bool = True
+    weights: list[tuple[int, int]] = Field(
+        default=[(1, 1), (2, 2), (3, 3), (5, 5), (100, 8), (1000, 1)],
+        description="[smallest cluster size, copies] bands; FineWeb2's published weights by default")
+    quality_key: str | None = Field(default=None, description="metadata key of a score that also scales copies")
+
+
+class CurationExecutor(Section):
+    kind: Literal["local", "slurm", "ray"] = "local"
+    tasks: int = Field(default=1, ge=1, description="shards the input is split into")
+    workers: int = Field(default=1, ge=1, description="tasks run at once (local)")
+    partition: str = Field(default="cpu", description="slurm partition")
+    time: str = Field(default="04:00:00", description="slurm time limit per task")
+    cpus_per_task: int = Field(default=1, ge=1)
+    mem_per_cpu_gb: float = Field(default=2, gt=0)
+    venv_path: str | None = Field(default=None, description="slurm: `source`d before each job")
+    submit: bool = Field(default=True, description="slurm: submit with sbatch; false writes the scripts only")
+
+
+class CurationStages(Section):
+    """The datatrove pipeline's stages: `langadapt curate` and an experiment's `curate.datatrove`."""
+
+    lid: CurationLid = CurationLid()
+    thresholds: CurationThresholds = CurationThresholds()
+    filters: CurationFilters = CurationFilters()
+    dedup: CurationDedup = CurationDedup()
+    rehydrate: CurationRehydrate = CurationRehydrate()
+    executor: CurationExecutor = CurationExecutor()
+
+
+class CurationConfig(CurationStages):
+    name: str = Field(default="curation", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    output_dir: Path = Path("curated")
+    languages: list[str] = Field(min_length=1, description="languages to keep (others are removed by language ID)")
+    inputs: list[CurationInput] = Field(min_length=1)
+    heldout_fraction: float = Field(default=0.1, ge=0, lt=1, description="documents held out of train.jsonl "
+                                    "into heldout.jsonl, by a hash of their id")
+    seed: int = Field(default=0, description="seed of the held-out hash")
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _normalise_list(cls, value):
+        return [_normalise_code(code) for code in value] if isinstance(value, list) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# The experiment YAML (`langadapt run`).
+
+
 class CorpusConfig(Section):
-    source: Literal["sample", "jsonl", "text"] = "sample"
-    files: list[Path] = Field(default=[], description="JSONL files with id/text/lang (source: jsonl)")
+    source: Literal["sample", "jsonl", "text", "curated"] = "sample"
+    files: list[Path] = Field(default=[], description="JSONL files with id/text/lang (source: jsonl); source: "
+                              "curated — one corpus folder (train.jsonl + heldout.jsonl) from `langadapt curate`")
     texts: dict[str, list[Path]] = Field(default={}, description="source: text — per language, text files of "
                                          "one text a line (.txt, or .tsv with a `text` column); line-parallel "
                                          "files keep held-out text parallel")
@@ -82,12 +206,20 @@ class CorpusConfig(Section):
     def _inputs_given(self):
         if self.source == "jsonl" and not self.files:
             raise ValueError("corpus.source is 'jsonl' but corpus.files is empty; list the JSONL files")
+        if self.source == "curated" and len(self.files) != 1:
+            raise ValueError("corpus.source is 'curated': corpus.files must name one folder written by `langadapt "
+                             "curate` (with train.jsonl and heldout.jsonl)")
         if self.source == "text" and not self.texts:
             raise ValueError("corpus.source is 'text' but corpus.texts is empty; map each language to its files")
         return self
 
 
 class CurateConfig(Section):
+    engine: Literal["thin", "datatrove"] = Field(
+        default="thin", description="thin: the steps below, for short catalog strings; datatrove: the "
+        "`langadapt curate` pipeline (`curate.datatrove`) between the same held-out split and decontamination")
+    datatrove: CurationStages = Field(default_factory=CurationStages,
+                                      description="engine: datatrove — its language ID, thresholds, filters, dedup")
     heldout_fraction: float = Field(default=0.1, gt=0, lt=1)
     min_chars: int = Field(default=3, ge=0)
     lid_threshold: float = Field(default=0.9, gt=0, le=1)
@@ -362,9 +494,10 @@ class SourceConfig(Section):
     """One data source of a `langadapt train` run."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    format: Literal["jsonl", "text", "parallel", "sample", "code"] = Field(
+    format: Literal["jsonl", "text", "parallel", "sample", "code", "curated"] = Field(
         default="jsonl", description="jsonl documents; text: one document per line; parallel: two line-aligned "
-        "text files; sample: the built-in corpus; code: glob patterns in `files`, one document per file")
+        "text files; sample: the built-in corpus; code: glob patterns in `files`, one document per file; "
+        "curated: corpus folders from `langadapt curate` (their train.jsonl; `languages` picks some)")
     files: list[Path] = []
     languages: list[str] = Field(default=[], description="sample: languages to read; text/parallel: their codes")
     weight: float = Field(default=1.0, gt=0, description="sampling weight (ignored when data.alpha is set)")
@@ -379,7 +512,7 @@ class SourceConfig(Section):
             raise ValueError(f"source {self.name!r}: format 'parallel' needs exactly two line-aligned files")
         if self.format == "sample" and not self.languages:
             raise ValueError(f"source {self.name!r}: format 'sample' needs `languages`")
-        if self.format in ("jsonl", "text", "code") and not self.files:
+        if self.format in ("jsonl", "text", "code", "curated") and not self.files:
             raise ValueError(f"source {self.name!r}: format {self.format!r} needs `files`")
         return self
 
@@ -514,109 +647,6 @@ def load_config(path: Path, schema: type[Section] = ExperimentConfig) -> Section
     """Read and validate a single-run experiment YAML (or another `schema`; see `sweep.load_runs`
     for sweeps)."""
     return parse_config(read_yaml(path), str(path), schema)
-
-# ---------------------------------------------------------------------------------------------
-# `langadapt curate CURATION.yaml`: the datatrove curation pipeline (FineWeb2-style), one file.
-
-
-class CurationInput(Section):
-    format: Literal["jsonl", "parquet", "text", "hf"] = Field(description="text: a folder of .txt files, one "
-                                                               "document each; hf: a save_to_disk folder or data files")
-    path: Path
-    glob: str | None = Field(default=None, description="files to read inside `path` (default: all of the format)")
-    text_key: str = "text"
-    id_key: str = "id"
-    on_error: Literal["fail", "skip"] = Field(default="fail", description="malformed lines: stop, or count and skip")
-    name: str | None = Field(default=None, description="`source` in each document's metadata (default: format)")
-
-    @property
-    def source_name(self) -> str:
-        return self.name or self.format
-
-
-class CurationLid(Section):
-    backend: str = Field(default="py3langid", description="py3langid (offline, built in), fasttext or glotlid")
-    model_path: Path | None = Field(default=None, description="local .bin model for fasttext / glotlid")
-
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, value: str) -> str:
-        from langadapt.corpus.lid import LID_BACKENDS
-
-        return registered(value, LID_BACKENDS, "language-ID backend")
-
-
-class CurationThresholds(Section):
-    published_dir: Path | None = Field(default=None, description="folder of FineWeb2 <lang>.yml configs")
-    prefer: Literal["published", "derived"] = "published"
-    reference: dict[str, list[Path]] = Field(default={}, description="per language: clean text files, one "
-                                                                     "sentence or paragraph a line, to derive from")
-
-    @field_validator("reference", mode="before")
-    @classmethod
-    def _normalise_keys(cls, value):
-        return {_normalise_code(k): v for k, v in value.items()} if isinstance(value, dict) else value
-
-
-class CurationFilters(Section):
-    enabled: list[str] = Field(default=["gopher_repetition", "fineweb_quality", "gopher_quality", "c4"])
-    min_doc_words: int = Field(default=50, ge=0, description="Gopher quality: fewer words is too short")
-    min_lines: int = Field(default=5, description="C4: fewer lines is too short (-1 disables)")
-    char_duplicates_ratio: float = Field(default=0.1, gt=0, le=1)
-
-    @field_validator("enabled")
-    @classmethod
-    def _known_filters(cls, value: list[str]) -> list[str]:
-        from langadapt.corpus.blocks import QUALITY_FILTERS
-
-        return registered(value, QUALITY_FILTERS, "filter(s)")
-
-
-class CurationDedup(Section):
-    exact: bool = True
-    minhash: bool = True
-    n_grams: int = Field(default=5, ge=1, description="MinHash shingles: word n-grams")
-    num_buckets: int = Field(default=14, ge=1)
-    hashes_per_bucket: int = Field(default=8, ge=1)
-
-
-class CurationRehydrate(Section):
-    enabled: bool = True
-    weights: list[tuple[int, int]] = Field(
-        default=[(1, 1), (2, 2), (3, 3), (5, 5), (100, 8), (1000, 1)],
-        description="[smallest cluster size, copies] bands; FineWeb2's published weights by default")
-    quality_key: str | None = Field(default=None, description="metadata key of a score that also scales copies")
-
-
-class CurationExecutor(Section):
-    kind: Literal["local", "slurm", "ray"] = "local"
-    tasks: int = Field(default=1, ge=1, description="shards the input is split into")
-    workers: int = Field(default=1, ge=1, description="tasks run at once (local)")
-    partition: str = Field(default="cpu", description="slurm partition")
-    time: str = Field(default="04:00:00", description="slurm time limit per task")
-    cpus_per_task: int = Field(default=1, ge=1)
-    mem_per_cpu_gb: float = Field(default=2, gt=0)
-    venv_path: str | None = Field(default=None, description="slurm: `source`d before each job")
-    submit: bool = Field(default=True, description="slurm: submit with sbatch; false writes the scripts only")
-
-
-class CurationConfig(Section):
-    name: str = Field(default="curation", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    output_dir: Path = Path("curated")
-    languages: list[str] = Field(min_length=1, description="languages to keep (others are removed by language ID)")
-    inputs: list[CurationInput] = Field(min_length=1)
-    lid: CurationLid = CurationLid()
-    thresholds: CurationThresholds = CurationThresholds()
-    filters: CurationFilters = CurationFilters()
-    dedup: CurationDedup = CurationDedup()
-    rehydrate: CurationRehydrate = CurationRehydrate()
-    executor: CurationExecutor = CurationExecutor()
-
-    @field_validator("languages", mode="before")
-    @classmethod
-    def _normalise_list(cls, value):
-        return [_normalise_code(code) for code in value] if isinstance(value, list) else value
-
 
 def load_curation_config(path: Path, on_error: str | None = None) -> CurationConfig:
     """Read and validate a curation YAML (see examples/curate.yaml); `on_error` overrides every input's."""

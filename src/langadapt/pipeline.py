@@ -25,7 +25,7 @@ from transformers import AutoTokenizer
 from langadapt.atomic import write_jsonl, write_with
 from langadapt.config import DataConfig, ExperimentConfig, SourceConfig, TrainConfig, TrainJobConfig
 from langadapt.corpus.curate import curate
-from langadapt.corpus.document import Document, read_documents
+from langadapt.corpus.document import SPLITS, Document, read_curated, read_documents
 from langadapt.corpus.sources import (
     code_files,
     read_code,
@@ -109,6 +109,8 @@ def _corpus_files(cfg: ExperimentConfig) -> list[Path]:
         return sample_input_files(languages) + heldout
     if cfg.corpus.source == "text":
         return [path for lang in languages for path in cfg.corpus.texts.get(lang, [])] + heldout
+    if cfg.corpus.source == "curated":
+        return [cfg.corpus.files[0] / f"{split}.jsonl" for split in SPLITS] + heldout
     return list(cfg.corpus.files) + heldout
 
 
@@ -124,6 +126,8 @@ def _read_corpus(cfg: ExperimentConfig) -> list[Document]:
         return list(read_sample(languages))
     if cfg.corpus.source == "text":
         return list(read_text_corpus(cfg.corpus.texts, languages))
+    if cfg.corpus.source == "curated":  # its held-out split stands (corpus.curate.split_heldout)
+        return read_curated(cfg.corpus.files[0], languages)
     return list(read_jsonl_files(cfg.corpus.files, languages))
 
 

@@ -32,7 +32,7 @@ from langadapt.corpus.lid import LidBackend, make_backend
 from langadapt.corpus.thresholds import Thresholds, metrics
 from langadapt.corpus.words import word_tokenizer
 from langadapt.errors import LangadaptError
-from langadapt.languages import normalise
+from langadapt.languages import equivalent, match, normalise
 
 QualityFilter = Callable[[Thresholds, dict], BaseFilter]
 QUALITY_FILTERS: dict[str, QualityFilter] = {}
@@ -113,9 +113,9 @@ class LanguageFilters(BaseFilter):
 
     def __init__(self, kind: str, thresholds: dict[str, Thresholds], options: dict,
                  exclusion_writer: DiskWriter | None = None):
+        self.name = f"🌐 {kind} per language"  # before datatrove's __init__, which names the stats with it
         super().__init__(exclusion_writer)
         self.kind, self.thresholds, self.options = kind, thresholds, options
-        self.name = f"🌐 {kind} per language"
         self._filters: dict[str, BaseFilter] = {}
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
@@ -137,7 +137,9 @@ class LanguageIdFilter(BaseFilter):
     one of `languages` and its score reaches that language's cutoff (FineWeb2's `language_score`).
 
     A document that declares a language (`lang` in the input) is checked against it; a declared
-    language the model does not know is kept unchecked (`language_score` null), not dropped."""
+    language the model does not know is kept unchecked (`language_score` null), not dropped. A label
+    that is a macrolanguage equivalent of a configured code (`swa_Latn` for `swh_Latn`) counts as it:
+    `language` is the configured code, `lid_label` what the model said."""
 
     name = "🗣 Language ID"
 
@@ -160,16 +162,17 @@ class LanguageIdFilter(BaseFilter):
                 declared = normalise(str(declared))
             except LangadaptError:
                 return self._drop(doc, "unknown_declared_language", None)
+            declared = match(declared, self.cutoffs) or declared
             if not self.backend.knows(declared):
                 doc.metadata.update(language=declared, language_score=None, lid="unchecked")
                 return True if declared in self.cutoffs else self._drop(doc, "not_a_target_language", None)
         label, score = self.backend.predict(doc.text)
-        language = declared or label
+        language = declared or match(label, self.cutoffs) or label
         doc.metadata.update(language=language, language_script=language.partition("_")[2],
                             language_score=round(score, 4), lid_label=label)
         if language not in self.cutoffs:
             return self._drop(doc, "not_a_target_language", score)
-        if label != language:
+        if not equivalent(label, language):
             return self._drop(doc, "identified_as_other_language", score)
         if score < self.cutoffs[language]:
             return self._drop(doc, "language_score", score)
@@ -179,6 +182,23 @@ class LanguageIdFilter(BaseFilter):
     def _drop(doc: Document, reason: str, value: float | None) -> tuple[bool, str]:
         doc.metadata["filter_value"] = None if value is None else round(value, 4)
         return False, reason
+
+
+class QualitySignals(PipelineStep):
+    """Each kept document's quality signals in `metadata["quality"]`: the quantities the filters
+    threshold (`thresholds.metrics`), so an ablation can filter the curated corpus again, at other
+    thresholds, without running the pipeline again."""
+
+    name = "📏 quality signals"
+    type = "📊 - STATS"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        for doc in data:
+            if lang := doc.metadata.get("language"):
+                with self.track_time():
+                    values = metrics(doc.text, word_tokenizer(lang).word_tokenize(doc.text))
+                doc.metadata["quality"] = {key: round(value, 4) for key, value in values.items()}
+            yield doc
 
 
 def normalised_text(doc: Document) -> bytes:

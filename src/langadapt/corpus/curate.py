@@ -20,8 +20,9 @@ from datasketch import MinHash, MinHashLSH
 from langadapt.atomic import write_json, write_jsonl
 from langadapt.config import CurateConfig
 from langadapt.corpus import lid
-from langadapt.corpus.document import Document
+from langadapt.corpus.document import Document, write_corpus
 from langadapt.errors import LangadaptError
+from langadapt.languages import equivalent, parse_label
 
 Removed = tuple[Document, str]  # the document and why it was removed
 Step = Callable[[list[Document]], tuple[list[Document], list[Removed]]]
@@ -48,18 +49,18 @@ def length_filter(min_chars: int) -> Step:
 
 
 def language_id_filter(threshold: float, min_chars: int, unchecked: set[str]) -> Step:
-    """Remove a document when py3langid is ≥ `threshold` sure it is another language."""
+    """Remove a document when py3langid is ≥ `threshold` sure it is another language (a
+    macrolanguage and its individual languages count as one)."""
 
     def step(docs: list[Document]):
         kept, removed = [], []
         for doc in docs:
-            expected = lid.model_label(doc.lang)
-            if expected is None:
+            if lid.model_label(doc.lang) is None:
                 unchecked.add(doc.lang)
             elif len(doc.text) >= min_chars:
                 label, prob = lid.identify(doc.text)
                 doc.metadata["lid"] = {"label": label, "score": round(prob, 4)}
-                if label != expected and prob >= threshold:
+                if not equivalent(parse_label(label), doc.lang) and prob >= threshold:
                     removed.append((doc, f"identified as {label} with p={prob:.3f}"))
                     continue
             kept.append(doc)
@@ -130,21 +131,27 @@ def decontaminate(heldout: list[Document]) -> Step:
     return step
 
 
+def id_bucket(doc_id: str, seed: int) -> float:
+    """A document id's place in [0, 1], the same in every run with `seed`: ids below a fraction are held out."""
+    return int(hashlib.sha1(f"{seed}:{doc_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def split_heldout(docs: list[Document], fraction: float, languages: list[str], seed: int):
     """Split by document id, so a held-out id is held out in every language (parallel text).
 
     Only ids translated in *all* languages are held out, so every language is scored on the
-    same content and bpb is comparable across languages.
+    same content and bpb is comparable across languages. Documents marked with a `split` (a
+    corpus artifact read back with `read_curated`) keep theirs.
     """
+    if any("split" in d.metadata for d in docs):  # a corpus artifact read back: its split stands
+        return ([d for d in docs if d.metadata.get("split") != "heldout"],
+                [d for d in docs if d.metadata.get("split") == "heldout"])
     langs_per_id: dict[str, set[str]] = defaultdict(set)
     for doc in docs:
         langs_per_id[doc.id].add(doc.lang)
 
-    def bucket(doc_id: str) -> float:
-        return int(hashlib.sha1(f"{seed}:{doc_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-
-    heldout_ids = {i for i, langs in langs_per_id.items() if bucket(i) < fraction and langs >= set(languages)}
-    train = [d for d in docs if bucket(d.id) >= fraction]
+    heldout_ids = {i for i, langs in langs_per_id.items() if id_bucket(i, seed) < fraction and langs >= set(languages)}
+    train = [d for d in docs if id_bucket(d.id, seed) >= fraction]
     heldout = [d for d in docs if d.id in heldout_ids]
     return train, heldout
 
@@ -152,7 +159,9 @@ def split_heldout(docs: list[Document], fraction: float, languages: list[str], s
 def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: Path, seed: int,
            heldout: list[Document] | None = None) -> CurateResult:
     """Split off held-out text (unless `heldout` evaluation text is given), clean the rest, write
-    `train.jsonl`, `heldout.jsonl`, `removed.jsonl` and `stats.json` to `out`."""
+    the corpus artifact (`train.jsonl`, `heldout.jsonl`), `removed.jsonl` and `stats.json` to
+    `out`. `cfg.engine: datatrove` cleans with the datatrove pipeline instead
+    (`curation.curate_documents`)."""
     if not docs:
         raise LangadaptError("the corpus is empty: the reader yielded no documents",
                              fix="check the corpus source and language list in your config.")
@@ -161,6 +170,10 @@ def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: P
         train, heldout = split_heldout(docs, cfg.heldout_fraction, languages, seed)
     else:
         train = docs
+    if cfg.engine == "datatrove":
+        from langadapt.corpus.curation import curate_documents
+
+        return curate_documents(cfg, train, heldout, languages, out)
     input_counts = Counter(d.lang for d in train)
     unchecked: set[str] = set()
     steps: list[tuple[str, Step]] = [
@@ -194,8 +207,7 @@ def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: P
         "heldout": dict(heldout_counts),
         "language_id_unchecked": sorted(unchecked),
     }
-    write_jsonl(out / "train.jsonl", (d.to_dict() for d in train))
-    write_jsonl(out / "heldout.jsonl", (d.to_dict() for d in heldout))
+    write_corpus(out, train, heldout)
     write_jsonl(out / "removed.jsonl", removed_rows)
     write_json(out / "stats.json", stats)
     return CurateResult(train=train, heldout=heldout, stats=stats)

@@ -1,13 +1,15 @@
 """FineWeb2-style curation on datatrove, built from one config (`langadapt curate CURATION.yaml`).
 
-    read → language ID → per-language quality filters → (per language) exact dedup → MinHash
-    dedup → cluster size → rehydrate → write
+    read → language ID → per-language quality filters → quality signals → (per language) exact
+    dedup → MinHash dedup → cluster size → rehydrate → write
 
 Thresholds come per language from FineWeb2's published configs or are derived from reference
 text (`thresholds.py`). Output folder:
 
     filtered/<lang>/      documents that passed language ID and the quality filters
     output/<lang>/        deduplicated, with `cluster_size`, rehydrated (`rehydration_copies`)
+    train.jsonl, heldout.jsonl   the corpus artifact (`corpus.document`), as the thin engine writes it:
+                          what `format: curated` training sources and `corpus.source: curated` read
     removed/<filter>/<lang>/   every removed document with `filter_reason` and `filter_value`
     logs/<stage>/         datatrove's logs, stats and completion markers (a rerun resumes)
     thresholds.json, stats.json, removal_table.md
@@ -19,6 +21,7 @@ import gzip
 import json
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 from datatrove.pipeline.dedup import (
@@ -36,20 +39,23 @@ from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 from datatrove.utils.hashing import HashConfig
 
-from langadapt.atomic import write_json, write_text
-from langadapt.config import CurationConfig
+from langadapt.atomic import write_json, write_jsonl, write_text
+from langadapt.config import CurateConfig, CurationConfig
 from langadapt.corpus.blocks import (
     ClusterSize,
     ExactCounts,
     LanguageFilters,
     LanguageIdFilter,
+    QualitySignals,
     Rehydrate,
     normalised_text,
 )
-from langadapt.corpus.executors import Stage, chain, write_slurm_scripts
-from langadapt.corpus.lid import make_backend
+from langadapt.corpus.curate import CurateResult, decontaminate, id_bucket
+from langadapt.corpus.document import Document, read_corpus, write_corpus
+from langadapt.corpus.executors import Stage, chain, run_chain, write_slurm_scripts
+from langadapt.corpus.lid import LidBackend, make_backend
 from langadapt.corpus.readers import make_reader
-from langadapt.corpus.thresholds import Thresholds, resolve
+from langadapt.corpus.thresholds import Thresholds, read_reference, resolve
 from langadapt.corpus.words import word_tokenizer
 from langadapt.errors import LangadaptError
 
@@ -73,18 +79,15 @@ def _removed(out: Path, name: str) -> JsonlWriter:
 def resolve_thresholds(cfg: CurationConfig) -> dict[str, Thresholds]:
     """Every configured language's thresholds; a language with neither source is a user error."""
     lid = make_backend(cfg.lid.backend, cfg.lid.model_path)
-    result = {}
-    for lang in cfg.languages:
-        reference = None
-        if lang in cfg.thresholds.reference:
-            reference = []
-            for path in cfg.thresholds.reference[lang]:
-                if not Path(path).is_file():
-                    raise LangadaptError(f"reference text not found: {path}",
-                                         fix=f"check `thresholds.reference.{lang}` in the curation config.")
-                reference += Path(path).read_text(encoding="utf-8").splitlines()
-        result[lang] = resolve(lang, cfg.thresholds.published_dir, reference, lid, cfg.thresholds.prefer)
-    return result
+    return {lang: resolve(lang, cfg.thresholds.published_dir, reference_text(cfg, lang, lid), lid,
+                          cfg.thresholds.prefer, cfg.thresholds.pass_rate, cfg.thresholds.stopwords)
+            for lang in cfg.languages}
+
+
+def reference_text(cfg: CurationConfig, lang: str, lid: LidBackend) -> list[str] | None:
+    """The lines of `lang`'s reference files, or None when the config lists none."""
+    paths = cfg.thresholds.reference.get(lang)
+    return read_reference(lang, paths, lid) if paths else None
 
 
 def build_stages(cfg: CurationConfig, thresholds: dict[str, Thresholds], out: Path) -> list[Stage]:
@@ -96,6 +99,7 @@ def build_stages(cfg: CurationConfig, thresholds: dict[str, Thresholds], out: Pa
         LanguageIdFilter(cfg.lid.backend, cfg.lid.model_path, {k: t.language_score for k, t in thresholds.items()},
                          _removed(out, "language_id")),
         *filters,
+        *([QualitySignals()] if cfg.filters.record_metrics else []),
         JsonlWriter(str(out / "filtered"), output_filename=BY_LANGUAGE),
     ], tasks)]
     exact = ExactDedupConfig(content_getter=normalised_text)
@@ -153,15 +157,39 @@ def curate(cfg: CurationConfig) -> Path:
     out = Path(cfg.output_dir) / cfg.name
     thresholds = resolve_thresholds(cfg)
     write_json(out / "thresholds.json", {lang: t.to_dict() for lang, t in thresholds.items()})
-    last = chain(build_stages(cfg, thresholds, out), cfg.executor, out / "logs")
+    executors = chain(build_stages(cfg, thresholds, out), cfg.executor, out / "logs")
     if cfg.executor.kind == "slurm" and not cfg.executor.submit:
-        scripts = write_slurm_scripts(last)
+        scripts = write_slurm_scripts(executors[-1])
         log.info("wrote %d Slurm scripts under %s", len(scripts), out / "logs")
         return out
-    last.run()
+    run_chain(executors)
     if cfg.executor.kind != "slurm":
         write_stats(out, cfg.languages)
+        write_artifact(out, cfg.languages, cfg.heldout_fraction, cfg.seed)
     return out
+
+
+def _output_documents(out: Path, languages: list[str]) -> Iterator[Document]:
+    """The pipeline's output as `Document`s: the language moves from datatrove's metadata to the field."""
+    for lang in languages:
+        for path in sorted((out / "output" / lang).glob("*.jsonl.gz")):
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                for line in handle:
+                    row = json.loads(line)
+                    metadata = dict(row.get("metadata") or {})
+                    yield Document(str(row["id"]), row["text"], metadata.pop("language", lang), metadata)
+
+
+def write_artifact(out: Path, languages: list[str], fraction: float, seed: int) -> Path:
+    """`train.jsonl` and `heldout.jsonl` from `output/<lang>/`. A document is held out by a hash of
+    its id (`fraction` of them); its rehydrated copies (`<id>#copy<k>`) are dropped rather than
+    trained on, so held-out text never occurs in training (dedup ran before, so neither does a near
+    duplicate of it)."""
+    def held(doc: Document) -> bool:
+        return id_bucket(doc.id.split("#copy")[0], seed) < fraction
+
+    return write_corpus(out, (d for d in _output_documents(out, languages) if not held(d)),
+                        (d for d in _output_documents(out, languages) if held(d) and "#copy" not in d.id))
 
 
 def _count(folder: Path) -> int:
@@ -218,3 +246,32 @@ def removal_table(stats: dict) -> str:
         lines.append(f"| {lang} | " + " | ".join(cells) +
                      f" | {stats['kept'].get(lang, '—')} | {stats['written_after_rehydration'].get(lang, '—')} |")
     return "\n".join(lines) + "\n"
+
+
+def curate_documents(cfg: CurateConfig, train: list[Document], heldout: list[Document], languages: list[str],
+                     out: Path) -> CurateResult:
+    """An experiment's curate stage on the datatrove engine (`curate.engine: datatrove`).
+
+    The held-out split (the same ids in every language, or given evaluation text) and the
+    decontamination are the thin engine's; between them the training documents go through this
+    pipeline, in `out/datatrove/`, each checked against its declared language. Writes the same
+    artifact to `out`."""
+    work = out / "datatrove"
+    write_jsonl(work / "input.jsonl", ({"id": d.id, "text": d.text, "lang": d.lang, **d.metadata} for d in train))
+    pipeline = CurationConfig.model_validate({
+        **cfg.datatrove.model_dump(), "name": "corpus", "output_dir": work, "languages": languages,
+        "heldout_fraction": 0, "inputs": [{"format": "jsonl", "path": work / "input.jsonl"}]})
+    curated = list(read_corpus(curate(pipeline), "train"))
+    kept, leaked = decontaminate(heldout)(curated)
+    stats = {**json.loads((work / "corpus" / "stats.json").read_text(encoding="utf-8")),
+             "decontaminated": dict(Counter(d.lang for d, _ in leaked)),
+             "heldout": dict(Counter(d.lang for d in heldout))}
+    for lang in languages:
+        if not any(d.lang == lang for d in kept):
+            raise LangadaptError(f"no training documents left for {lang} after datatrove curation",
+                                 where=str(work / "corpus" / "removal_table.md"),
+                                 fix="see which filter removed them; give thresholds that fit the text "
+                                     "(`curate.datatrove.thresholds`) or use `curate.engine: thin`.")
+    write_corpus(out, kept, heldout)
+    write_json(out / "stats.json", stats)
+    return CurateResult(train=kept, heldout=heldout, stats=stats)

@@ -1,14 +1,19 @@
-"""The one document type every stage passes along (datatrove-style: id, text, metadata)."""
+"""The one document type every stage passes along (datatrove-style: id, text, metadata), with the
+language as a field, and the corpus artifact both curation engines write: a folder with
+`train.jsonl` and `heldout.jsonl`, one `Document` a line (`write_corpus` / `read_corpus`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langadapt.atomic import write_jsonl
 from langadapt.errors import LangadaptError
+
+SPLITS = ("train", "heldout")
 
 
 @dataclass
@@ -58,6 +63,31 @@ def read_documents(path: Path) -> Iterator[Document]:
                 lang=str(row["lang"]),
                 metadata=dict(row.get("metadata") or {}),
             )
+
+
+def write_corpus(folder: Path, train: Iterable[Document], heldout: Iterable[Document]) -> Path:
+    """The corpus artifact: `folder/train.jsonl` and `folder/heldout.jsonl`, each written atomically."""
+    for split, docs in zip(SPLITS, (train, heldout), strict=True):
+        write_jsonl(Path(folder) / f"{split}.jsonl", (doc.to_dict() for doc in docs))
+    return Path(folder)
+
+
+def read_corpus(folder: Path, split: str = "train", languages: list[str] | None = None) -> Iterator[Document]:
+    """The documents of one split of a corpus artifact (of `languages` only, when given); a folder
+    that is not one is an error naming it."""
+    path = Path(folder) / f"{split}.jsonl"
+    if not path.is_file():
+        raise LangadaptError(f"{folder} is not a curated corpus (no {path.name})",
+                             fix="point at the output folder of `langadapt curate` or of an experiment's "
+                                 "curate stage (it holds train.jsonl and heldout.jsonl).")
+    return (doc for doc in read_documents(path) if not languages or doc.lang in languages)
+
+
+def read_curated(folder: Path, languages: list[str] | None = None) -> list[Document]:
+    """Both splits of a corpus artifact, each document marked with its split (`metadata["split"]`),
+    so that a curation run over them keeps the held-out split as it is."""
+    return [Document(doc.id, doc.text, doc.lang, {**doc.metadata, "split": split})
+            for split in SPLITS for doc in read_corpus(folder, split, languages)]
 
 
 def read_lines(path: Path, keep_empty: bool = False) -> list[str]:

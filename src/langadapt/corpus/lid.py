@@ -2,7 +2,8 @@
 
 Short catalog strings are hard to identify, so the check only removes a document when the
 model is confident it is in a *different* language; languages the model does not know are
-reported as unchecked rather than silently filtered.
+reported as unchecked rather than silently filtered. A model label counts for a configured language
+when `languages.equivalent` says so: itself, or its macrolanguage or one of its individual languages.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-import langcodes
-
 from langadapt.errors import LangadaptError
-from langadapt.languages import normalise
+from langadapt.languages import equivalent, parse_label
 
 
 @cache
@@ -25,12 +24,19 @@ def _identifier():
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def known_label(labels: list[str], lang: str) -> str | None:
+    """The label among a model's `labels` that stands for `lang` (its own code first, else a
+    macrolanguage equivalent), or None if the model cannot predict the language."""
+    codes = [parse_label(label) for label in labels]
+    exact = [label for label, code in zip(labels, codes, strict=True) if code == lang]
+    return next(iter(exact), None) or next(
+        (label for label, code in zip(labels, codes, strict=True) if equivalent(code, lang)), None)
+
+
+@cache
 def model_label(lang: str) -> str | None:
     """The py3langid label for a `xxx_Scrp` code, or None if the model does not know it."""
-    labels = set(_identifier().labels)
-    alpha3 = lang.split("_")[0]
-    candidates = [alpha3, langcodes.Language.get(alpha3).language]
-    return next((label for label in candidates if label in labels), None)
+    return known_label(list(_identifier().labels), lang)
 
 
 def identify(text: str) -> tuple[str, float]:
@@ -72,15 +78,6 @@ def make_backend(name: str, model_path: Path | None = None) -> LidBackend:
     return LID_BACKENDS[name](model_path)
 
 
-@cache
-def _code(label: str) -> str:
-    """A model label (`de`, `deu_Latn`) as `xxx_Scrp`; a label langcodes cannot read stays as it is."""
-    try:
-        return normalise(label)
-    except LangadaptError:
-        return label
-
-
 @lid_backend("py3langid")
 class Py3LangId(LidBackend):
     """The default: 97 languages, its model ships inside the pip package, so it works offline."""
@@ -92,7 +89,7 @@ class Py3LangId(LidBackend):
 
     def predict(self, text: str) -> tuple[str, float]:
         label, prob = identify(text.replace("\n", " "))
-        return _code(label), prob
+        return parse_label(label), prob
 
     def knows(self, lang: str) -> bool:
         return model_label(lang) is not None
@@ -111,6 +108,7 @@ class FastTextLid(LidBackend):
                                  fix="set `lid.model_path` to a local .bin file, such as GlotLID's model_v3.bin.")
         self.model_path = Path(model_path)
         self._model = None
+        self._knows: dict[str, bool] = {}
 
     @property
     def model(self):
@@ -122,7 +120,9 @@ class FastTextLid(LidBackend):
 
     def predict(self, text: str) -> tuple[str, float]:
         labels, scores = self.model.predict(text.replace("\n", " "), k=1)
-        return _code(labels[0].removeprefix("__label__")), min(float(scores[0]), 1.0)
+        return parse_label(labels[0]), min(float(scores[0]), 1.0)
 
     def knows(self, lang: str) -> bool:
-        return lang in {_code(label.removeprefix("__label__")) for label in self.model.get_labels()}
+        if lang not in self._knows:
+            self._knows[lang] = known_label(self.model.get_labels(), lang) is not None
+        return self._knows[lang]

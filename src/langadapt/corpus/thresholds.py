@@ -1,13 +1,18 @@
 """Per-language filter thresholds: FineWeb2's published values, or derived from reference text.
 
 FineWeb2 publishes one YAML per language but not how the numbers were chosen. `derive` makes
-them for any language from clean reference text of it: each metric is measured on documents of
-that text and the threshold is a quantile of its distribution (the upper tail for metrics that
-flag junk when high, the lower tail for those that flag junk when low), never stricter than the
-English Gopher/FineWeb value, so it only loosens where the language needs it (Chinese words are
-one character; Finnish words are long; some scripts end lines without "."); the language-ID cutoff
-is max(0.3, min(0.9, median − σ)) of the scores of documents identified as the language, as the
-FineWeb2 paper reports. `benchmarks/curate_thresholds.py` compares both over many languages.
+them for any language from clean reference text of it, with a rule stated as a pass rate: each
+metric is measured on documents of that text, split in two halves; the threshold is the quantile
+of its distribution (the upper tail for metrics that flag junk when high, the lower tail for those
+that flag junk when low) at the smallest tail level whose value, fitted on one half, passes
+`pass_rate` of the other half; that level is then applied to all the text. The threshold is never
+stricter than the English Gopher/FineWeb value, so it only loosens where the language needs it
+(Chinese words are one character; Finnish words are long; some scripts end lines without ".").
+Stopwords are the language's most frequent words, as many as it takes for the held-out half to
+pass the two-stopword rule at the same rate (FineWeb2's published lists are tuned to web text).
+The language-ID cutoff is max(0.3, min(0.9, median − σ)) of the scores of documents identified as
+the language, as the FineWeb2 paper reports. `benchmarks/curate_thresholds.py` compares derived
+with published values over many languages; `langadapt curate --check-thresholds` measures them.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,15 +33,20 @@ from datatrove.pipeline.filters.gopher_repetition_filter import (
 )
 from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
 
+from langadapt.corpus.document import read_lines
 from langadapt.corpus.lid import LidBackend
 from langadapt.corpus.words import word_tokenizer
 from langadapt.errors import LangadaptError
+from langadapt.languages import equivalent
 
 TOP_N = (2, 3, 4)
 DUP_N = (5, 6, 7, 8, 9, 10)
-# Where a threshold sits in its metric's distribution on clean text; configurable per call.
-UPPER_QUANTILE = 0.99
-LOWER_QUANTILE = 0.01
+# The share of held-out clean reference text each derived threshold must pass (configurable), the
+# tail levels tried to reach it, and the stopword list sizes tried (FineWeb2's lists are ~15-100).
+PASS_RATE = 0.99
+LEVELS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
+STOPWORD_COUNTS = (15, 30, 60, 120, 240)
+MIN_STOP_WORDS = 2  # FineWeb2's GopherQualityFilter setting
 # The English values of Gopher and FineWeb. A derived threshold is never stricter than these: a
 # quantile of clean sentences is a tight bound (reference text has no layout, menus or lists), so
 # it only moves a threshold where the language's own clean text needs more room.
@@ -65,7 +75,7 @@ class Thresholds:
     stopwords: tuple[str, ...]
     source: str = "published"  # or "derived"
     quantiles: dict[str, float] = field(default_factory=dict, compare=False)  # derived: before the English floor
-    notes: dict[str, str] = field(default_factory=dict, compare=False)
+    notes: dict[str, str] = field(default_factory=dict, compare=False)  # derived: the level and held-out pass rate
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,12 +145,10 @@ def derive(
     lang: str,
     documents: list[str],
     lid: LidBackend | None = None,
-    upper: float = UPPER_QUANTILE,
-    lower: float = LOWER_QUANTILE,
-    n_stopwords: int = 15,
+    pass_rate: float = PASS_RATE,
 ) -> Thresholds:
     """Thresholds for `lang` from clean reference `documents` of it (see the module docstring)."""
-    if len(documents) < 5:
+    if len(documents) < 10:
         raise LangadaptError(f"too little reference text to derive thresholds for {lang} ({len(documents)} documents)",
                              fix="give at least a few hundred sentences of clean text in the language.")
     tokenizer = word_tokenizer(lang)
@@ -149,11 +157,14 @@ def derive(
     notes: dict[str, str] = {}
     quantiles: dict[str, float] = {}
 
-    def bound(name: str, key: str, upper_bound: bool) -> float:
-        value = round(float(np.quantile([row[key] for row in table], upper if upper_bound else lower)), 3)
+    def bound(name: str, key: str, upper: bool) -> float:
+        values = np.array([row[key] for row in table])
+        level, passed = _level(values[0::2], values[1::2], upper, pass_rate)
+        value = round(float(np.quantile(values, level if upper else 1 - level)), 3)
         quantiles[name] = value
+        notes[name] = f"{'upper' if upper else 'lower'} {level} quantile; held-out half passes {passed:.3f}"
         default = ENGLISH_DEFAULTS[name]
-        return max(value, default) if upper_bound else min(value, default)
+        return max(value, default) if upper else min(value, default)
 
     return Thresholds(
         language=lang,
@@ -166,11 +177,42 @@ def derive(
         min_avg_word_length=bound("min_avg_word_length", "avg_word_length", False),
         max_avg_word_length=bound("max_avg_word_length", "avg_word_length", True),
         max_non_alpha_words_ratio=bound("max_non_alpha_words_ratio", "max_non_alpha_words_ratio", False),
-        stopwords=_stopwords(split, n_stopwords),
+        stopwords=derive_stopwords(split, pass_rate, notes),
         source="derived",
         quantiles=quantiles,
         notes=notes,
     )
+
+
+def _level(fit: np.ndarray, held: np.ndarray, upper: bool, pass_rate: float) -> tuple[float, float]:
+    """The smallest tail level whose quantile on `fit` passes `pass_rate` of `held`, and that share
+    (1.0, the most extreme reference document, when no level reaches the rate)."""
+    for level in LEVELS:
+        cut = np.quantile(fit, level if upper else 1 - level)
+        passed = float(np.mean(held <= cut) if upper else np.mean(held >= cut))
+        if passed >= pass_rate:
+            return level, passed
+    return 1.0, passed
+
+
+def derive_stopwords(split: list[list[str]], pass_rate: float = PASS_RATE,
+                     notes: dict[str, str] | None = None) -> tuple[str, ...]:
+    """The language's most frequent words (by documents they occur in, spelled as they occur, as
+    datatrove's Gopher filter compares them), as few as let `pass_rate` of the held-out half of the
+    reference documents `split` (their words) contain `MIN_STOP_WORDS` different ones."""
+    def frequent(docs: list[list[str]], k: int) -> tuple[str, ...]:
+        counts = Counter(w for words in docs for w in {w for w in words if any(c.isalpha() for c in w)})
+        return tuple(word for word, _ in counts.most_common(k))
+
+    fit, held = split[0::2], split[1::2]
+    for k in STOPWORD_COUNTS:
+        stop = set(frequent(fit, k))
+        passed = float(np.mean([len(stop.intersection(words)) >= MIN_STOP_WORDS for words in held]))
+        if passed >= pass_rate:
+            break
+    if notes is not None:
+        notes["stopwords"] = f"{k} most frequent words; held-out half passes {passed:.3f}"
+    return frequent(split, k)
 
 
 def _language_score(lang: str, documents: list[str], lid: LidBackend | None, notes: dict[str, str]) -> float:
@@ -178,27 +220,50 @@ def _language_score(lang: str, documents: list[str], lid: LidBackend | None, not
     if lid is None or not lid.knows(lang):
         notes["language_score"] = "the language-ID model does not know this language: floor 0.3"
         return 0.3
-    scores = [score for label, score in map(lid.predict, documents) if label == lang]
+    scores = [score for label, score in map(lid.predict, documents) if equivalent(label, lang)]
     if len(scores) < 2:
         notes["language_score"] = "too few reference documents identified as the language: floor 0.3"
         return 0.3
     return round(max(0.3, min(0.9, statistics.median(scores) - statistics.stdev(scores))), 3)
 
 
-def _stopwords(split: list[list[str]], k: int) -> tuple[str, ...]:
-    """The `k` alphabetic words found in the most reference documents (FineWeb2 lists frequent words)."""
-    frequency = Counter(w for words in split for w in {w.lower() for w in words if any(c.isalpha() for c in w)})
-    return tuple(word for word, _ in frequency.most_common(k))
+def read_reference(lang: str, paths: list[Path], lid: LidBackend | None) -> list[str]:
+    """The lines of `lang`'s reference files; a file that is missing, empty or (by `lid`, when it
+    knows the language) mostly in another language is an error naming it."""
+    lines: list[str] = []
+    for path in map(Path, paths):
+        where = f"thresholds.reference.{lang}"
+        if not path.is_file():
+            raise LangadaptError(f"reference text not found: {path}", where=where, fix="check the path.")
+        own = read_lines(path)
+        if not own:
+            raise LangadaptError(f"reference text {path} is empty", where=where,
+                                 fix=f"give clean {lang} text, one sentence or paragraph a line.")
+        if lid is not None and lid.knows(lang):
+            labels = Counter(lid.predict(doc)[0] for doc in reference_documents(own))
+            share = sum(n for label, n in labels.items() if equivalent(label, lang)) / labels.total()
+            if share < 0.5:
+                raise LangadaptError(
+                    f"reference text {path} is not {lang}: language ID finds it {labels.most_common(1)[0][0]} "
+                    f"(only {share:.0%} of its documents are {lang})", where=where,
+                    fix=f"list clean text of {lang} under `{where}`.")
+        lines += own
+    return lines
 
 
 def resolve(lang: str, published_dir: Path | None, reference: list[str] | None, lid: LidBackend | None,
-            prefer: str = "published") -> Thresholds:
+            prefer: str = "published", pass_rate: float = PASS_RATE, stopwords: str = "derived") -> Thresholds:
     """Published thresholds when the folder has the language (or `prefer="derived"` and text is given),
-    else derived ones; neither is a user error that says what to add."""
+    else derived ones; neither is a user error that says what to add. With reference text and
+    `stopwords="derived"`, published thresholds take the stopwords derived from that text."""
     published = load_published(published_dir, lang) if published_dir else None
     if reference and (published is None or prefer == "derived"):
-        return derive(lang, reference_documents(reference), lid)
+        return derive(lang, reference_documents(reference), lid, pass_rate)
     if published is not None:
+        if reference and stopwords == "derived":
+            split = [word_tokenizer(lang).word_tokenize(doc) for doc in reference_documents(reference)]
+            return replace(published, stopwords=derive_stopwords(split, pass_rate),
+                           notes={"stopwords": "derived from reference text"})
         return published
     raise LangadaptError(
         f"no filter thresholds for {lang}: no published config"

@@ -4,7 +4,7 @@ datatrove assigns a tokenizer per language (spaCy blank models, pythainlp for Th
 that tokenizer's package is missing, scripts written without spaces (Chinese, Japanese, Khmer,
 …) fall back to one word per grapheme cluster (a letter with its combining marks), which keeps
 word-level metrics meaningful; any other language falls back to datatrove's whitespace
-tokenizer. Never one word per sentence.
+tokenizer (with one memoised spaCy for all of them, `MemoisedWhitespace`). Never one word per sentence.
 
 spaCy's rule-based tokenizer (every language that separates words with spaces) is memoised per
 whitespace-separated chunk (`ChunkedSpacy`): the same words and sentences, several times faster.
@@ -124,6 +124,22 @@ class ChunkedSpacy(WordTokenizer):
         return [sentence for a, b in self.span_tokenize(text) if (sentence := text[a:b].strip())]
 
 
+class MemoisedWhitespace(WhitespaceTokenizer):
+    """datatrove's fallback for languages without a tokenizer of their own (spaCy's language-neutral
+    `xx` rules for words, a regex for sentences), with one memoised `xx` spaCy for every language.
+    datatrove keeps its `xx` spaCy in a one-slot cache that all instances share, so two such languages
+    alternating in a stream (Gujarati and Hindi) rebuild it at every switch (22 of 150 CPU seconds
+    in `benchmarks/curate.py --corpus distinct` at 2,000 documents)."""
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return _xx().word_tokenize(text)
+
+
+@cache
+def _xx() -> ChunkedSpacy:
+    return ChunkedSpacy(SpaCyTokenizer("xx"))
+
+
 class LanguageWords(WordTokenizer):
     """The tokenizer for one language, resolved on first use: a pipeline step that holds it pickles
     as the language code, not as a loaded spaCy model."""
@@ -167,8 +183,8 @@ def _resolve(lang: str) -> WordTokenizer:
             continue
         if script in NO_SPACE_SCRIPTS and type(tokenizer) is WhitespaceTokenizer:
             continue  # `zho` alone means Latin-script Chinese in datatrove's table, not `zho_Hans`
-        return chunked(tokenizer)
-    return CharacterTokenizer() if script in NO_SPACE_SCRIPTS else WhitespaceTokenizer()
+        return MemoisedWhitespace() if type(tokenizer) is WhitespaceTokenizer else chunked(tokenizer)
+    return CharacterTokenizer() if script in NO_SPACE_SCRIPTS else MemoisedWhitespace()
 
 
 def chunked(tokenizer: WordTokenizer) -> WordTokenizer:

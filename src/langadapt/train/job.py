@@ -34,7 +34,7 @@ from tokenizers import Tokenizer
 
 from langadapt.atomic import write_json, write_with
 from langadapt.config import SourceConfig, TrainJobConfig
-from langadapt.corpus.document import Document, read_documents, read_lines, read_parallel
+from langadapt.corpus.document import Document, read_corpus, read_documents, read_lines, read_parallel
 from langadapt.corpus.sources import code_files, read_code, read_sample
 from langadapt.data.mixing import (
     add_control_tokens,
@@ -82,6 +82,8 @@ def _documents(source: SourceConfig) -> list[Document]:
     if source.format == "jsonl":
         docs = [doc for path in source.files for doc in read_documents(path)]
         return [doc for doc in docs if doc.lang in languages] if languages else docs
+    if source.format == "curated":
+        return [doc for folder in source.files for doc in read_corpus(folder, "train", languages)]
     if source.format == "code":
         return read_code([str(pattern) for pattern in source.files])
     if source.format == "text":  # lines of several files alternate, so a byte budget takes from each
@@ -95,7 +97,8 @@ def _documents(source: SourceConfig) -> list[Document]:
 
 
 def _input_files(cfg: TrainJobConfig) -> list[Path]:
-    files = [Path(p) for s in active_sources(cfg) if s.format != "code" for p in s.files]
+    files = [Path(p) / "train.jsonl" if s.format == "curated" else Path(p)
+             for s in active_sources(cfg) if s.format != "code" for p in s.files]
     files += [p for s in active_sources(cfg) if s.format == "code" for p in code_files(map(str, s.files))]
     if cfg.data.tokenizer not in ("bpe", "bytes"):
         files.append(Path(cfg.data.tokenizer))
