@@ -57,10 +57,10 @@ CONTENDERS = {"a": "langadapt embeddings+layra (expanded)", "b": "langadapt full
 
 
 def prepare(cfg: ExperimentConfig) -> Path:
-    """The example's stages up to the adaptation data: curated text, imported base, expansion,
-    initialised models (reused from the stage cache on a rerun)."""
+    """The example's stages up to the adaptation data: curated text, imported base and expansion
+    (reused from the example's stage cache when it ran), the initialised model."""
     run = Run(cfg)
-    run_stages([s for s in compile_stages(cfg, run.dir) if s.name in PREPARED], run, Path(cfg.output_dir) / ".stages")
+    run_stages([s for s in compile_stages(cfg, run.dir) if s.name in PREPARED], run, Path(cfg.stage_cache))
     return run.dir
 
 
@@ -149,7 +149,7 @@ def child(args) -> None:
     cfg, folder = load_config(Path(args.config)), Path(args.folder)
     cfg = cfg.model_copy(update={"output_dir": Path(args.output_dir), "name": args.name})
     torch.manual_seed(cfg.seed)
-    budget = args.minutes * 60
+    budget = args.minutes[0] * 60
     result = (trainer_contender(cfg, folder, budget) if args.contender == "c" else
               langadapt_contender(cfg, folder, "embeddings+layra" if args.contender == "a" else "full", budget))
     result["target_bytes_per_token_train"] = target_bytes_per_token(result.pop("tokenizer"), folder)
@@ -171,7 +171,9 @@ def main() -> None:
         return child(args)
 
     cfg = load_config(Path(args.config))
-    cfg = cfg.model_copy(update={"output_dir": Path(args.output_dir), "name": args.name})
+    vocab = cfg.vocab.model_copy(update={"initialisers": [cfg.vocab.train_with]})  # the one the contenders use
+    cfg = cfg.model_copy(update={"output_dir": Path(args.output_dir), "name": args.name, "vocab": vocab,
+                                 "stage_cache": cfg.stage_cache or Path(cfg.output_dir) / ".stages"})
     started = time.perf_counter()
     folder = prepare(cfg)
     prepared_s = time.perf_counter() - started
@@ -199,7 +201,7 @@ def main() -> None:
                          "train s": result["train_s"], "wall s": result["wall_s"],
                          "peak MB": result["peak_rss_mb"]})
     print(f"# adapt_real: SmolLM2-135M → {cfg.languages.target}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, {platform.processor() or ''}; "
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
           + ", ".join(f"{p} {metadata.version(p)}" for p in ("torch", "transformers", "peft", "langadapt")))
     print(f"preparation (curate, import, expand, initialise): {prepared_s:.0f} s")
     print("\nBefore training (held-out FLORES):")
