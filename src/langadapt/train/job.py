@@ -216,8 +216,8 @@ def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer) -
 
 def _start(cfg: TrainJobConfig, base: Base | None, tokenizer: Tokenizer, added_ids: list[int]):
     """The model training starts from, the new vocabulary rows, and the card its outputs carry."""
-    if base is None:
-        return build_model(cfg.model, tokenizer), added_ids, ModelCard()
+    if base is None:  # built at the full vocabulary: no row is newer than another
+        return build_model(cfg.model, tokenizer), [], ModelCard()
     card = read_card(cfg.init_from) or ModelCard(base=str(cfg.init_from), gguf_file=cfg.gguf_file)
     model = load_model(cfg.init_from, cfg.gguf_file)
     if tokenizer.get_vocab_size() > model.get_input_embeddings().weight.shape[0]:  # padded matrices have room
