@@ -118,7 +118,7 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
     from langadapt.evaluate.retrieval import retrieval_accuracy
     from langadapt.evaluate.translation import translate, translation_scores
     from langadapt.model.build import load_model
-    from langadapt.vocab.train import EOS, load_tokenizer
+    from langadapt.vocab.train import end_of_text, load_tokenizer
 
     model, tokenizer = load_model(path), load_tokenizer(path / "tokenizer.json")
     rows = bpb_rows(model, tokenizer, request.texts, stride=request.stride)
@@ -130,7 +130,8 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
                  for metric, value in retrieval_accuracy(model, tokenizer, source, pivot).items()]
     for language, files in request.translation.items():
         sources, references = read_parallel(*files, limit=request.limit)
-        hypotheses = translate(model, tokenizer, sources, tokenizer.token_to_id(EOS), request.prompt)
+        hypotheses = translate(model, tokenizer, sources, end_of_text(tokenizer, model.config.eos_token_id),
+                               request.prompt)
         rows += [{"language": language, "metric": metric, "value": value}
                  for metric, value in translation_scores(hypotheses, references).items()]
     if request.harness:
