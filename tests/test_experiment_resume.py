@@ -18,14 +18,15 @@ from langadapt.pipeline import run_experiment
 from langadapt.train.loop import latest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENT = {**TINY, "name": "cut", "adapt": {**TINY["adapt"], "steps": 24, "checkpoint_every": 4,
+EXPERIMENT = {**TINY, "name": "cut", "adapt": {**TINY["adapt"], "steps": 16, "checkpoint_every": 4,
                                                "methods": ["layra"]}}
 
 
 def test_sigkilled_experiment_resumes_inside_its_adaptation(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": str(torch.get_num_threads())}
     config = tmp_path / "cut.yaml"
-    config.write_text(json.dumps({**EXPERIMENT, "output_dir": str(tmp_path / "killed")}))
+    shared = {"stage_cache": str(tmp_path / ".stages")}  # the uninterrupted run reuses curation and pretraining
+    config.write_text(json.dumps({**EXPERIMENT, **shared, "output_dir": str(tmp_path / "killed")}))
     command = [sys.executable, "-m", "langadapt.cli", "run", str(config)]
     adapting = tmp_path / "killed" / "cut.incomplete" / "train" / "layra" / "checkpoints"
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -46,8 +47,8 @@ def test_sigkilled_experiment_resumes_inside_its_adaptation(tmp_path):
     resumed = tmp_path / "killed" / "cut"
     assert "resumed" in json.loads((resumed / "manifest.json").read_text())
     log = [json.loads(line) for line in (resumed / "train" / "layra" / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == list(range(1, 25))
+    assert [r["step"] for r in log] == list(range(1, 17))
 
-    whole = run_experiment(parse_config({**EXPERIMENT, "output_dir": str(tmp_path / "whole")}))
+    whole = run_experiment(parse_config({**EXPERIMENT, **shared, "output_dir": str(tmp_path / "whole")}))
     pd.testing.assert_frame_equal(pd.read_parquet(resumed / "results.parquet"),
                                   pd.read_parquet(whole / "results.parquet"))
