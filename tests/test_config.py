@@ -45,3 +45,8 @@ def test_quickstart_example_is_the_demo_config():
     example = load_config(Path(__file__).parents[1] / "examples" / "quickstart.yaml")
     defaults = ExperimentConfig()
     assert example.model_dump(exclude={"name"}) == defaults.model_dump(exclude={"name"})
+
+
+def test_a_typo_in_the_optional_base_section_names_the_known_keys():
+    with pytest.raises(LangadaptError, match="unknown key `base.modle`; did you mean 'model'"):
+        parse_config({"base": {"modle": "/tmp"}})

@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -585,9 +585,11 @@ def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> Langa
 def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     for part in loc:
         field = model.model_fields.get(str(part))
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+        sections = [t for t in (field.annotation, *get_args(field.annotation)) if isinstance(t, type)
+                    and issubclass(t, BaseModel)] if field is not None else []  # `Section | None` too
+        if not sections:
             return []
-        model = field.annotation
+        model = sections[0]
     return list(model.model_fields)
 
 
