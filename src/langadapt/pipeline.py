@@ -14,6 +14,7 @@ methods, expert routing and `accelerate launch` hold for experiments as for `lan
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -300,8 +301,6 @@ def _probe_rows(cfg: ExperimentConfig, name: str, model_dir: Path) -> list[dict]
 
 def _adapted_rows(cfg: ExperimentConfig, method: str, job: Path) -> list[dict]:
     """The adaptation job's own held-out scores of its final model, as experiment rows."""
-    import json
-
     scores = pd.read_parquet(job / "results.parquet").query("role == 'eval'")
     trainable = json.loads((job / "trainable.json").read_text(encoding="utf-8"))
     return [{"run": method, "language": row.language, "metric": row.metric, "value": row.value, "method": method,
