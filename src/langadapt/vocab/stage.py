@@ -27,27 +27,25 @@ class Vocab:
 
 
 def build_vocab(cfg: VocabConfig, train_texts: dict[str, list[str]], source: list[str], target: str,
-                out: Path, seed: int, base: Tokenizer | None = None, target_tok: Tokenizer | None = None) -> Vocab:
+                out: Path, seed: int, base: Tokenizer | None = None) -> Vocab:
     """Train the source tokenizer (unless `base` is given), expand it for `target`, save to `out`.
 
     `continued` expansion learns on the base's own segmentation of the target text; only
-    `target-merges` trains (or takes, `target_tok`) a target tokenizer. `mode: replace` trains a
+    `target-merges` trains a target tokenizer. `mode: replace` trains a
     new tokenizer on source + target text instead and maps its tokens onto the base's.
     """
     if base is None:
         mixed = balance({lang: train_texts[lang] for lang in source}, cfg.alpha, seed)
         base = train_tokenizer(mixed, cfg.source_vocab_size, cfg.tokenizer)
+    target_tok = None
     if cfg.mode == "replace":
-        target_tok = None
         mixed = balance({lang: train_texts[lang] for lang in [*source, target]}, cfg.alpha, seed)
         new = train_tokenizer(mixed, cfg.replace_vocab_size or base.get_vocab_size(), cfg.tokenizer)
         expansion = replace_tokenizer(base, new)
     elif cfg.expansion == "continued":
-        target_tok = None
         expansion = expand_continued(base, train_texts[target], cfg.max_new_tokens, cfg.min_pair_frequency)
     else:
-        if target_tok is None:
-            target_tok = train_tokenizer(train_texts[target], cfg.target_vocab_size, cfg.tokenizer)
+        target_tok = train_tokenizer(train_texts[target], cfg.target_vocab_size, cfg.tokenizer)
         save_tokenizer(target_tok, out / "target" / "tokenizer.json")
         expansion = expand(base, target_tok, cfg.max_new_tokens)
     save_tokenizer(base, out / "source" / "tokenizer.json")
