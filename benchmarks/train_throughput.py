@@ -89,7 +89,8 @@ def run_bare(model, batches, cfg: TrainConfig, warmup: int) -> float:
     """nanoGPT's inner loop with nothing around it: forward (no KV cache), loss, backward, clip, step."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     model.train()
-    for step, (inputs, targets) in enumerate(batches, start=1):
+    for step, batch in enumerate(batches, start=1):
+        inputs, targets = batch["input_ids"], batch["labels"]
         if step == warmup + 1:
             start, tokens = time.perf_counter(), 0
         logits = model(input_ids=inputs, use_cache=False).logits
@@ -113,9 +114,9 @@ class _StepTimes(TrainerCallback):
 
 def run_trainer(model, batches, cfg: TrainConfig, warmup: int) -> float:
     """HF `Trainer` on the same blocks (labels = inputs; the model shifts them itself)."""
-    rows = [row for inputs, _ in batches for row in inputs.tolist()]
+    rows = [row for batch in batches for row in batch["input_ids"].tolist()]
     data = Dataset.from_dict({"input_ids": rows, "labels": rows})
-    batch = batches[0][0].shape[0]
+    batch, block = batches[0]["input_ids"].shape
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(
             output_dir=tmp, per_device_train_batch_size=batch, max_steps=len(batches), learning_rate=cfg.lr,
@@ -127,7 +128,7 @@ def run_trainer(model, batches, cfg: TrainConfig, warmup: int) -> float:
         trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[times])
         trainer.remove_callback(PrinterCallback)  # it prints the final metrics dict
         trainer.train()
-    tokens_per_step = batch * batches[0][0].shape[1]
+    tokens_per_step = batch * block
     return tokens_per_step * (len(batches) - warmup) / (times.times[-1] - times.times[warmup - 1])
 
 

@@ -20,7 +20,7 @@ import torch
 from tokenizers import Tokenizer
 
 from langadapt.corpus.document import Document
-from langadapt.data.packing import BlockSampler
+from langadapt.data.packing import Batch, BlockSampler
 
 
 def mixture_probabilities(tokens: dict[str, int], weights: dict[str, float], alpha: float | None) -> dict[str, float]:
@@ -40,16 +40,14 @@ class MixtureSampler:
         self.batch_size = next(iter(samplers.values())).batch_size
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self) -> Batch:
         picks = torch.multinomial(self.probabilities, self.batch_size, replacement=True, generator=self.generator)
-        inputs, targets = [], []
+        parts = []
         for index, name in enumerate(self.names):
             rows = int((picks == index).sum())
             if rows:
-                x, y = self.samplers[name]()
-                inputs.append(x[:rows])
-                targets.append(y[:rows])
-        return torch.cat(inputs), torch.cat(targets)
+                parts.append({key: value[:rows] for key, value in self.samplers[name]().items()})
+        return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(),

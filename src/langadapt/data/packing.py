@@ -1,7 +1,10 @@
 """Pack documents into one token stream (documents separated by EOS) and sample blocks.
 
 nanoGPT's recipe: the corpus is one array; a batch is `batch_size` random windows of
-`block_size + 1` tokens. The array can be a memory-mapped token file (`write_tokens` /
+`block_size + 1` tokens, handed to the loop as a `Batch` mapping: `input_ids` and `labels` (the
+same window shifted by one token). A mapping rather than a pair, so a sampler can add what an
+objective needs beyond token ids (a loss mask, a language, a teacher's inputs) without touching
+the loop. The array can be a memory-mapped token file (`write_tokens` /
 `read_tokens`), so a run tokenises its data once and a corpus larger than memory costs
 nothing extra. The sampler is seeded and its state is saved with every checkpoint, so a
 resumed run draws exactly the batches the uninterrupted run would have drawn.
@@ -19,6 +22,8 @@ import torch
 from tokenizers import Tokenizer
 
 from langadapt.atomic import write_json, write_with
+
+Batch = dict[str, torch.Tensor]  # "input_ids" and "labels" (-100: no loss) at least, one row per sequence
 
 
 def pack(texts: Iterable[str], tokenizer: Tokenizer, eos_id: int, seed: int) -> np.ndarray:
@@ -47,7 +52,7 @@ def read_tokens(path: Path) -> np.ndarray:
 
 
 class BlockSampler:
-    """Draws (inputs, targets) batches of random windows from a packed token stream."""
+    """Draws batches of random windows from a packed token stream."""
 
     def __init__(self, tokens: np.ndarray, block_size: int, batch_size: int, seed: int):
         if len(tokens) <= block_size + 1:
@@ -56,11 +61,11 @@ class BlockSampler:
         self.block_size, self.batch_size = block_size, batch_size
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self) -> Batch:
         starts = torch.randint(len(self.tokens) - self.block_size - 1, (self.batch_size,), generator=self.generator)
         windows = np.stack([self.tokens[s : s + self.block_size + 1] for s in starts.tolist()])
         windows = torch.from_numpy(windows.astype(np.int64))
-        return windows[:, :-1], windows[:, 1:]
+        return {"input_ids": windows[:, :-1], "labels": windows[:, 1:]}
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}

@@ -29,10 +29,11 @@ from transformers import PreTrainedModel, get_cosine_schedule_with_warmup
 
 from langadapt.atomic import write_jsonl, write_text
 from langadapt.config import TrainConfig
+from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError
 from langadapt.train.objectives import OBJECTIVES
 
-Batches = Callable[[], tuple[torch.Tensor, torch.Tensor]]
+Batches = Callable[[], Batch]
 Evaluate = Callable[[PreTrainedModel], dict[str, float]]
 LATEST = "latest"  # a file in the checkpoint folder naming the newest complete checkpoint
 READ_BACK_EVERY = 10  # steps between reading losses back: each read waits for the device to finish
@@ -167,14 +168,14 @@ def train(
         for step in bar:
             loss_sum = torch.zeros((), device=accelerator.device)
             for micro in range(cfg.grad_accum):
-                inputs, targets = (t.to(accelerator.device) for t in next_batch())
+                batch = {key: value.to(accelerator.device) for key, value in next_batch().items()}
                 last = micro == cfg.grad_accum - 1  # gradients are averaged across processes once per step
                 with contextlib.nullcontext() if last else accelerator.no_sync(model):
                     with autocast:
-                        loss = objective(forward, inputs, targets) / cfg.grad_accum
+                        loss = objective(forward, batch) / cfg.grad_accum
                     accelerator.backward(loss)
                 loss_sum += loss.detach()
-                state["tokens"] += inputs.numel() * accelerator.num_processes
+                state["tokens"] += batch["input_ids"].numel() * accelerator.num_processes
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             scheduler.step()

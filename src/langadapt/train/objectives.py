@@ -1,8 +1,9 @@
-"""Training objectives in one registry: each maps (model, inputs, targets) to a scalar loss.
+"""Training objectives in one registry: each maps (model, batch) to a scalar loss.
 
 The loop stays the same for every objective; a new one (contrastive, code-switch restore) is
-one function and one decorator line here. Inputs and targets come from the sampler as a block
-and the same block shifted by one token, so causal LM uses both and masked LM only `inputs`.
+one function and one decorator line here. A batch is the sampler's mapping (`data.packing.Batch`):
+`input_ids` and `labels` (the same block shifted by one token, -100 where no loss is taken), plus
+whatever keys a sampler adds for its objective. Causal LM uses both; masked LM only `input_ids`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-Objective = Callable[[PreTrainedModel, torch.Tensor, torch.Tensor], torch.Tensor]
+from langadapt.data.packing import Batch
+
+Objective = Callable[[PreTrainedModel, Batch], torch.Tensor]
 OBJECTIVES: dict[str, Objective] = {}
 
 MASK_FRACTION = 0.15  # BERT's recipe: of the chosen positions, 80 % [MASK], 10 % random, 10 % kept
@@ -32,15 +35,16 @@ def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 @objective("causal")
-def causal_lm(model: PreTrainedModel, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def causal_lm(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
     """Predict every next token (GPT-2 / Llama pretraining). No KV cache: training never reuses
     it, and building one costs ~8 % of a step."""
-    return _cross_entropy(model(input_ids=inputs, use_cache=False).logits, targets)
+    return _cross_entropy(model(input_ids=batch["input_ids"], use_cache=False).logits, batch["labels"])
 
 
 @objective("masked")
-def masked_lm(model: PreTrainedModel, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def masked_lm(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
     """Restore 15 % of the tokens from both sides' context (BERT). Needs `config.mask_token_id`."""
+    inputs = batch["input_ids"]
     mask_id = model.config.mask_token_id
     if mask_id is None:
         raise ValueError("masked LM needs model.config.mask_token_id (build_model sets it for arch 'bert')")
