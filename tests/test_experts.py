@@ -88,7 +88,7 @@ def test_a_language_batch_sends_gradients_only_to_its_expert(arch, data):
     for p in _experts_of(adapted, 0) + _experts_of(adapted, 1):
         torch.nn.init.normal_(p, std=0.1)  # zero output layers would give the first layers no gradient
     ids = torch.tensor([_row(tokenizer, texts["hsb_Latn"], "hsb_Latn", 25)])
-    causal_lm(adapted, ids[:, :-1], ids[:, 1:]).backward()
+    causal_lm(adapted, {"input_ids": ids[:, :-1], "labels": ids[:, 1:]}).backward()
     with_grad = {n for n, p in adapted.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
     assert with_grad == {n for n, _ in adapted.named_parameters() if ".mlp.experts.1." in n}
 
