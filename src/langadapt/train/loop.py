@@ -31,7 +31,7 @@ from langadapt.atomic import write_jsonl, write_text
 from langadapt.config import TrainConfig
 from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError
-from langadapt.train.objectives import OBJECTIVES
+from langadapt.train.objectives import OBJECTIVES, Objective
 
 Batches = Callable[[], Batch]
 Evaluate = Callable[[PreTrainedModel], dict[str, float]]
@@ -110,13 +110,16 @@ def train(
     evaluate: Evaluate | None = None,
     checkpoint_dir: Path | None = None,
     evaluate_at_end: bool = True,
+    objective: Objective | None = None,
 ) -> list[dict]:
     """Train `model` in place for `cfg.steps` steps; return (and write) the log records.
 
     `evaluate(model)` runs every `cfg.eval_every` steps and at the end (unless `evaluate_at_end`
     is off: a caller that scores the final model itself); its figures (e.g. held-out bpb per
     language) go into the log, so over-fitting shows in `log.jsonl`.
-    Resuming from `checkpoint_dir` needs `next_batch` to have `state_dict`/`load_state_dict`.
+    `objective` replaces the registered `cfg.objective` with a built one (a loss holding a frozen
+    teacher, say). Resuming from `checkpoint_dir` needs `next_batch` to have
+    `state_dict`/`load_state_dict`.
     Under `accelerate launch` each process draws its own batches: seed the sampler per process.
     """
     torch.manual_seed(seed)
@@ -125,7 +128,7 @@ def train(
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     forward = torch.compile(model) if cfg.compile else model
-    objective = OBJECTIVES[cfg.objective]
+    objective = objective or OBJECTIVES[cfg.objective]
     autocast = torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
 
     state = {"step": 0, "tokens": 0}
