@@ -2,12 +2,21 @@
 
 Same GPT-2 model (per size preset), same data, batch and optimiser settings; each method runs
 `--steps` timed steps after `--warmup` untimed ones, `--repeats` times in turn, and the table
-shows medians. Model FLOP/s = 6 × parameters × tokens/s, as a fraction of this machine's fp32
+shows medians. Model FLOP/s = 6 × parameters × tokens/s (4 × for LoRA, whose frozen weights
+need no weight gradients), as a fraction of this machine's fp32
 matmul peak measured here. Peak memory = the largest rise of the process's resident set over
 its level when the method started (sampled every 5 ms, last repeat).
 
+`--clock cpu` times every method by this process's CPU seconds instead of wall seconds: on a
+machine shared with other jobs a method descheduled for a while is not charged for it, so the
+ratios hold under load (with one torch thread, CPU seconds are the work done). `--model FOLDER`
+times a pretrained model (e.g. an imported SmolLM2) instead of the presets, and `--method lora`
+trains LoRA on every block projection (langadapt's `lora` adapter against peft's `all-linear`
+LoRA under `Trainer`, same rank, alpha and dropout) instead of every weight.
+
     python benchmarks/train_throughput.py                  # tiny, mini and small presets
     python benchmarks/train_throughput.py --presets tiny --compile --bf16
+    python benchmarks/train_throughput.py --model runs/.stages/base-* --method lora --block-size 256 --clock cpu
 
 Prints a table; never fails on a number.
 """
@@ -30,15 +39,16 @@ import psutil
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
-from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import AutoModelForCausalLM, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging as hf_logging
 
-from langadapt.config import ModelConfig, TrainConfig
+from langadapt.config import LoraConfig, ModelConfig, TrainConfig
 from langadapt.corpus.sources import read_sample
 from langadapt.data.packing import BlockSampler, pack
+from langadapt.model.adapters import ADAPTERS
 from langadapt.model.build import build_model
 from langadapt.train.loop import train
-from langadapt.vocab.train import EOS, train_bpe
+from langadapt.vocab.train import EOS, end_of_text, load_tokenizer, train_bpe
 
 LANGUAGES = ["ces_Latn", "pol_Latn", "hsb_Latn"]
 
@@ -112,6 +122,20 @@ class _StepTimes(TrainerCallback):
         self.times.append(time.perf_counter())
 
 
+LORA = LoraConfig(r=16, alpha=32)
+
+
+def with_lora(model, by: str):
+    """`model` with LoRA on every block projection: langadapt's adapter, or peft as a user writes it."""
+    if by == "langadapt":
+        return ADAPTERS["lora"](model, LORA, [])
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
+
+    return get_peft_model(model, PeftLoraConfig(r=LORA.r, lora_alpha=LORA.alpha, lora_dropout=LORA.dropout,
+                                                target_modules="all-linear", task_type="CAUSAL_LM"))
+
+
 def run_trainer(model, batches, cfg: TrainConfig, warmup: int) -> float:
     """HF `Trainer` on the same blocks (labels = inputs; the model shifts them itself)."""
     rows = [row for batch in batches for row in batch["input_ids"].tolist()]
@@ -144,13 +168,24 @@ def main() -> None:
                         help="torch threads (1: on a shared machine, spinning threads of a busy core collapse)")
     parser.add_argument("--bf16", action="store_true", help="also time langadapt with bf16 autocast")
     parser.add_argument("--compile", action="store_true", help="also time langadapt with torch.compile")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: time by this process's CPU seconds (fair on a shared machine)")
+    parser.add_argument("--model", type=Path, help="a transformers model folder to time instead of the presets")
+    parser.add_argument("--method", choices=["full", "lora"], default="full")
     args = parser.parse_args()
     hf_logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
+    if args.clock == "cpu":  # the loop, the Trainer callback and the bare loop all read this clock
+        time.perf_counter = time.process_time
 
     docs = list(read_sample(LANGUAGES))
-    tokenizer = train_bpe([d.text for d in docs], 4000)
-    tokens = pack([d.text for d in docs], tokenizer, tokenizer.token_to_id(EOS), 0)
+    if args.model:
+        tokenizer = load_tokenizer(args.model / "tokenizer.json")
+        eos = end_of_text(tokenizer)
+    else:
+        tokenizer = train_bpe([d.text for d in docs], 4000)
+        eos = tokenizer.token_to_id(EOS)
+    tokens = pack([d.text for d in docs], tokenizer, eos, 0)
     peak = matmul_peak()
     variants = {"langadapt": (run_langadapt, {}), "HF Trainer": (run_trainer, {}), "bare PyTorch": (run_bare, {})}
     if args.bf16:
@@ -164,11 +199,13 @@ def main() -> None:
     print("versions: " + ", ".join(f"{p} {metadata.version(p)}" for p in ("torch", "transformers", "accelerate")))
     print(f"fp32 matmul peak (1024², median of 20): {peak / 1e9:.1f} GFLOP/s")
     print(f"batch {args.batch_size} × block {args.block_size}, {args.steps} timed steps after {args.warmup}, "
-          f"median of {args.repeats} repeats, vocab {tokenizer.get_vocab_size()}\n")
+          f"median of {args.repeats} repeats, vocab {tokenizer.get_vocab_size()}, method {args.method}, "
+          f"{args.clock} clock\n")
     print("| preset | params | method | tokens/s | × Trainer | × bare | model FLOP/s | of peak | peak memory |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for preset in args.presets:
-        base = build_model(ModelConfig(preset=preset, block_size=args.block_size), tokenizer)
+    for preset in [args.model.name] if args.model else args.presets:
+        base = (AutoModelForCausalLM.from_pretrained(args.model) if args.model else
+                build_model(ModelConfig(preset=preset, block_size=args.block_size), tokenizer))
         params = sum(p.numel() for p in base.parameters())
         sampler = BlockSampler(tokens, args.block_size, args.batch_size, 0)
         batches = [sampler() for _ in range(args.warmup + args.steps)]
@@ -177,12 +214,15 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, (run, options) in variants.items():
                 cfg = TrainConfig(steps=len(batches), lr=1e-3, batch_size=args.batch_size, warmup_steps=2, **options)
+                model = copy.deepcopy(base)
+                if args.method == "lora":
+                    model = with_lora(model, "peft" if name == "HF Trainer" else "langadapt")
                 with PeakMemory() as mem:
-                    results[name].append(run(copy.deepcopy(base), batches, cfg, args.warmup))
+                    results[name].append(run(model, batches, cfg, args.warmup))
                 memory[name] = mem.rise_mb  # the last repeat: one-off imports and caches are done
         speed = {name: statistics.median(values) for name, values in results.items()}
         for name, tokens_per_s in speed.items():
-            flops = 6 * params * tokens_per_s
+            flops = (4 if args.method == "lora" else 6) * params * tokens_per_s  # frozen weights: no weight grads
             print(f"| {preset} | {params / 1e6:.2f}M | {name} | {tokens_per_s:,.0f} | "
                   f"{tokens_per_s / speed['HF Trainer']:.2f} | {tokens_per_s / speed['bare PyTorch']:.2f} | "
                   f"{flops / 1e9:.2f} G | {flops / peak:.1%} | {memory[name]:.0f} MB |")

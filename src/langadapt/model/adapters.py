@@ -98,7 +98,6 @@ def _embedding_modules(model: PreTrainedModel) -> list[str]:
 
 
 @adapter("full")
-@adapter("full")
 def full(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
     """Every weight trains (the strongest learner, and the most forgetting)."""
     model.requires_grad_(True)
