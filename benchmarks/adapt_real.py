@@ -85,7 +85,7 @@ def langadapt_contender(cfg: ExperimentConfig, folder: Path, method: str, budget
         return adaptation_job(cfg.model_copy(update={"adapt": adapt}), method, folder, folder / "bench" / name)
 
     probe = job(3, f"{method}-probe")
-    run_train_job(probe)
+    run_train_job(probe.model_copy(update={"data": probe.data.model_copy(update={"eval_files": {}})}))  # time only
     out = Path(probe.output_dir) / probe.name
     logs = sorted(out.glob("stage*/log.jsonl")) or [out / "log.jsonl"]
     step_s = sum(_seconds_per_step(log) for log in logs)  # one step of every stage
