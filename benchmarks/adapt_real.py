@@ -18,7 +18,8 @@ Peak memory is the process's maximum resident set.
 The budget's clock: `--clock wall` gives each contender `--minutes` of wall time; `--clock cpu`
 gives it `--minutes` × 60 × `--cores` CPU-seconds of its own process (the work 2 idle cores do in
 that time), so on a machine shared with other jobs no contender is charged for time it was
-descheduled. Both clocks are printed.
+descheduled. Both clocks are printed. On a loaded machine use `--threads 1` with it: threads
+that wait for a descheduled sibling spin, which doubled the CPU-seconds of a step here.
 
     python benchmarks/adapt_real.py --minutes 7        # ~25 min in all on 2 idle cores
     python benchmarks/adapt_real.py --minutes 7 30 --clock cpu
@@ -167,6 +168,8 @@ def child(args) -> None:
     cfg, folder = load_config(Path(args.config)), Path(args.folder)
     cfg = cfg.model_copy(update={"output_dir": Path(args.output_dir), "name": args.name})
     torch.manual_seed(cfg.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     budget = args.minutes[0] * 60 * (args.cores if args.clock == "cpu" else 1)
     if args.clock == "cpu":  # the loop's tokens/s, the Trainer callback and the calibration read this clock
         time.perf_counter = time.process_time
@@ -184,6 +187,7 @@ def main() -> None:
     parser.add_argument("--contenders", default="abc")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     parser.add_argument("--cores", type=int, default=2, help="--clock cpu: the cores whose minutes the budget is")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per contender (0: torch's default)")
     parser.add_argument("--config", default=str(EXAMPLE))
     parser.add_argument("--output-dir", default=str(ROOT / "runs" / "bench-adapt-real"))
     parser.add_argument("--contender", help=argparse.SUPPRESS)
@@ -206,7 +210,7 @@ def main() -> None:
         for contender in args.contenders:
             command = [sys.executable, __file__, "--contender", contender, "--folder", str(folder), "--config",
                        args.config, "--output-dir", args.output_dir, "--minutes", str(minutes),
-                       "--clock", args.clock, "--cores", str(args.cores)]
+                       "--clock", args.clock, "--cores", str(args.cores), "--threads", str(args.threads)]
             done = subprocess.run(command, capture_output=True, text=True)
             line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
             if not line:
@@ -226,7 +230,8 @@ def main() -> None:
                          "process wall s": result["process_wall_s"],
                          "peak MB": result["peak_rss_mb"]})
     print(f"# adapt_real: SmolLM2-135M → {cfg.languages.target}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
+    threads = args.threads or torch.get_num_threads()
+    print(f"machine: {platform.processor() or platform.machine()}, {threads} torch threads per contender; "
           + ", ".join(f"{p} {metadata.version(p)}" for p in ("torch", "transformers", "peft", "langadapt")))
     print(f"preparation (curate, import, expand, initialise): {prepared_s:.0f} s")
     print("\nBefore training (held-out FLORES):")
