@@ -246,6 +246,7 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
     """Train (or resume) the run `cfg` describes; return the final model folder."""
     out = Path(cfg.output_dir) / cfg.name
     base = check_base(cfg.init_from, cfg.gguf_file) if cfg.init_from is not None else None
+    probe_sets = [read_probe_set(probe) for probe in cfg.probes]  # a bad probe file fails before any work
     state = make_accelerator()
     if state.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
@@ -266,7 +267,6 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
 
     heldout = _heldout(cfg)
     evaluate = bpb_evaluator(tokenizer, heldout) if heldout else None
-    probe_sets = [read_probe_set(probe) for probe in cfg.probes]
     if probe_sets:
         evaluate = probes_evaluator(probe_sets, tokenizer, data["eos_id"], then=evaluate)
     objective = build_minilm(cfg.teacher, cfg.distill, tokenizer) if cfg.teacher is not None else None
