@@ -17,6 +17,7 @@ from langadapt.data.probe_config import ProbeSetConfig
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.memorisation import probe_metrics
 from langadapt.model.build import build_model
+from langadapt.report import report_run
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train
 from langadapt.vocab.train import end_of_text
@@ -80,6 +81,8 @@ def test_logged_inserts_match_the_config_and_metrics_reach_the_results(probe_fil
     probes = results[results.role == "probe"]
     assert set(probes.metric) >= {"canary_exposure", "fact_recall", "fact_margin", "contamination_gap"}
     assert sorted(set(probes.step)) == [6, 12, 18]
+    markdown = report_run(final.parent)  # a section with each set's metrics over the steps, and their plot
+    assert "## Probe sets over training" in markdown and (final.parent / "report" / "probes.png").is_file()
 
 
 def test_a_resumed_run_injects_the_same(probe_files, sample_docs, tokenizers, tmp_path):
