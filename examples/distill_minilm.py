@@ -100,11 +100,14 @@ def main() -> None:
             rows += [{**row, "seed": seed} for row in scores(final.parent, name)]
     table = pd.DataFrame(rows)
     table.to_csv(args.out / "distill-study.csv", index=False)
-    summary = table.pivot_table(index=["metric", "language"], columns="run", values="value", sort=False)
-    summary = summary[[c for c in ["teacher", *STUDENTS] if c in summary.columns]].reset_index()
-    summary.columns.name = None
+    grouped = table.groupby(["metric", "language", "run"], sort=False).value
+    summary = pd.concat({"mean": grouped.mean(), "sd": grouped.std()}, axis=1).unstack("run")
+    runs = [c for c in ["teacher", *STUDENTS] if c in table.run.values]
+    columns = [("mean", run) for run in runs] + [("sd", run) for run in runs if run != "teacher"]
+    summary = summary[columns].set_axis([run if stat == "mean" else f"{run} sd" for stat, run in columns], axis=1)
+    summary = summary.reset_index()
     print(f"teacher {args.teacher or TEACHER} ({args.teacher_steps} steps), student {STUDENT}, {args.steps} steps, "
-          f"seeds {args.seeds} (mean)")
+          f"seeds {args.seeds}: mean, and sd over seeds")
     print(markdown_table(summary))
 
 
