@@ -15,8 +15,10 @@ from typing import Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from langadapt.data.probe_config import ProbeSetConfig, check_probes
 from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
+from langadapt.train.distill_config import DistillConfig, check_teacher
 
 
 class Section(BaseModel):
@@ -522,7 +524,8 @@ class DataConfig(Section):
     alpha: float | None = Field(default=None, gt=0, le=1, description="temperature sampling: p ∝ tokens**alpha")
     control_tokens: list[str] = Field(default=[], description="prefix each document with <|field=value|> for "
                                       "these fields (`lang` or metadata keys)")
-    tokenizer: str = Field(default="bpe", description="bpe (train on the data), bytes, or a tokenizer.json path")
+    tokenizer: str = Field(default="bpe", description="bpe (train on the data), bytes, teacher (the `teacher:` "
+                           "model's own), or a tokenizer.json path")
     vocab_size: int = Field(default=2000, ge=300)
     eval_files: dict[str, Path] = Field(default={}, description="language → text file (one text per line) "
                                         "scored in bits per byte every train.eval_every steps")
@@ -542,6 +545,11 @@ class TrainJobConfig(Section):
     train: TrainConfig = TrainConfig(steps=200, lr=3e-3, checkpoint_every=50)
     method: str = Field(default="full", description="adapter (model/adapters.py), or stages joined by +")
     lora: LoraConfig = LoraConfig()
+    teacher: Path | None = Field(default=None, description="distil from this frozen model folder (MiniLM losses, "
+                                 "train/distill.py) instead of training on next tokens")
+    distill: DistillConfig = DistillConfig()
+    probes: list[ProbeSetConfig] = Field(default=[], description="probe sets injected on a schedule and scored "
+                                         "every train.eval_every steps (data/injection.py)")
 
     @field_validator("method")
     @classmethod
@@ -550,6 +558,12 @@ class TrainJobConfig(Section):
 
         AdaptConfig._known_methods(stages(value))
         return value
+
+    @model_validator(mode="after")
+    def _teacher_and_probes(self):
+        check_teacher(self.teacher, self.data.tokenizer, self.model.arch, self.train.objective)
+        check_probes(self.probes, self.train.steps, self.method)
+        return self
 
     @model_validator(mode="after")
     def _stage_lr_names_stages(self):

@@ -85,14 +85,35 @@ def delta_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def other_metrics_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Every metric other than bpb / bytes per token (probes, retrieval, translation, lm-eval)."""
-    rows = results[~results.metric.isin(["bpb", "bytes_per_token"]) & ~results.run.str.startswith("tokenizer:")]
+    """Every metric other than bpb / bytes per token (probes, retrieval, translation, lm-eval); the
+    injected probe sets' metrics over steps have their own table (`probe_sets_table`)."""
+    rows = results[~results.metric.isin(["bpb", "bytes_per_token"]) & ~results.run.str.startswith("tokenizer:")
+                   & (results.role != "probe")]
     if rows.empty:
         return pd.DataFrame()
     runs = run_order(rows.run)
     table = rows.pivot_table(index=["metric", "language"], columns="run", values="value", sort=False)[runs]
     table.columns.name = None
     return table.reset_index()
+
+
+PROBE_NOTE = (
+    "Probe sets injected into training on a schedule (data/injection.py; inserts.jsonl logs each insert), "
+    "scored every eval_every steps: canary exposure = log2(N + 1) − log2(rank of the secret among N "
+    "alternatives), fact recall = share of facts whose answer beats every distractor, contamination gap = "
+    "bpb of the never-injected half − bpb of the injected half."
+)
+
+
+def probe_sets_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Each injected probe set's metrics at every evaluated step: (set, metric, step) rows, runs as columns."""
+    rows = results[results.role == "probe"] if "step" in results else results.iloc[:0]
+    if rows.empty:
+        return pd.DataFrame()
+    table = rows.pivot_table(index=["language", "metric", "step"], columns="run", values="value", sort=False)
+    table.columns.name = None
+    table = table.reset_index().rename(columns={"language": "set"})
+    return table.astype({"step": int})  # a float column in results.parquet, where other rows have no step
 
 
 def curation_table(run_dir: Path) -> pd.DataFrame:
@@ -213,6 +234,19 @@ def figures(results: pd.DataFrame, run_dir: Path | None = None) -> dict[str, obj
         fertility = tokenizers.set_index("language")[[c for c in tokenizers.columns if c.startswith("fertility ")]]
         figs["tokenizers"] = _bars(fertility, "tokens per word (held-out, lower is better)",
                                    "Fertility per language and tokenizer")
+    probes = probe_sets_table(results)
+    if not probes.empty:
+        metrics = list(dict.fromkeys(probes.metric))
+        fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+        for ax, metric in zip(axes[0], metrics, strict=True):
+            for (name, run), part in probes[probes.metric == metric].melt(
+                    id_vars=["set", "metric", "step"], var_name="run").groupby(["set", "run"], sort=False):
+                ax.plot(part.step, part.value, marker="o", label=f"{name} ({run})")
+            ax.set_xlabel("step")
+            ax.set_title(metric)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        figs["probes"] = fig
     logs = loss_logs(run_dir) if run_dir else {}
     if logs:
         fig, ax = plt.subplots(figsize=(6.0, 4.0))
@@ -264,6 +298,8 @@ def write_report(results: pd.DataFrame, out: Path, run_dir: Path | None = None) 
         sections.append(("Tokenizers on held-out text", FERTILITY_NOTE, tokenizer_table(results), ["tokenizers"]))
     if not expansion_table(results).empty:
         sections.append(("Vocabulary expansion", EXPANSION_NOTE, expansion_table(results), []))
+    if not probe_sets_table(results).empty:
+        sections.append(("Probe sets over training", PROBE_NOTE, probe_sets_table(results), ["probes"]))
     for heading, table in (("Other metrics", other_metrics_table(results)), ("Curation: documents removed",
                                                                                curation_table(run_dir))):
         if not table.empty:

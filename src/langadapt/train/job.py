@@ -36,6 +36,7 @@ from langadapt.atomic import write_json, write_with
 from langadapt.config import SourceConfig, TrainJobConfig
 from langadapt.corpus.document import Document, read_corpus, read_documents, read_lines, read_parallel
 from langadapt.corpus.sources import code_files, read_code, read_sample
+from langadapt.data.injection import InjectingSampler, ProbeSet, read_probe_set
 from langadapt.data.mixing import (
     add_control_tokens,
     bilingual_pairs,
@@ -47,6 +48,7 @@ from langadapt.data.mixing import (
 from langadapt.data.packing import pack, read_tokens, write_tokens
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_evaluator, bpb_rows
+from langadapt.evaluate.memorisation import probe_rows, probes_evaluator
 from langadapt.languages import normalise
 from langadapt.model.adapters import (
     ADAPTERS,
@@ -61,6 +63,7 @@ from langadapt.model.base import Base, check_base
 from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.runs import provenance
+from langadapt.train.distill import build_minilm
 from langadapt.train.loop import make_accelerator, train
 from langadapt.vocab.train import (
     as_transformers,
@@ -100,8 +103,9 @@ def _input_files(cfg: TrainJobConfig) -> list[Path]:
     files = [Path(p) / "train.jsonl" if s.format == "curated" else Path(p)
              for s in active_sources(cfg) if s.format != "code" for p in s.files]
     files += [p for s in active_sources(cfg) if s.format == "code" for p in code_files(map(str, s.files))]
-    if cfg.data.tokenizer not in ("bpe", "bytes"):
+    if cfg.data.tokenizer not in ("bpe", "bytes", "teacher"):
         files.append(Path(cfg.data.tokenizer))
+    files += [probe.file for probe in cfg.probes]
     return files + list(cfg.data.eval_files.values())
 
 
@@ -110,6 +114,8 @@ def _base_tokenizer(cfg: TrainJobConfig, base: Base | None, texts: list[str]) ->
         return Tokenizer.from_str(base.tokenizer.backend_tokenizer.to_str())
     if cfg.data.tokenizer == "bytes":
         return byte_tokenizer()
+    if cfg.data.tokenizer == "teacher":
+        return Tokenizer.from_str(check_base(cfg.teacher, cfg.distill.gguf_file).tokenizer.backend_tokenizer.to_str())
     if cfg.data.tokenizer == "bpe":
         return train_bpe(texts, cfg.data.vocab_size)
     return load_tokenizer(Path(cfg.data.tokenizer))
@@ -174,8 +180,10 @@ def prepare_data(cfg: TrainJobConfig, out: Path, base: Base | None = None) -> No
                                    "eos_id": eos, "added_ids": list(range(base_size, tokenizer.get_vocab_size()))})
 
 
-def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
-    """Batches for this process: its share of the batch, from its own seeded stream."""
+def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator, probe_sets: list[ProbeSet], tokenizer: Tokenizer,
+             eos_id: int):
+    """Batches for this process: its share of the batch, from its own seeded stream; the main process's
+    batches carry the probe sets' inserts."""
     if cfg.train.batch_size % state.num_processes:
         raise LangadaptError(f"train.batch_size {cfg.train.batch_size} does not split over "
                              f"{state.num_processes} processes", fix="use a multiple of the process count.")
@@ -183,7 +191,11 @@ def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
     arrays = {s.name: read_tokens(out / "tokens" / f"{s.name}.bin") for s in active_sources(cfg)}
     probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()},
                                           {s.name: s.weight for s in active_sources(cfg)}, cfg.data.alpha)
-    return mixture_sampler(arrays, probabilities, cfg.model.block_size, rows, seed)
+    sampler = mixture_sampler(arrays, probabilities, cfg.model.block_size, rows, seed)
+    if probe_sets and state.is_main_process:
+        return InjectingSampler(sampler, probe_sets, tokenizer, eos_id, cfg.model.block_size, cfg.train.grad_accum,
+                                out / "inserts.jsonl")
+    return sampler
 
 
 def _heldout(cfg: TrainJobConfig) -> dict[str, list[str]]:
@@ -206,6 +218,11 @@ def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer) -
     import pandas as pd
 
     rows = [{"run": "final", **row, "role": "eval"} for row in bpb_rows(model, tokenizer, _heldout(cfg))]
+    if cfg.probes:
+        eos = json.loads((out / "data.json").read_text(encoding="utf-8"))["eos_id"]
+        final = probes_evaluator([read_probe_set(p) for p in cfg.probes], tokenizer, eos)(model)
+        log_records = [json.loads(line) for line in (out / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+        rows += [{"run": "final", **row} for row in probe_rows(log_records, final, cfg.train.steps)]
     sizes = json.loads((out / "data.json").read_text(encoding="utf-8")).get("bytes", {})
     rows += [{"run": "final", "language": name, "metric": "train_bytes", "value": float(size), "role": "data"}
              for name, size in sizes.items()]
@@ -229,6 +246,7 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
     """Train (or resume) the run `cfg` describes; return the final model folder."""
     out = Path(cfg.output_dir) / cfg.name
     base = check_base(cfg.init_from, cfg.gguf_file) if cfg.init_from is not None else None
+    probe_sets = [read_probe_set(probe) for probe in cfg.probes]  # a bad probe file fails before any work
     state = make_accelerator()
     if state.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
@@ -249,6 +267,9 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
 
     heldout = _heldout(cfg)
     evaluate = bpb_evaluator(tokenizer, heldout) if heldout else None
+    if probe_sets:
+        evaluate = probes_evaluator(probe_sets, tokenizer, data["eos_id"], then=evaluate)
+    objective = build_minilm(cfg.teacher, cfg.distill, tokenizer) if cfg.teacher is not None else None
     methods = stages(cfg.method)
     for index, method in enumerate(methods):
         last = index == len(methods) - 1
@@ -265,8 +286,9 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
         experts = expert_languages(adapted)
         if experts:
             route_by_language(adapted, tokenizer)
-        train(adapted, _sampler(cfg, out, state), cfg.train.for_stage(method), cfg.seed, stage_dir / "log.jsonl",
-              desc=f"{cfg.name} {method}", evaluate=evaluate, checkpoint_dir=stage_dir / "checkpoints",
+        train(adapted, _sampler(cfg, out, state, probe_sets, tokenizer, data["eos_id"]), cfg.train.for_stage(method),
+              cfg.seed, stage_dir / "log.jsonl", desc=f"{cfg.name} {method}", evaluate=evaluate,
+              checkpoint_dir=stage_dir / "checkpoints", objective=objective,
               evaluate_at_end=not last)  # the final model is scored once, into results.parquet
         if state.is_main_process:
             save_peft_adapter(adapted, stage_dir / "adapter")

@@ -1,0 +1,115 @@
+"""Study: MiniLM distillation into a small student, against the same student trained on the LM
+loss with the same tokens, and against the teacher.
+
+A teacher (`TEACHER`: a Llama with grouped-query attention pretrained here by langadapt on
+English and Czech news, NTREX-128; or any folder given with `--teacher`, e.g. SmolLM2 imported with
+`langadapt.model.base.import_base`) is frozen; students of half its width, a quarter of its heads
+and half its depth (`STUDENT`) train on the same batches with its tokenizer:
+
+- `lm`: next-token loss only (the baseline);
+- `minilm+lm`: last-block attention and value relations (R relation heads) plus next-token loss;
+- `minilm+logits`: attention and value relations plus the teacher's next-token distribution.
+
+Scored on FLORES sentences (SIB-200 test) in English and Czech: bits per byte, and the accuracy of
+a linear SIB-200 topic probe on the frozen last-layer states (train split → test split).
+
+    PYTHONPATH=src python examples/distill_minilm.py --out runs/minilm
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from langadapt.config import TrainJobConfig, parse_config
+from langadapt.evaluate.probes import PROBES, ProbeTask
+from langadapt.model.build import load_model
+from langadapt.report import markdown_table
+from langadapt.train.job import run_train_job
+from langadapt.vocab.train import load_tokenizer
+
+DATA = Path(os.environ.get("LANGADAPT_DATA", "../shared/data"))
+LANGUAGES = ["eng_Latn", "ces_Latn"]
+NEWS = {"eng": "newstest2019-src.eng.txt", "ces": "newstest2019-ref.ces.txt"}
+TEACHER = {"arch": "llama", "n_layer": 4, "n_embd": 128, "n_head": 8, "n_kv_head": 4, "tie_embeddings": False}
+STUDENT = {"arch": "llama", "n_layer": 2, "n_embd": 64, "n_head": 2, "tie_embeddings": False}
+STUDENTS = {"lm": None,
+            "minilm+lm": {"attention": 1.0, "values": 1.0, "lm": 1.0},
+            "minilm+logits": {"attention": 1.0, "values": 1.0, "logits": 1.0}}
+
+
+def heldout_files(folder: Path) -> dict[str, str]:
+    """FLORES test sentences (SIB-200's test split), one per line: never in the training text."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for language in LANGUAGES:
+        with open(DATA / "sib200" / language / "test.tsv", encoding="utf-8") as handle:
+            texts = [row["text"] for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)]
+        files[language] = str(folder / f"{language}.txt")
+        Path(files[language]).write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return files
+
+
+def job(name: str, model: dict, tokenizer: str, steps: int, eval_files: dict, out: Path, seed: int,
+        teacher: Path | None = None, distill: dict | None = None) -> TrainJobConfig:
+    sources = [{"name": code, "format": "text", "files": [str(DATA / "ntrex128" / file)]}
+               for code, file in NEWS.items()]
+    spec = {"name": name, "seed": seed, "output_dir": str(out), "model": {"block_size": 64, **model},
+            "data": {"tokenizer": tokenizer, "vocab_size": 2000, "sources": sources, "eval_files": eval_files},
+            "train": {"steps": steps, "batch_size": 8, "lr": 3e-3, "warmup_steps": 10, "eval_every": 2 * steps,
+                      "checkpoint_every": 50}}
+    if teacher is not None:
+        spec |= {"teacher": str(teacher), "distill": {"relation_heads": 8, **(distill or {})}}
+    return parse_config(spec, name, TrainJobConfig)
+
+
+def scores(folder: Path, run: str) -> list[dict]:
+    """bpb (from the job's results.parquet) and SIB-200 probe accuracy of a finished job's model."""
+    results = pd.read_parquet(folder / "results.parquet")
+    rows = [{"run": run, "language": r.language, "metric": "bpb", "value": r.value}
+            for r in results[results.metric == "bpb"].itertuples()]
+    model, tokenizer = load_model(folder / "final"), load_tokenizer(folder / "tokenizer.json")
+    for language in LANGUAGES:
+        for row in PROBES["sib200"](model, tokenizer, ProbeTask(DATA / "sib200", language, [language])):
+            rows.append({"run": run, "language": language, "metric": "sib200_acc", "value": row["value"]})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/minilm"))
+    parser.add_argument("--teacher", type=Path, default=None, help="a teacher folder (default: pretrain one)")
+    parser.add_argument("--teacher-steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    args = parser.parse_args()
+    eval_files = heldout_files(args.out / "heldout")
+    teacher, rows = args.teacher, []
+    if teacher is None:
+        teacher = run_train_job(job("teacher", TEACHER, "bpe", args.teacher_steps, eval_files, args.out, 0))
+        rows += scores(teacher.parent, "teacher")
+    tokenizer = str(teacher / "tokenizer.json")
+    for seed in args.seeds:
+        for name, distill in STUDENTS.items():
+            final = run_train_job(job(f"{name}-seed{seed}", STUDENT, "teacher" if distill else tokenizer, args.steps,
+                                      eval_files, args.out, seed, teacher if distill else None, distill))
+            rows += [{**row, "seed": seed} for row in scores(final.parent, name)]
+    table = pd.DataFrame(rows)
+    table.to_csv(args.out / "distill-study.csv", index=False)
+    grouped = table.groupby(["metric", "language", "run"], sort=False).value
+    summary = pd.concat({"mean": grouped.mean(), "sd": grouped.std()}, axis=1).unstack("run")
+    runs = [c for c in ["teacher", *STUDENTS] if c in table.run.values]
+    columns = [("mean", run) for run in runs] + [("sd", run) for run in runs if run != "teacher"]
+    summary = summary[columns].set_axis([run if stat == "mean" else f"{run} sd" for stat, run in columns], axis=1)
+    summary = summary.reset_index()
+    print(f"teacher {args.teacher or TEACHER} ({args.teacher_steps} steps), student {STUDENT}, {args.steps} steps, "
+          f"seeds {args.seeds}: mean, and sd over seeds")
+    print(markdown_table(summary))
+
+
+if __name__ == "__main__":
+    main()
