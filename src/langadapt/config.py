@@ -32,6 +32,7 @@ from langadapt.paths import (
     InputFolder,
     ModelFolder,
     OutputFolder,
+    PathProblem,
     TextFile,
     TokenizerSpec,
     check_by_format,
@@ -601,10 +602,14 @@ class TrainJobConfig(Section):
 
 
 def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> LangadaptError:
-    lines = []
+    lines, fixes = [], []
     for problem in err.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        if problem["type"] == "extra_forbidden":
+        cause = problem.get("ctx", {}).get("error")
+        if isinstance(cause, PathProblem):  # a path key: its own fix says what to give instead
+            lines.append(f"`{key}` = {str(problem.get('input'))!r}: {cause.what}")
+            fixes.append(cause.fix)
+        elif problem["type"] == "extra_forbidden":
             known = _known_keys(model, problem["loc"][:-1])
             close = difflib.get_close_matches(str(problem["loc"][-1]), known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
@@ -614,10 +619,9 @@ def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> Langa
         else:
             message = problem["msg"].removeprefix("Value error, ")
             lines.append(f"`{key}` = {problem.get('input')!r}: {message}")
-    return LangadaptError(
-        "invalid config: " + "; ".join(lines), where=source,
-        fix="correct the key(s) above; `examples/quickstart.yaml` shows every key with its default.",
-    )
+    if len(fixes) < len(lines):
+        fixes.append("correct the key(s) above; `examples/quickstart.yaml` shows every key with its default.")
+    return LangadaptError("invalid config: " + "; ".join(lines), where=source, fix=" ".join(fixes))
 
 
 def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -652,6 +656,9 @@ def read_yaml(path: Path) -> dict:
                              fix="check indentation and quoting near that line.") from None
     except UnicodeDecodeError:
         raise LangadaptError("the config is not UTF-8 text", where=str(path), fix="save it as UTF-8.") from None
+    if not data:
+        raise LangadaptError("the config file is empty", where=str(path),
+                             fix="write its sections (examples/quickstart.yaml shows every key).")
     if not isinstance(data, dict):
         raise LangadaptError("the config must be a mapping of sections", where=str(path),
                              fix="start from examples/quickstart.yaml.")

@@ -131,16 +131,6 @@ def _parquet(path: Path) -> None:
                 raise PathProblem(f"{path} is not a Parquet file", "give a .parquet file or a folder of them.")
 
 
-def _jsonl_input(path: Path) -> None:
-    if path.is_file():
-        _jsonl(path)
-
-
-def _text_input(path: Path) -> None:
-    if path.is_file():
-        _text(path)
-
-
 def check_safetensors(path: Path) -> None:
     """Refuse a truncated or corrupted safetensors file by its header: a length, a JSON table of
     tensors and their byte ranges, all of which must lie inside the file."""
@@ -216,9 +206,10 @@ MODEL_FOLDER_BASE = PathKind("model folder", "a local transformers model folder 
                              "tokenizer files) or a folder holding a GGUF file", True)
 MODEL = PathKind("model folder", MODEL_FOLDER_BASE.expects, True, _model_folder)
 TOKENIZER = PathKind("tokenizer file", "a tokenizer.json", False, _tokenizer)
-JSONL_INPUT = PathKind("JSONL input", "a JSONL file, or a folder of them", None, _jsonl_input)
+# curation inputs: malformed lines are for `on_error` (fail or skip) to handle, so only the path is checked here
+JSONL_INPUT = PathKind("JSONL input", "a JSONL file, or a folder of them", None)
 PARQUET_INPUT = PathKind("Parquet input", "a Parquet file, or a folder of them", None, _parquet)
-TEXT_INPUT = PathKind("text input", "a folder of .txt files (or one .txt file)", None, _text_input)
+TEXT_INPUT = PathKind("text input", "a folder of .txt files (or one .txt file)", None)
 ANY_INPUT = PathKind("input", "a file or folder of input data", None)
 
 TextFile = Annotated[Path, AfterValidator(TEXT), TEXT]
@@ -235,20 +226,26 @@ def _tokenizer_spec(value: str) -> str:
 TokenizerSpec = Annotated[str, AfterValidator(_tokenizer_spec), TOKENIZER]  # bpe | bytes | a tokenizer.json
 
 
-def _output_folder(path: Path) -> Path:
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise PathProblem(f"{path} is a file, but output goes into a folder there",
-                          "name a folder (it is created), or move the file away.")
-    parent = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PathProblem(f"{parent} is not writable, so {path} cannot be written",
-                          "choose a folder you can write to, or fix its permissions.")
-    return path
+class OutputKind(PathKind):
+    """Where output goes: it may not exist yet; if it does, it is the right type, and its nearest
+    existing folder is writable."""
+
+    def check(self, path: Path) -> Path:
+        path = Path(path)
+        if path.exists() and path.is_dir() != self.folder:
+            found, wanted = ("a file", "folder") if self.folder else ("a folder", "file")
+            raise PathProblem(f"{path} is {found}, but output goes into a {wanted} there",
+                              f"name a {wanted} (it is created), or move the one there away.")
+        parent = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise PathProblem(f"{parent} is not writable, so {path} cannot be written",
+                              "choose a folder you can write to, or fix its permissions.")
+        return path
 
 
-OUTPUT = PathKind("output folder", "a folder to write into", True)
-OutputFolder = Annotated[Path, AfterValidator(_output_folder), OUTPUT]
+OUTPUT = OutputKind("output folder", "a folder to write into", True)
+OUTPUT_FILE = OutputKind("output file", "a file to write", False)
+OutputFolder = Annotated[Path, AfterValidator(OUTPUT), OUTPUT]
 
 
 class GlobKind(PathKind):

@@ -20,6 +20,7 @@ from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.harness import write_bpb_task
 from langadapt.evaluate.probes import PROBES, ProbeTask
+from langadapt.paths import FOLDER, OUTPUT, TEXT, check_path
 
 log = logging.getLogger("langadapt")
 
@@ -71,7 +72,7 @@ def _pairs(specs: list[str], option: str) -> dict[str, tuple[Path, Path]]:
         language, files = _language_and_files(spec, option)
         if len(files) != 2:
             raise LangadaptError(f"{option} {spec!r} needs two files", fix=f"write {option} LANG=FILE,PIVOT_FILE")
-        pairs[language] = (files[0], files[1])
+        pairs[language] = (check_path(files[0], TEXT, option), check_path(files[1], TEXT, option))
     return pairs
 
 
@@ -81,17 +82,22 @@ def build_request(
     translation: list[str] | None = None, prompt: str = "{source} = ", harness: list[str] | None = None,
     tasks_dir: Path | None = None, limit: int | None = None,
 ) -> EvalRequest:
-    """An EvalRequest from command-line style specs (`LANG=FILE`, `LANG=FILE,PIVOT`)."""
+    """An EvalRequest from command-line style specs (`LANG=FILE`, `LANG=FILE,PIVOT`); every path
+    is checked before any model is loaded, and an error names its flag."""
+    if tasks_dir is not None:
+        check_path(tasks_dir, OUTPUT, "--tasks-dir")
     request = EvalRequest(stride=stride, prompt=prompt, harness=harness or [], tasks_dir=tasks_dir, limit=limit)
     for spec in texts:
         language, files = _language_and_files(spec, "--text") if "=" in spec else (None, [Path(spec)])
-        for found, found_texts in read_texts(files[0], language).items():
+        for found, found_texts in read_texts(check_path(files[0], TEXT, "--text"), language).items():
             request.texts.setdefault(found, []).extend(found_texts)
     if sib200:
+        check_path(sib200, FOLDER, "--sib200")
         if not probe_train:
             raise LangadaptError("--sib200 needs --probe-train LANG", fix="name the language the probe trains on.")
         request.probes["sib200"] = ProbeTask(Path(sib200), probe_train, probe_test or [], limit=limit)
     if pos:
+        check_path(pos, FOLDER, "--pos")
         request.probes["pos"] = ProbeTask(Path(pos), limit=limit)
     request.retrieval = _pairs(retrieval or [], "--retrieval")
     request.translation = _pairs(translation or [], "--translate")
