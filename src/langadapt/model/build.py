@@ -29,7 +29,9 @@ from transformers import (
 )
 
 from langadapt.config import ModelConfig
+from langadapt.errors import LangadaptError
 from langadapt.model.card import ModelCard, write_card
+from langadapt.paths import PathProblem, check_safetensors
 from langadapt.vocab.train import as_transformers, end_of_text
 
 MASK = "<|mask|>"
@@ -157,6 +159,11 @@ def load_model(path: Path, gguf_file: str | None = None) -> PreTrainedModel:
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         return model
+    for weights in sorted(Path(path).glob("*.safetensors")):  # a truncated file is named, not a library trace
+        try:
+            check_safetensors(weights)
+        except PathProblem as err:
+            raise LangadaptError(err.what, where=f"model {path}", fix=err.fix) from None
     masked = AutoConfig.from_pretrained(path).model_type == "bert"
     auto = AutoModelForMaskedLM if masked else AutoModelForCausalLM
     return auto.from_pretrained(path, use_safetensors=True, trust_remote_code=False)

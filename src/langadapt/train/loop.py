@@ -30,6 +30,7 @@ from transformers import PreTrainedModel, get_cosine_schedule_with_warmup
 from langadapt.atomic import write_jsonl, write_text
 from langadapt.config import TrainConfig
 from langadapt.errors import LangadaptError
+from langadapt.paths import PathProblem, check_safetensors
 from langadapt.train.objectives import OBJECTIVES
 
 Batches = Callable[[], tuple[torch.Tensor, torch.Tensor]]
@@ -70,11 +71,20 @@ def _save_checkpoint(accelerator: Accelerator, sampler, checkpoint_dir: Path, st
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial), safe_serialization=True)
-    torch.save(sampler.state_dict(), partial / f"sampler_{accelerator.process_index}.pt")
+    try:
+        accelerator.save_state(str(partial), safe_serialization=True)
+        torch.save(sampler.state_dict(), partial / f"sampler_{accelerator.process_index}.pt")
+        if accelerator.is_main_process:
+            write_text(partial / "state.json", json.dumps(state))
+    except Exception as err:  # safetensors, torch and the OS each word a full disk their own way
+        shutil.rmtree(partial, ignore_errors=True)
+        previous = latest_checkpoint(checkpoint_dir)
+        kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
+        raise LangadaptError(f"writing checkpoint {final} failed ({str(err).splitlines()[0][:200]}); {kept}",
+                             fix="free disk space (or raise the file-size limit, `ulimit -f`), then rerun the "
+                                 "same command: it resumes from the last complete checkpoint.") from err
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        write_text(partial / "state.json", json.dumps(state))
         shutil.rmtree(final, ignore_errors=True)
         partial.rename(final)
         write_text(checkpoint_dir / LATEST, name)
@@ -86,6 +96,12 @@ def _save_checkpoint(accelerator: Accelerator, sampler, checkpoint_dir: Path, st
 
 
 def _load_checkpoint(accelerator: Accelerator, sampler, path: Path) -> dict:
+    for weights in sorted(path.glob("*.safetensors")):
+        try:
+            check_safetensors(weights)
+        except PathProblem as err:
+            raise LangadaptError(err.what, where=f"checkpoint {path}",
+                                 fix=f"restore the file, or delete {path.parent} to train again from step 0.") from None
     accelerator.load_state(str(path))
     sampler.load_state_dict(torch.load(path / f"sampler_{accelerator.process_index}.pt", weights_only=True))
     return json.loads((path / "state.json").read_text())
