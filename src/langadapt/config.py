@@ -357,6 +357,9 @@ class TrainConfig(Section):
     grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimiser step")
     precision: Literal["fp32", "bf16"] = Field(default="fp32", description="bf16: autocast the forward pass")
     compile: bool = Field(default=False, description="torch.compile the forward pass")
+    gradient_checkpointing: bool = Field(default=False, description="recompute activations in the backward pass "
+                                         "instead of keeping them: less memory (a 1B model on a small GPU), "
+                                         "about a third more compute")
     objective: str = Field(default="causal", description="train/objectives.py OBJECTIVES: causal, masked")
     checkpoint_every: int = Field(default=0, ge=0, description="steps between resumable checkpoints; 0: none")
     stage_lr: dict[str, float] = Field(default={}, description="learning rate per stage method of a staged "

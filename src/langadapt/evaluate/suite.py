@@ -123,10 +123,10 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
     from langadapt.evaluate.harness import run_harness  # lm-eval is optional: imported when asked for
     from langadapt.evaluate.retrieval import retrieval_accuracy
     from langadapt.evaluate.translation import translate, translation_scores
-    from langadapt.model.build import load_model
+    from langadapt.model.build import default_device, load_model
     from langadapt.vocab.train import end_of_text, load_tokenizer
 
-    model, tokenizer = load_model(path), load_tokenizer(path / "tokenizer.json")
+    model, tokenizer = load_model(path).to(default_device()), load_tokenizer(path / "tokenizer.json")
     rows = bpb_rows(model, tokenizer, request.texts, stride=request.stride)
     for probe_name, task in request.probes.items():
         rows += PROBES[probe_name](model, tokenizer, task)

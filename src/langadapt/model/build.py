@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from tokenizers import Tokenizer
 from transformers import (
     AutoConfig,
@@ -145,6 +146,11 @@ def save_model(model: PreTrainedModel, tokenizer: Tokenizer | PreTrainedTokenize
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def default_device() -> torch.device:
+    """Where a model is evaluated outside the training loop (which `accelerate` places): CUDA if present."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def load_model(path: Path, gguf_file: str | None = None) -> PreTrainedModel:

@@ -62,7 +62,7 @@ from langadapt.model.base import Base, check_base
 from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.runs import provenance
-from langadapt.train.loop import latest_checkpoint, make_accelerator, train
+from langadapt.train.loop import latest_checkpoint, make_accelerator, sharded, train
 from langadapt.vocab.train import (
     as_transformers,
     byte_tokenizer,
@@ -323,9 +323,11 @@ def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Acce
         experts = expert_languages(adapted)
         if experts:
             route_by_language(adapted, tokenizer)
+        whole = copy.deepcopy(adapted) if sharded(state) else None  # what the gathered weights are saved from
         train(adapted, _sampler(cfg, out, state), cfg.train.for_stage(method), cfg.seed, stage_dir / "log.jsonl",
               desc=f"{cfg.name} {method}", evaluate=evaluate, checkpoint_dir=stage_dir / "checkpoints",
-              evaluate_at_end=not last)  # the final model is scored once, into results.parquet
+              evaluate_at_end=not last, whole=whole)  # the final model is scored once, into results.parquet
+        adapted = whole if whole is not None else adapted
         if state.is_main_process:
             save_peft_adapter(adapted, stage_dir / "adapter")
             for language in experts[1:] if last else []:  # final/ holds the first language's experts

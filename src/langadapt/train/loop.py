@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DistributedType
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_cosine_schedule_with_warmup
 
@@ -53,6 +53,12 @@ def make_accelerator() -> Accelerator:
     --num_processes 2` on a CPU machine) run on CPU with the gloo backend."""
     cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
     return Accelerator(cpu=cpu, step_scheduler_with_optimizer=False)  # one schedule step per optimiser step
+
+
+def sharded(accelerator: Accelerator) -> bool:
+    """Whether each process holds only a shard of the weights (FSDP, DeepSpeed), so that a model is
+    saved from weights gathered by `accelerator.get_state_dict`, never from one process's module."""
+    return accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -125,6 +131,7 @@ def train(
     evaluate: Evaluate | None = None,
     checkpoint_dir: Path | None = None,
     evaluate_at_end: bool = True,
+    whole: PreTrainedModel | None = None,
 ) -> list[dict]:
     """Train `model` in place for `cfg.steps` steps; return (and write) the log records.
 
@@ -133,9 +140,13 @@ def train(
     language) go into the log, so over-fitting shows in `log.jsonl`.
     Resuming from `checkpoint_dir` needs `next_batch` to have `state_dict`/`load_state_dict`.
     Under `accelerate launch` each process draws its own batches: seed the sampler per process.
+    `whole`, an unsharded twin of `model` (for FSDP / DeepSpeed, see `sharded`), receives the
+    trained weights gathered through `accelerator.get_state_dict` on the main process, for saving.
     """
     torch.manual_seed(seed)
     accelerator = make_accelerator()
+    if cfg.gradient_checkpointing:  # non-reentrant: works with frozen inputs (adapters) and keeps RNG state
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     optimizer = _optimizer(model, cfg)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
@@ -219,4 +230,8 @@ def train(
             if saving:
                 checkpoint = _save_checkpoint(accelerator, next_batch, Path(checkpoint_dir), state)
     model.eval()
+    if whole is not None:
+        weights = accelerator.get_state_dict(model)  # every process takes part; the main one gets all of them
+        if accelerator.is_main_process:
+            whole.load_state_dict(weights)
     return log
