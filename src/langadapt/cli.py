@@ -242,11 +242,11 @@ def eval_(
     from langadapt.report import markdown_table, report_run
 
     def action():
+        request = build_request(text, stride, sib200, probe_train, _listed(probe_test), pos, retrieval, translate,
+                                prompt, _listed(harness), tasks_dir, limit)
         check_path(target, FOLDER, "TARGET")
         if out is not None:
             check_path(out, OUTPUT_FILE, "--out")
-        request = build_request(text, stride, sib200, probe_train, _listed(probe_test), pos, retrieval, translate,
-                                prompt, _listed(harness), tasks_dir, limit)
         path = evaluate(target, request, out)
         if path == target / "results.parquet":  # a run folder: its report is rebuilt with the new rows
             console.print(Markdown(report_run(target)))
