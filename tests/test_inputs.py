@@ -255,3 +255,11 @@ def test_the_cases_cover_every_kind(tmp_path):
     """A count for the closing note, and a guard that each kind's cases exist."""
     total = sum(len(cases(kind, tmp_path / f"{i}")) for i, (_, _, _, kind) in enumerate(PATH_CASES))
     assert total >= 80 and len(CLI_CASES) >= 12
+
+
+def test_eval_names_a_model_folder_it_cannot_load(tmp_path):
+    pickled = _bad_format(MODEL, tmp_path)
+    (tmp_path / "heldout.txt").write_text("Dobry dźeń.\n")
+    result = CliRunner().invoke(app, ["eval", str(pickled), "--text", f"hsb_Latn={tmp_path / 'heldout.txt'}"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "TARGET" in text and "only pickle weights" in text, text

@@ -20,7 +20,7 @@ from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.harness import write_bpb_task
 from langadapt.evaluate.probes import PROBES, ProbeTask
-from langadapt.paths import FOLDER, OUTPUT, TEXT, check_path
+from langadapt.paths import FOLDER, MODEL, OUTPUT, TEXT, check_path
 
 log = logging.getLogger("langadapt")
 
@@ -105,10 +105,11 @@ def build_request(
 
 
 def find_models(target: Path) -> dict[str, Path]:
-    """A model folder → {its name: it}; a run folder → every loadable `train/<run>/final`."""
+    """A model folder → {its name: it}; a run folder → every loadable `train/<run>/final`. A model
+    folder langadapt cannot load (pickle-only or truncated weights, remote code) is named first."""
     target = Path(target)
     if (target / "config.json").is_file():
-        return {target.parent.name if target.name == "final" else target.name: target}
+        return {target.parent.name if target.name == "final" else target.name: check_path(target, MODEL, "TARGET")}
     models = {p.parent.name: p for p in sorted(target.glob("train/*/final")) if (p / "config.json").is_file()}
     for adapter in sorted(target.glob("train/*/final/adapter_config.json")):
         log.warning("skipping %s: a peft adapter without a saved base model cannot be loaded alone", adapter.parent)
