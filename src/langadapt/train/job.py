@@ -226,7 +226,7 @@ def _start(cfg: TrainJobConfig, base: Base | None, tokenizer: Tokenizer, added_i
     return model, sorted({*card.new_ids, *added_ids}), card
 
 
-STATUS = "status.json"  # {"status": running | failed | completed, "reason", "step"}: what a rerun says
+STATUS = "status.json"  # {"status": "failed" or "completed", "reason"}: what a rerun of the job reports
 
 
 def _stage_folders(out: Path, methods: list[str]) -> list[tuple[str, Path, Path]]:
