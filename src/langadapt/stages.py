@@ -12,11 +12,15 @@ one run folder. The runner, never a stage, does the bookkeeping:
 - **dry runs**: `plan` says, per stage, what would be reused, resumed or computed.
 
 Outputs are published to the cache atomically (copied to a temp folder, then renamed), so a
-killed or concurrent run never leaves half a stage there.
+killed or concurrent run never leaves half a stage there. A cached stage is computed under an
+exclusive lock on its key (`fcntl.flock`, released by the kernel when a holder dies), so two runs
+sharing a stage cache compute it once: the second waits, then reuses the first one's output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -73,6 +77,39 @@ def publish(cache_dir: Path, stage: str, key: str, output: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def key_lock(cache_dir: Path, stage: str, key: str):
+    """Hold the exclusive lock of `stage` under `key` in the cache (waiting for another run's).
+
+    The lock file is removed by its holder before release, so a failed stage leaves no trace (nor
+    an empty cache folder); a waiter that then holds the removed file's lock takes the new one."""
+    path = Path(cache_dir) / f".{stage}-{key}.lock"
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = open(path, "a")
+        except FileNotFoundError:  # the folder went away between the two calls (a holder cleaned up)
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s: another run is computing it; waiting to reuse its output", stage)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()  # its holder removed this file: lock the current one
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
+        with contextlib.suppress(OSError):  # only when empty: a stage that failed leaves no cache folder
+            path.parent.rmdir()
+
+
 def stage_keys(stages: list[Stage]) -> dict[str, str | None]:
     """Each stage's cache key; None for a stage that is not cached or reads one that is not."""
     keys: dict[str, str | None] = {}
@@ -101,20 +138,25 @@ def run_stages(stages: list[Stage], run: Run, cache_dir: Path) -> None:
     for stage in stages:
         if stage.name in finished:
             continue
-        out = run.dir / stage.folder
         key = keys[stage.name]
-        reused = cached(cache_dir, stage.name, key) if key else None
-        if reused is not None:
-            log.info("%s: reusing %s (same inputs)", stage.name, reused)
-            shutil.rmtree(out, ignore_errors=True)
-            shutil.copytree(reused, out)
-            run.manifest.setdefault("reused", {})[stage.name] = str(reused)
-        else:
-            if not stage.resumable:
-                shutil.rmtree(out, ignore_errors=True)
-            out.mkdir(parents=True, exist_ok=True)
-            stage.run(out)
-            if key is not None:
-                publish(cache_dir, stage.name, key, out)
+        with key_lock(cache_dir, stage.name, key) if key else contextlib.nullcontext():
+            _reuse_or_compute(stage, run, cache_dir, key)
         finished[stage.name] = key or "done"
         run.save_manifest()
+
+
+def _reuse_or_compute(stage: Stage, run: Run, cache_dir: Path, key: str | None) -> None:
+    out = run.dir / stage.folder
+    reused = cached(cache_dir, stage.name, key) if key else None
+    if reused is not None:
+        log.info("%s: reusing %s (same inputs)", stage.name, reused)
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(reused, out)
+        run.manifest.setdefault("reused", {})[stage.name] = str(reused)
+        return
+    if not stage.resumable:
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    stage.run(out)
+    if key is not None:
+        publish(cache_dir, stage.name, key, out)

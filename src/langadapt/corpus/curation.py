@@ -40,7 +40,7 @@ from datatrove.pipeline.writers import JsonlWriter
 from datatrove.utils.hashing import HashConfig
 
 from langadapt.atomic import write_json, write_jsonl, write_text
-from langadapt.config import CurateConfig, CurationConfig
+from langadapt.config import CurateConfig, CurationConfig, parse_config
 from langadapt.corpus.blocks import (
     ClusterSize,
     ExactCounts,
@@ -258,9 +258,10 @@ def curate_documents(cfg: CurateConfig, train: list[Document], heldout: list[Doc
     artifact to `out`."""
     work = out / "datatrove"
     write_jsonl(work / "input.jsonl", ({"id": d.id, "text": d.text, "lang": d.lang, **d.metadata} for d in train))
-    pipeline = CurationConfig.model_validate({
+    pipeline = parse_config({
         **cfg.datatrove.model_dump(), "name": "corpus", "output_dir": work, "languages": languages,
-        "heldout_fraction": 0, "inputs": [{"format": "jsonl", "path": work / "input.jsonl"}]})
+        "heldout_fraction": 0, "inputs": [{"format": "jsonl", "path": work / "input.jsonl"}]},
+        str(work), CurationConfig)
     curated = list(read_corpus(curate(pipeline), "train"))
     kept, leaked = decontaminate(heldout)(curated)
     stats = {**json.loads((work / "corpus" / "stats.json").read_text(encoding="utf-8")),

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from langadapt.paths import TextFile
 
 
 class ProbeSetConfig(BaseModel):
@@ -20,7 +21,7 @@ class ProbeSetConfig(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     kind: Literal["canary", "fact", "heldout"]
-    file: Path
+    file: TextFile
     steps: list[int] = Field(default=[], description="the steps that receive inserts (or give `step_range`)")
     step_range: tuple[int, int] | None = Field(default=None, description="[first, last]: every step between")
     repeat: int = Field(default=1, ge=1, description="times each injected sequence is inserted in all, spread "

@@ -40,9 +40,13 @@ def write_bpb_task(name: str, texts: list[str], folder: Path) -> Path:
 
 def run_harness(
     model_dir: Path, tasks: list[str], include_path: Path | None = None, batch_size: int = 16,
-    limit: int | None = None, device: str = "cpu",
+    limit: int | None = None, device: str | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Run lm-eval's `hf` model on a local model folder, offline; return {task: {metric: value}}."""
+    """Run lm-eval's `hf` model on a local model folder, offline (on CUDA when there is one, unless
+    `device` says otherwise); return {task: {metric: value}}."""
+    from langadapt.model.build import default_device
+
+    device = device or str(default_device())
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     lm_eval = require("lm_eval", "harness")

@@ -20,6 +20,7 @@ from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.harness import write_bpb_task
 from langadapt.evaluate.probes import PROBES, ProbeTask
+from langadapt.paths import FOLDER, MODEL, OUTPUT, TEXT, check_path
 
 log = logging.getLogger("langadapt")
 
@@ -71,7 +72,7 @@ def _pairs(specs: list[str], option: str) -> dict[str, tuple[Path, Path]]:
         language, files = _language_and_files(spec, option)
         if len(files) != 2:
             raise LangadaptError(f"{option} {spec!r} needs two files", fix=f"write {option} LANG=FILE,PIVOT_FILE")
-        pairs[language] = (files[0], files[1])
+        pairs[language] = (check_path(files[0], TEXT, option), check_path(files[1], TEXT, option))
     return pairs
 
 
@@ -81,17 +82,22 @@ def build_request(
     translation: list[str] | None = None, prompt: str = "{source} = ", harness: list[str] | None = None,
     tasks_dir: Path | None = None, limit: int | None = None,
 ) -> EvalRequest:
-    """An EvalRequest from command-line style specs (`LANG=FILE`, `LANG=FILE,PIVOT`)."""
+    """An EvalRequest from command-line style specs (`LANG=FILE`, `LANG=FILE,PIVOT`); every path
+    is checked before any model is loaded, and an error names its flag."""
+    if tasks_dir is not None:
+        check_path(tasks_dir, OUTPUT, "--tasks-dir")
     request = EvalRequest(stride=stride, prompt=prompt, harness=harness or [], tasks_dir=tasks_dir, limit=limit)
     for spec in texts:
         language, files = _language_and_files(spec, "--text") if "=" in spec else (None, [Path(spec)])
-        for found, found_texts in read_texts(files[0], language).items():
+        for found, found_texts in read_texts(check_path(files[0], TEXT, "--text"), language).items():
             request.texts.setdefault(found, []).extend(found_texts)
     if sib200:
+        check_path(sib200, FOLDER, "--sib200")
         if not probe_train:
             raise LangadaptError("--sib200 needs --probe-train LANG", fix="name the language the probe trains on.")
         request.probes["sib200"] = ProbeTask(Path(sib200), probe_train, probe_test or [], limit=limit)
     if pos:
+        check_path(pos, FOLDER, "--pos")
         request.probes["pos"] = ProbeTask(Path(pos), limit=limit)
     request.retrieval = _pairs(retrieval or [], "--retrieval")
     request.translation = _pairs(translation or [], "--translate")
@@ -99,10 +105,11 @@ def build_request(
 
 
 def find_models(target: Path) -> dict[str, Path]:
-    """A model folder → {its name: it}; a run folder → every loadable `train/<run>/final`."""
+    """A model folder → {its name: it}; a run folder → every loadable `train/<run>/final`. A model
+    folder langadapt cannot load (pickle-only or truncated weights, remote code) is named first."""
     target = Path(target)
     if (target / "config.json").is_file():
-        return {target.parent.name if target.name == "final" else target.name: target}
+        return {target.parent.name if target.name == "final" else target.name: check_path(target, MODEL, "TARGET")}
     models = {p.parent.name: p for p in sorted(target.glob("train/*/final")) if (p / "config.json").is_file()}
     for adapter in sorted(target.glob("train/*/final/adapter_config.json")):
         log.warning("skipping %s: a peft adapter without a saved base model cannot be loaded alone", adapter.parent)
@@ -117,10 +124,10 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
     from langadapt.evaluate.harness import run_harness  # lm-eval is optional: imported when asked for
     from langadapt.evaluate.retrieval import retrieval_accuracy
     from langadapt.evaluate.translation import translate, translation_scores
-    from langadapt.model.build import load_model
+    from langadapt.model.build import default_device, load_model
     from langadapt.vocab.train import end_of_text, load_tokenizer
 
-    model, tokenizer = load_model(path), load_tokenizer(path / "tokenizer.json")
+    model, tokenizer = load_model(path).to(default_device()), load_tokenizer(path / "tokenizer.json")
     rows = bpb_rows(model, tokenizer, request.texts, stride=request.stride)
     for probe_name, task in request.probes.items():
         rows += PROBES[probe_name](model, tokenizer, task)

@@ -12,7 +12,6 @@ special tokens, `generation_config.json` and a `langadapt.json` card.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +21,9 @@ from langadapt.errors import LangadaptError
 from langadapt.model.adapters import ARCHITECTURES
 from langadapt.model.build import load_model, save_model
 from langadapt.model.card import ModelCard, read_card
+from langadapt.paths import PathProblem, check_model_files
 from langadapt.vocab.train import end_of_text
 
-PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
 KNOWN_TYPES = (*ARCHITECTURES, "bert")  # bert: masked-LM jobs; the causal methods are tested on ARCHITECTURES
 
 
@@ -41,33 +40,10 @@ def _refuse(path: Path, what: str, fix: str) -> LangadaptError:
 
 
 def _check_files(path: Path, gguf_file: str | None) -> None:
-    if not path.exists():
-        raise _refuse(path, "the folder does not exist", "give the path of a local transformers model folder "
-                      "(config.json, *.safetensors, tokenizer files) or of the folder holding a GGUF file.")
-    if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
-        raise _refuse(path, "is not a readable folder", "point at the model's folder and check its permissions.")
-    if gguf_file is not None:
-        if not (path / gguf_file).is_file():
-            found = sorted(p.name for p in path.glob("*.gguf"))
-            raise _refuse(path, f"has no GGUF file {gguf_file!r}",
-                          f"use one of {', '.join(found)}." if found else "this folder holds no .gguf file at all.")
-        return
-    if not (path / "config.json").is_file():
-        raise _refuse(path, "has no config.json, so it is not a transformers model folder",
-                      "save the model with `save_pretrained`, or name its GGUF file (gguf_file).")
-    if not list(path.glob("*.safetensors")):
-        pickles = sorted(p.name for pattern in PICKLE_WEIGHTS for p in path.glob(pattern))
-        if pickles:
-            raise _refuse(path, f"has only pickle weights ({', '.join(pickles)}); langadapt loads safetensors only, "
-                          "since unpickling can run arbitrary code",
-                          "convert it once where you trust the file: `AutoModelForCausalLM.from_pretrained(folder)"
-                          ".save_pretrained(folder)` writes model.safetensors; or download the safetensors files.")
-        raise _refuse(path, "has no weights (*.safetensors)", "copy the model's .safetensors files into the folder.")
-    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    if "auto_map" in config:
-        raise _refuse(path, "needs custom code from the model's own files (config.json has `auto_map`); langadapt "
-                      "never runs remote code", "use a model that stock transformers implements "
-                      f"({', '.join(ARCHITECTURES)}).")
+    try:
+        check_model_files(path, gguf_file)
+    except PathProblem as err:
+        raise _refuse(path, err.what, err.fix) from None
 
 
 def check_base(path: Path, gguf_file: str | None = None) -> Base:

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from tokenizers import Tokenizer
 from transformers import (
     AutoConfig,
@@ -29,7 +30,9 @@ from transformers import (
 )
 
 from langadapt.config import ModelConfig
+from langadapt.errors import LangadaptError
 from langadapt.model.card import ModelCard, write_card
+from langadapt.paths import PathProblem, check_safetensors
 from langadapt.vocab.train import as_transformers, end_of_text
 
 MASK = "<|mask|>"
@@ -145,6 +148,11 @@ def save_model(model: PreTrainedModel, tokenizer: Tokenizer | PreTrainedTokenize
     return path
 
 
+def default_device() -> torch.device:
+    """Where a model is evaluated outside the training loop (which `accelerate` places): CUDA if present."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def load_model(path: Path, gguf_file: str | None = None) -> PreTrainedModel:
     """Load a local model folder (safetensors only, never remote code), or a GGUF file in it.
 
@@ -157,6 +165,11 @@ def load_model(path: Path, gguf_file: str | None = None) -> PreTrainedModel:
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         return model
+    for weights in sorted(Path(path).glob("*.safetensors")):  # a truncated file is named, not a library trace
+        try:
+            check_safetensors(weights)
+        except PathProblem as err:
+            raise LangadaptError(err.what, where=f"model {path}", fix=err.fix) from None
     masked = AutoConfig.from_pretrained(path).model_type == "bert"
     auto = AutoModelForMaskedLM if masked else AutoModelForCausalLM
     return auto.from_pretrained(path, use_safetensors=True, trust_remote_code=False)

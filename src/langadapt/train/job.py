@@ -26,6 +26,7 @@ import dataclasses
 import itertools
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import torch
@@ -64,7 +65,7 @@ from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.runs import provenance
 from langadapt.train.distill import build_minilm
-from langadapt.train.loop import make_accelerator, train
+from langadapt.train.loop import latest_checkpoint, make_accelerator, sharded, train
 from langadapt.vocab.train import (
     as_transformers,
     byte_tokenizer,
@@ -242,18 +243,78 @@ def _start(cfg: TrainJobConfig, base: Base | None, tokenizer: Tokenizer, added_i
     return model, sorted({*card.new_ids, *added_ids}), card
 
 
+STATUS = "status.json"  # {"status": "failed" or "completed", "reason"}: what a rerun of the job reports
+
+
+def _stage_folders(out: Path, methods: list[str]) -> list[tuple[str, Path, Path]]:
+    """(method, its folder, its final model folder) per stage: a single stage trains in `out` itself."""
+    folders = [(method, out if len(methods) == 1 else out / f"stage{i + 1}-{method}") for i, method in
+               enumerate(methods)]
+    return [(method, folder, out / "final" if i == len(methods) - 1 else folder / "final")
+            for i, (method, folder) in enumerate(folders)]
+
+
+def resume_note(out: Path, methods: list[str]) -> str | None:
+    """What a rerun of the job in `out` continues from, in words: "the last run failed: <reason>"
+    (from its status marker) and "resuming from step N" (from its newest complete checkpoint)."""
+    status = json.loads((out / STATUS).read_text(encoding="utf-8")) if (out / STATUS).is_file() else {}
+    unfinished = [(method, folder) for method, folder, final in _stage_folders(out, methods) if not final.is_dir()]
+    if status.get("status") == "completed" or not unfinished:
+        return None
+    method, folder = unfinished[0]
+    checkpoint = latest_checkpoint(folder / "checkpoints")
+    notes = [f"the last run failed: {status['reason']}"] if status.get("status") == "failed" else []
+    if checkpoint is not None:
+        stage = f" of stage {method}" if len(methods) > 1 else ""
+        notes.append(f"resuming from step {int(checkpoint.name.removeprefix('step-'))}{stage}")
+    elif notes:
+        notes.append("starting again from step 0 (no checkpoint had been written)")
+    return "; ".join(notes) or None
+
+
+def _mark(out: Path, status: str, reason: str | None = None) -> None:
+    write_json(out / STATUS, {"status": status, "reason": reason})
+
+
 def run_train_job(cfg: TrainJobConfig) -> Path:
-    """Train (or resume) the run `cfg` describes; return the final model folder."""
+    """Train (or resume) the run `cfg` describes; return the final model folder.
+
+    A job that fails before training (its data) leaves no folder behind if it made one; a job
+    that fails while training keeps its last checkpoint and marks the folder failed, with the
+    reason, which the rerun reports before it resumes."""
     out = Path(cfg.output_dir) / cfg.name
     base = check_base(cfg.init_from, cfg.gguf_file) if cfg.init_from is not None else None
     probe_sets = [read_probe_set(probe) for probe in cfg.probes]  # a bad probe file fails before any work
     state = make_accelerator()
     if state.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "config.json", cfg.model_dump(mode="json"))
-        prepare_data(cfg, out, base)
-        write_json(out / "manifest.json", provenance(_input_files(cfg)))
+        note = resume_note(out, stages(cfg.method)) if out.is_dir() else None
+        if note:
+            log.info("train %s: %s", cfg.name, note)
+        made = not out.exists()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            write_json(out / "config.json", cfg.model_dump(mode="json"))
+            prepare_data(cfg, out, base)
+            write_json(out / "manifest.json", provenance(_input_files(cfg)))
+        except BaseException:
+            if made:  # nothing in it could be resumed: the fix changes the data or the config
+                shutil.rmtree(out, ignore_errors=True)
+            raise
     state.wait_for_everyone()
+    try:
+        final = _train_stages(cfg, out, base, state, probe_sets)
+    except BaseException as err:
+        if state.is_main_process:
+            _mark(out, "failed", err.message if isinstance(err, LangadaptError) else
+                  "interrupted" if isinstance(err, KeyboardInterrupt) else f"{type(err).__name__}: {err}")
+        raise
+    if state.is_main_process:
+        _mark(out, "completed")
+    return final
+
+
+def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Accelerator,
+                  probe_sets: list[ProbeSet]) -> Path:
     tokenizer = load_tokenizer(out / "tokenizer.json")
     data = json.loads((out / "data.json").read_text(encoding="utf-8"))
 
@@ -271,10 +332,8 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
         evaluate = probes_evaluator(probe_sets, tokenizer, data["eos_id"], then=evaluate)
     objective = build_minilm(cfg.teacher, cfg.distill, tokenizer) if cfg.teacher is not None else None
     methods = stages(cfg.method)
-    for index, method in enumerate(methods):
+    for index, (method, stage_dir, final) in enumerate(_stage_folders(out, methods)):
         last = index == len(methods) - 1
-        stage_dir = out if len(methods) == 1 else out / f"stage{index + 1}-{method}"
-        final = out / "final" if last else stage_dir / "final"
         stage_card = dataclasses.replace(card, method="+".join(methods[: index + 1]))
         if final.is_dir():  # a finished stage of a resumed run
             model = load_model(final)
@@ -286,10 +345,12 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
         experts = expert_languages(adapted)
         if experts:
             route_by_language(adapted, tokenizer)
+        whole = copy.deepcopy(adapted) if sharded(state) else None  # what the gathered weights are saved from
         train(adapted, _sampler(cfg, out, state, probe_sets, tokenizer, data["eos_id"]), cfg.train.for_stage(method),
               cfg.seed, stage_dir / "log.jsonl", desc=f"{cfg.name} {method}", evaluate=evaluate,
-              checkpoint_dir=stage_dir / "checkpoints", objective=objective,
+              checkpoint_dir=stage_dir / "checkpoints", objective=objective, whole=whole,
               evaluate_at_end=not last)  # the final model is scored once, into results.parquet
+        adapted = whole if whole is not None else adapted
         if state.is_main_process:
             save_peft_adapter(adapted, stage_dir / "adapter")
             for language in experts[1:] if last else []:  # final/ holds the first language's experts

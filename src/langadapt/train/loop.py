@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DistributedType
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_cosine_schedule_with_warmup
 
@@ -31,6 +31,7 @@ from langadapt.atomic import write_jsonl, write_text
 from langadapt.config import TrainConfig
 from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError
+from langadapt.paths import PathProblem, check_safetensors
 from langadapt.train.objectives import OBJECTIVES, Objective
 
 Batches = Callable[[], Batch]
@@ -55,6 +56,12 @@ def make_accelerator() -> Accelerator:
     return Accelerator(cpu=cpu, step_scheduler_with_optimizer=False)  # one schedule step per optimiser step
 
 
+def sharded(accelerator: Accelerator) -> bool:
+    """Whether each process holds only a shard of the weights (FSDP, DeepSpeed), so that a model is
+    saved from weights gathered by `accelerator.get_state_dict`, never from one process's module."""
+    return accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+
+
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     pointer = Path(checkpoint_dir) / LATEST
     return Path(checkpoint_dir) / pointer.read_text().strip() if pointer.is_file() else None
@@ -71,11 +78,20 @@ def _save_checkpoint(accelerator: Accelerator, sampler, checkpoint_dir: Path, st
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial), safe_serialization=True)
-    torch.save(sampler.state_dict(), partial / f"sampler_{accelerator.process_index}.pt")
+    try:
+        accelerator.save_state(str(partial), safe_serialization=True)
+        torch.save(sampler.state_dict(), partial / f"sampler_{accelerator.process_index}.pt")
+        if accelerator.is_main_process:
+            write_text(partial / "state.json", json.dumps(state))
+    except Exception as err:  # safetensors, torch and the OS each word a full disk their own way
+        shutil.rmtree(partial, ignore_errors=True)
+        previous = latest_checkpoint(checkpoint_dir)
+        kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
+        raise LangadaptError(f"writing checkpoint {final} failed ({str(err).splitlines()[0][:200]}); {kept}",
+                             fix="free disk space (or raise the file-size limit, `ulimit -f`), then rerun the "
+                                 "same command: it resumes from the last complete checkpoint.") from err
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        write_text(partial / "state.json", json.dumps(state))
         shutil.rmtree(final, ignore_errors=True)
         partial.rename(final)
         write_text(checkpoint_dir / LATEST, name)
@@ -87,6 +103,12 @@ def _save_checkpoint(accelerator: Accelerator, sampler, checkpoint_dir: Path, st
 
 
 def _load_checkpoint(accelerator: Accelerator, sampler, path: Path) -> dict:
+    for weights in sorted(path.glob("*.safetensors")):
+        try:
+            check_safetensors(weights)
+        except PathProblem as err:
+            raise LangadaptError(err.what, where=f"checkpoint {path}",
+                                 fix=f"restore the file, or delete {path.parent} to train again from step 0.") from None
     accelerator.load_state(str(path))
     sampler.load_state_dict(torch.load(path / f"sampler_{accelerator.process_index}.pt", weights_only=True))
     return json.loads((path / "state.json").read_text())
@@ -111,6 +133,7 @@ def train(
     checkpoint_dir: Path | None = None,
     evaluate_at_end: bool = True,
     objective: Objective | None = None,
+    whole: PreTrainedModel | None = None,
 ) -> list[dict]:
     """Train `model` in place for `cfg.steps` steps; return (and write) the log records.
 
@@ -121,9 +144,13 @@ def train(
     teacher, say). Resuming from `checkpoint_dir` needs `next_batch` to have
     `state_dict`/`load_state_dict`.
     Under `accelerate launch` each process draws its own batches: seed the sampler per process.
+    `whole`, an unsharded twin of `model` (for FSDP / DeepSpeed, see `sharded`), receives the
+    trained weights gathered through `accelerator.get_state_dict` on the main process, for saving.
     """
     torch.manual_seed(seed)
     accelerator = make_accelerator()
+    if cfg.gradient_checkpointing:  # non-reentrant: works with frozen inputs (adapters) and keeps RNG state
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     optimizer = _optimizer(model, cfg)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
@@ -207,4 +234,8 @@ def train(
             if saving:
                 checkpoint = _save_checkpoint(accelerator, next_batch, Path(checkpoint_dir), state)
     model.eval()
+    if whole is not None:
+        weights = accelerator.get_state_dict(model)  # every process takes part; the main one gets all of them
+        if accelerator.is_main_process:
+            whole.load_state_dict(weights)
     return log
