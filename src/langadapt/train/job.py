@@ -61,6 +61,7 @@ from langadapt.model.base import Base, check_base
 from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.runs import provenance
+from langadapt.train.classify import run_task_job
 from langadapt.train.loop import make_accelerator, train
 from langadapt.vocab.train import (
     as_transformers,
@@ -227,6 +228,8 @@ def _start(cfg: TrainJobConfig, base: Base | None, tokenizer: Tokenizer, added_i
 
 def run_train_job(cfg: TrainJobConfig) -> Path:
     """Train (or resume) the run `cfg` describes; return the final model folder."""
+    if cfg.task is not None:  # a classifier fine-tuned on labelled data
+        return run_task_job(cfg)
     out = Path(cfg.output_dir) / cfg.name
     base = check_base(cfg.init_from, cfg.gguf_file) if cfg.init_from is not None else None
     state = make_accelerator()
