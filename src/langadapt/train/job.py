@@ -62,6 +62,7 @@ from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.runs import provenance
 from langadapt.train.classify import run_task_job
+from langadapt.train.contrastive import ContextPairs, ContrastiveContext
 from langadapt.train.loop import make_accelerator, train
 from langadapt.vocab.train import (
     as_transformers,
@@ -175,16 +176,29 @@ def prepare_data(cfg: TrainJobConfig, out: Path, base: Base | None = None) -> No
                                    "eos_id": eos, "added_ids": list(range(base_size, tokenizer.get_vocab_size()))})
 
 
-def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
-    """Batches for this process: its share of the batch, from its own seeded stream."""
+def _share(cfg: TrainJobConfig, state: Accelerator) -> tuple[int, int]:
+    """This process's rows of each batch and the seed of its own batch stream."""
     if cfg.train.batch_size % state.num_processes:
         raise LangadaptError(f"train.batch_size {cfg.train.batch_size} does not split over "
                              f"{state.num_processes} processes", fix="use a multiple of the process count.")
-    rows, seed = cfg.train.batch_size // state.num_processes, cfg.seed + 1000 * state.process_index
+    return cfg.train.batch_size // state.num_processes, cfg.seed + 1000 * state.process_index
+
+
+def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
+    """Batches for this process: its share of the batch, from its own seeded stream."""
+    rows, seed = _share(cfg, state)
     arrays = {s.name: read_tokens(out / "tokens" / f"{s.name}.bin") for s in active_sources(cfg)}
     probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()},
                                           {s.name: s.weight for s in active_sources(cfg)}, cfg.data.alpha)
     return mixture_sampler(arrays, probabilities, cfg.model.block_size, rows, seed)
+
+
+def _contrastive(cfg: TrainJobConfig, state: Accelerator, tokenizer: Tokenizer, model, pad_id: int):
+    """`train.objective: ccp`: sentence pairs from the sources' documents, and the loss module."""
+    rows, seed = _share(cfg, state)
+    docs = [doc for source in active_sources(cfg) for doc in within_budget(_documents(source), source.max_bytes)]
+    pairs = ContextPairs(docs, tokenizer, cfg.ccp, rows, pad_id, seed)
+    return pairs, ContrastiveContext(model.config.hidden_size, len(pairs.languages), cfg.ccp)
 
 
 def _heldout(cfg: TrainJobConfig) -> dict[str, list[str]]:
@@ -268,9 +282,11 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
         experts = expert_languages(adapted)
         if experts:
             route_by_language(adapted, tokenizer)
-        train(adapted, _sampler(cfg, out, state), cfg.train.for_stage(method), cfg.seed, stage_dir / "log.jsonl",
+        sampler, objective = (_contrastive(cfg, state, tokenizer, adapted, data["eos_id"])
+                              if cfg.train.objective == "ccp" else (_sampler(cfg, out, state), None))
+        train(adapted, sampler, cfg.train.for_stage(method), cfg.seed, stage_dir / "log.jsonl",
               desc=f"{cfg.name} {method}", evaluate=evaluate, checkpoint_dir=stage_dir / "checkpoints",
-              evaluate_at_end=not last)  # the final model is scored once, into results.parquet
+              evaluate_at_end=not last, objective=objective)  # the final model is scored once, into results.parquet
         if state.is_main_process:
             save_peft_adapter(adapted, stage_dir / "adapter")
             for language in experts[1:] if last else []:  # final/ holds the first language's experts
