@@ -286,7 +286,7 @@ def registered(names: str | list[str], registry: dict, what: str) -> str | list[
 
 
 class ModelConfig(Section):
-    n_layer: int = Field(default=4, ge=2)
+    n_layer: int = Field(default=4, ge=1, description="blocks; 1-layer models are allowed (tiny-LM studies)")
     n_embd: int = Field(default=128, ge=8)
     n_head: int = Field(default=4, ge=1)
     block_size: int = Field(default=128, ge=8)
