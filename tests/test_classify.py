@@ -7,6 +7,7 @@ from the reloaded model), the results rows carry the transfer pair, and bad labe
 the job with an error naming the file.
 """
 
+import json
 import shutil
 
 import pandas as pd
@@ -17,7 +18,7 @@ from langadapt.config import ModelConfig, TrainJobConfig, parse_config
 from langadapt.data.labelled import read_sib200
 from langadapt.errors import LangadaptError
 from langadapt.model.build import build_model, save_model
-from langadapt.train.classify import accuracy, encode, read_task
+from langadapt.train.classify import accuracy, encode, pseudo_labels, read_task
 from langadapt.train.job import run_train_job
 from langadapt.vocab.train import load_tokenizer, train_bpe
 
@@ -105,3 +106,28 @@ def test_a_language_absent_from_the_sib200_folder_is_refused(shared, tmp_path):
 def test_a_job_needs_data_or_a_task():
     with pytest.raises(LangadaptError, match="needs `data`.*or `task`"):
         parse_config({"name": "empty"}, schema=TrainJobConfig)
+
+
+@pytest.mark.parametrize("mode", ["pretrain", "plain"])
+def test_self_training_writes_pseudo_labels_with_the_gold_models_confidence(shared, tmp_path, mode):
+    """Stages of one job: gold → pseudo-labels of NTREX Kinyarwanda lines → (fresh model on them →)
+    gold again. Each written confidence is the stage-1 model's probability of the written label."""
+    task = {"kind": "sequence", "data": str(shared("sib200")), "train_language": "kin_Latn", "limit": 50,
+            "unlabelled": [str(shared("ntrex128", "newstest2019-ref.kin.txt"))], "unlabelled_limit": 40,
+            "self_training": mode}
+    cfg = _job(tmp_path, task, "gpt2")
+    final = run_train_job(cfg)
+    out = final.parent
+    rows = [json.loads(line) for line in (out / "pseudo_labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 40 and {"text", "label", "confidence"} <= set(rows[0])
+    gold = AutoModelForSequenceClassification.from_pretrained(out / "stage1-gold" / "final", use_safetensors=True)
+    tokenizer = load_tokenizer(out / "tokenizer.json")
+    names = list(gold.config.id2label.values())
+    assert {row["label"] for row in rows} <= set(names)
+    again = pseudo_labels(gold, tokenizer, [row["text"] for row in rows[:8]], names, gold.config.pad_token_id, 48)
+    assert [r["label"] for r in again] == [r["label"] for r in rows[:8]]
+    assert [r["confidence"] for r in again] == pytest.approx([r["confidence"] for r in rows[:8]], abs=1e-5)
+    assert all(0 < row["confidence"] <= 1 for row in rows)
+    assert (out / "stage2-pseudo" / "final").is_dir() == (mode == "pretrain")
+    results = pd.read_parquet(out / "results.parquet")
+    assert set(results.run) == {"final", "gold-only"}

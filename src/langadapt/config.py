@@ -544,11 +544,20 @@ class TaskConfig(Section):
     tokenizer: Path | None = Field(default=None, description="from scratch (no init_from): a tokenizer.json; "
                                    "default: a BPE trained on the task's training text")
     vocab_size: int = Field(default=2000, ge=300, description="size of that default BPE")
+    unlabelled: list[Path] = Field(default=[], description="self-training (sequence): text files, one text per "
+                                   "line, that the gold-trained model labels (pseudo_labels.jsonl, with confidence)")
+    unlabelled_limit: int | None = Field(default=None, ge=1, description="label at most this many of those lines")
+    self_training: Literal["pretrain", "plain"] = Field(
+        default="pretrain", description="pretrain: a fresh model trains on the pseudo-labels, then on the gold "
+        "labels again (\"predictions for pretraining\"); plain: the gold model trains on gold + pseudo-labels")
+    min_confidence: float = Field(default=0.0, ge=0, lt=1, description="keep pseudo-labels at least this sure")
 
     @model_validator(mode="after")
     def _sequence_names_language(self):
         if self.kind == "sequence" and not self.train_language:
             raise ValueError("task kind 'sequence' needs `train_language` (a SIB-200 folder name, e.g. kin_Latn)")
+        if self.unlabelled and self.kind != "sequence":
+            raise ValueError("self-training (`unlabelled`) labels whole texts: it needs task kind 'sequence'")
         return self
 
 

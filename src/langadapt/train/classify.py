@@ -12,10 +12,13 @@ The head is transformers' own (`AutoModelFor{Sequence,Token}Classification`), so
 reloads anywhere with the same predictions. Layout of `<output_dir>/<name>/`:
 
     config.json  tokenizer.json  log.jsonl  checkpoints/  final/  results.parquet
+    stage1-gold/  pseudo_labels.jsonl  stage2-pseudo/   (self-training, `task.unlabelled`)
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 from pathlib import Path
 
@@ -24,8 +27,9 @@ import torch
 from tokenizers import Tokenizer
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, PreTrainedModel
 
-from langadapt.atomic import write_json, write_with
+from langadapt.atomic import write_json, write_jsonl, write_with
 from langadapt.config import TaskConfig, TrainJobConfig
+from langadapt.corpus.document import read_lines
 from langadapt.data.labelled import (
     IGNORE,
     Labelled,
@@ -165,14 +169,83 @@ def accuracy(model: PreTrainedModel, data: Labelled, pad_id: int) -> float:
 
 
 def result_rows(cfg: TrainJobConfig, model: PreTrainedModel, tests: dict[str, Labelled], pad_id: int,
-                n_train: int) -> list[dict]:
+                n_train: int, run: str = "final") -> list[dict]:
     """One row per test language; `pair` names the transfer (train → test language)."""
     source = task_language(cfg.task)
-    return [{"experiment": cfg.name, "run": "final", "language": language, "metric": METRICS[cfg.task.kind],
+    return [{"experiment": cfg.name, "run": run, "language": language, "metric": METRICS[cfg.task.kind],
              "value": accuracy(model, data, pad_id), "train_language": source, "test_language": language,
              "pair": f"{source}→{language}", "method": cfg.method, "seed": cfg.seed, "n_train": n_train,
              "init": "pretrained" if cfg.init_from is not None else "scratch", "role": "eval"}
             for language, data in tests.items()]
+
+
+def fit(cfg: TrainJobConfig, model: PreTrainedModel, data: Labelled, tokenizer: Tokenizer, pad_id: int,
+        folder: Path) -> PreTrainedModel:
+    """Train `model` on `data` in `folder` (resumable from its checkpoints) and export it to
+    `folder/final`; a finished folder is loaded instead."""
+    state = make_accelerator()
+    final = folder / "final"
+    if final.is_dir():
+        return HEADS[cfg.task.kind].from_pretrained(final, use_safetensors=True, trust_remote_code=False)
+    adapted = adapt(model, cfg)
+    if cfg.train.batch_size % state.num_processes:
+        raise LangadaptError(f"train.batch_size {cfg.train.batch_size} does not split over "
+                             f"{state.num_processes} processes", fix="use a multiple of the process count.")
+    sampler = LabelledSampler(data, cfg.train.batch_size // state.num_processes, pad_id,
+                              cfg.seed + 1000 * state.process_index)
+    train(adapted, sampler, cfg.train, cfg.seed, folder / "log.jsonl", desc=f"{cfg.name} {folder.name}",
+          checkpoint_dir=folder / "checkpoints", objective=head_loss)
+    model = export(adapted)
+    card = ModelCard(base=str(cfg.init_from) if cfg.init_from is not None else None, method=cfg.method,
+                     languages=[task_language(cfg.task)])
+    if state.is_main_process:
+        save_model(model, as_transformers(tokenizer), final, card)
+    state.wait_for_everyone()
+    return model
+
+
+@torch.no_grad()
+def pseudo_labels(model: PreTrainedModel, tokenizer: Tokenizer, texts: list[str], names: list[str],
+                  pad_id: int, max_tokens: int) -> list[dict]:
+    """Each text with the model's label and its confidence (the softmax probability of that label)."""
+    model.eval()
+    device = next(model.parameters()).device
+    data = encode_texts(tokenizer, [(text, names[0]) for text in texts], names, max_tokens)
+    rows = []
+    for start, batch in zip(range(0, len(texts), 32), in_order(data, pad_id), strict=True):
+        probabilities = model(**{key: batch[key].to(device) for key in ("input_ids", "attention_mask")}).logits
+        confidence, label = probabilities.float().softmax(-1).max(-1)
+        rows += [{"text": text, "label": names[i], "confidence": round(c, 6)}
+                 for text, i, c in zip(texts[start : start + 32], label.tolist(), confidence.tolist(), strict=True)]
+    return rows
+
+
+def self_train(cfg: TrainJobConfig, start: PreTrainedModel, gold: Labelled, tokenizer: Tokenizer, pad_id: int,
+               names: list[str], out: Path) -> tuple[PreTrainedModel, PreTrainedModel]:
+    """Pseudo-label self-training as stages of one job; returns (final model, gold-only model).
+
+    1. `stage1-gold/`: fine-tune on the gold examples; 2. label `task.unlabelled` with it into
+    `pseudo_labels.jsonl` (text, label, confidence); 3. `pretrain`: a fresh copy of the starting
+    model trains on the pseudo-labels (`stage2-pseudo/`), 4. then on the gold examples again;
+    `plain` instead trains the gold model on gold + pseudo-labels."""
+    fresh = copy.deepcopy(start)
+    gold_model = fit(cfg, start, gold, tokenizer, pad_id, out / "stage1-gold")
+    path = out / "pseudo_labels.jsonl"
+    if not path.is_file() and make_accelerator().is_main_process:
+        texts = [line for file in cfg.task.unlabelled for line in read_lines(file)][: cfg.task.unlabelled_limit]
+        write_jsonl(path, pseudo_labels(gold_model, tokenizer, texts, names, pad_id, cfg.task.max_tokens))
+    make_accelerator().wait_for_everyone()
+    kept = [(row["text"], row["label"]) for row in map(json.loads, read_lines(path))
+            if row["confidence"] >= cfg.task.min_confidence]
+    if not kept:
+        raise LangadaptError(f"no pseudo-label reaches min_confidence {cfg.task.min_confidence}", where=str(path),
+                             fix="lower `task.min_confidence`, or give more unlabelled text.")
+    pseudo = encode_texts(tokenizer, kept, names, cfg.task.max_tokens)
+    if cfg.task.self_training == "plain":
+        both = Labelled(gold.ids + pseudo.ids, gold.labels + pseudo.labels)
+        return fit(cfg, copy.deepcopy(gold_model), both, tokenizer, pad_id, out), gold_model
+    pretrained = fit(cfg, fresh, pseudo, tokenizer, pad_id, out / "stage2-pseudo")
+    return fit(cfg, pretrained, gold, tokenizer, pad_id, out), gold_model
 
 
 def run_task_job(cfg: TrainJobConfig) -> Path:
@@ -189,26 +262,15 @@ def run_task_job(cfg: TrainJobConfig) -> Path:
         save_tokenizer(tokenizer, out / "tokenizer.json")
     train_data = encode(cfg.task, tokenizer, train_examples, names)
     test_data = {language: encode(cfg.task, tokenizer, examples, names) for language, examples in tests.items()}
-    final = out / "final"
-    if final.is_dir():
-        model = HEADS[cfg.task.kind].from_pretrained(final, use_safetensors=True, trust_remote_code=False)
+    if cfg.task.unlabelled:
+        model, gold_model = self_train(cfg, model, train_data, tokenizer, pad_id, names, out)
     else:
-        adapted = adapt(model, cfg)
-        if cfg.train.batch_size % state.num_processes:
-            raise LangadaptError(f"train.batch_size {cfg.train.batch_size} does not split over "
-                                 f"{state.num_processes} processes", fix="use a multiple of the process count.")
-        sampler = LabelledSampler(train_data, cfg.train.batch_size // state.num_processes, pad_id,
-                                  cfg.seed + 1000 * state.process_index)
-        train(adapted, sampler, cfg.train, cfg.seed, out / "log.jsonl", desc=f"{cfg.name} {cfg.task.kind}",
-              checkpoint_dir=out / "checkpoints", objective=head_loss)
-        model = export(adapted)
-        card = ModelCard(base=str(cfg.init_from) if cfg.init_from is not None else None, method=cfg.method,
-                         languages=[task_language(cfg.task)])
-        if state.is_main_process:
-            save_model(model, as_transformers(tokenizer), final, card)
-        state.wait_for_everyone()
+        model, gold_model = fit(cfg, model, train_data, tokenizer, pad_id, out), None
     if state.is_main_process and not (out / "results.parquet").is_file():
-        results = pd.DataFrame(result_rows(cfg, model, test_data, pad_id, len(train_data)))
+        rows = result_rows(cfg, model, test_data, pad_id, len(train_data))
+        if gold_model is not None:  # the same job's stage 1 alone: the gold-only baseline
+            rows += result_rows(cfg, gold_model, test_data, pad_id, len(train_data), run="gold-only")
+        results = pd.DataFrame(rows)
         write_with(out / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
-    log.info("train: classifier written to %s", final)
-    return final
+    log.info("train: classifier written to %s", out / "final")
+    return out / "final"
