@@ -41,7 +41,7 @@ def _pretrained(tmp_path, shared, arch: str):
 
 @pytest.mark.parametrize(("kind", "arch", "method", "pretrained"), [
     ("sequence", "gpt2", "full", False),
-    pytest.param("sequence", "bert", "lora", True, marks=pytest.mark.slow),
+    ("sequence", "bert", "lora", True),
     ("token", "llama", "lora", True),
     ("token", "bert", "full", False),
 ])
