@@ -317,7 +317,7 @@ def registered(names: str | list[str], registry: dict, what: str) -> str | list[
 
 
 class ModelConfig(Section):
-    n_layer: int = Field(default=4, ge=2)
+    n_layer: int = Field(default=4, ge=1, description="blocks; 1-layer models are allowed (tiny-LM studies)")
     n_embd: int = Field(default=128, ge=8)
     n_head: int = Field(default=4, ge=1)
     block_size: int = Field(default=128, ge=8)
@@ -362,7 +362,8 @@ class TrainConfig(Section):
     gradient_checkpointing: bool = Field(default=False, description="recompute activations in the backward pass "
                                          "instead of keeping them: less memory (a 1B model on a small GPU), "
                                          "about a third more compute")
-    objective: str = Field(default="causal", description="train/objectives.py OBJECTIVES: causal, masked")
+    objective: str = Field(default="causal", description="train/objectives.py: causal, masked, or ccp "
+                           "(contrastive context prediction; its `ccp:` section)")
     checkpoint_every: int = Field(default=0, ge=0, description="steps between resumable checkpoints; 0: none")
     stage_lr: dict[str, float] = Field(default={}, description="learning rate per stage method of a staged "
                                        "method, e.g. {embeddings: 1e-2, layra: 1e-3}; other stages use `lr`")
@@ -370,9 +371,9 @@ class TrainConfig(Section):
     @field_validator("objective")
     @classmethod
     def _known_objective(cls, value: str) -> str:
-        from langadapt.train.objectives import OBJECTIVES
+        from langadapt.train.objectives import BUILT_OBJECTIVES, OBJECTIVES
 
-        return registered(value, OBJECTIVES, "objective")
+        return registered(value, {**OBJECTIVES, **dict.fromkeys(BUILT_OBJECTIVES)}, "objective")
 
     @field_validator("stage_lr")
     @classmethod
@@ -566,6 +567,51 @@ class DataConfig(Section):
                                         "scored in bits per byte every train.eval_every steps")
 
 
+class TaskConfig(Section):
+    """`task:` of a training job: fine-tune a classification head (train/classify.py) instead of an LM."""
+
+    kind: Literal["sequence", "token"] = Field(description="sequence: SIB-200 topics (one label per text); "
+                                               "token: UD part-of-speech tags (one label per word)")
+    data: Path = Field(description="sequence: a SIB-200 folder (<lang>/{train,test}.tsv); token: a UD treebank "
+                       "folder (*-ud-{train,test}.conllu)")
+    train_language: str = Field(default="", description="sequence: the SIB-200 language trained on")
+    test_languages: list[str] = Field(default=[], description="languages scored (default: the train language); "
+                                      "each result row records the transfer pair")
+    limit: int | None = Field(default=None, ge=1, description="train on the first N labelled examples only")
+    max_tokens: int = Field(default=128, ge=8, description="texts are cut to this many tokens")
+    tokenizer: Path | None = Field(default=None, description="from scratch (no init_from): a tokenizer.json; "
+                                   "default: a BPE trained on the task's training text")
+    vocab_size: int = Field(default=2000, ge=300, description="size of that default BPE")
+    unlabelled: list[Path] = Field(default=[], description="self-training (sequence): text files, one text per "
+                                   "line, that the gold-trained model labels (pseudo_labels.jsonl, with confidence)")
+    unlabelled_limit: int | None = Field(default=None, ge=1, description="label at most this many of those lines")
+    self_training: Literal["pretrain", "plain"] = Field(
+        default="pretrain", description="pretrain: a fresh model trains on the pseudo-labels, then on the gold "
+        "labels again (\"predictions for pretraining\"); plain: the gold model trains on gold + pseudo-labels")
+    min_confidence: float = Field(default=0.0, ge=0, lt=1, description="keep pseudo-labels at least this sure")
+
+    @model_validator(mode="after")
+    def _sequence_names_language(self):
+        if self.kind == "sequence" and not self.train_language:
+            raise ValueError("task kind 'sequence' needs `train_language` (a SIB-200 folder name, e.g. kin_Latn)")
+        if self.unlabelled and self.kind != "sequence":
+            raise ValueError("self-training (`unlabelled`) labels whole texts: it needs task kind 'sequence'")
+        return self
+
+
+class CCPConfig(Section):
+    """`ccp:` of a job with `train.objective: ccp` (contrastive context prediction, train/contrastive.py)."""
+
+    window: int = Field(default=2, ge=1, description="positives: sentences within ±window lines in a document")
+    temperature: float = Field(default=0.05, gt=0)
+    bank_size: int = Field(default=256, ge=0, description="per language: detached past embeddings used as "
+                           "negatives (0: in-batch negatives only)")
+    projection: int = Field(default=128, ge=8, description="width of the projection head the loss is taken on")
+    lm_weight: float = Field(default=0.0, ge=0, description="joint training: add this times the LM loss")
+    lm_objective: Literal["causal", "masked"] = "causal"
+    max_tokens: int = Field(default=64, ge=4, description="sentences are cut to this many tokens")
+
+
 class TrainJobConfig(Section):
     """`langadapt train JOB.yaml`: one model trained on a data mixture, resumable."""
 
@@ -576,7 +622,7 @@ class TrainJobConfig(Section):
                                           "tokenizer, and its langadapt.json: which rows are new)")
     gguf_file: str | None = Field(default=None, description="a GGUF file inside init_from")
     model: ModelConfig = ModelConfig()
-    data: DataConfig
+    data: DataConfig | None = Field(default=None, description="the training text (not needed with `task`)")
     train: TrainConfig = TrainConfig(steps=200, lr=3e-3, checkpoint_every=50)
     method: str = Field(default="full", description="adapter (model/adapters.py), or stages joined by +")
     lora: LoraConfig = LoraConfig()
@@ -585,6 +631,14 @@ class TrainJobConfig(Section):
     distill: DistillConfig = DistillConfig()
     probes: list[ProbeSetConfig] = Field(default=[], description="probe sets injected on a schedule and scored "
                                          "every train.eval_every steps (data/injection.py)")
+    task: TaskConfig | None = Field(default=None, description="fine-tune a classifier head on labelled data")
+    ccp: CCPConfig = CCPConfig()
+
+    @model_validator(mode="after")
+    def _data_or_task(self):
+        if self.data is None and self.task is None:
+            raise ValueError("a training job needs `data` (text to train on) or `task` (labelled data)")
+        return self
 
     @field_validator("method")
     @classmethod

@@ -27,3 +27,10 @@ def retrieval_accuracy(
     gold = np.arange(len(source))
     return {"retrieval_src2tgt": float((similarity.argmax(axis=1) == gold).mean()),
             "retrieval_tgt2src": float((similarity.argmax(axis=0) == gold).mean())}
+
+
+def embedding_variance(vectors: np.ndarray) -> float:
+    """Total variance of the unit-length embeddings (1 − ‖mean‖²): 0 when every sentence maps to one
+    point (a collapsed contrastive model), near 1 when they spread over the sphere."""
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return float(unit.var(axis=0).sum())

@@ -64,6 +64,8 @@ from langadapt.model.base import Base, check_base
 from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.runs import provenance
+from langadapt.train.classify import run_task_job
+from langadapt.train.contrastive import ContextPairs, ContrastiveContext
 from langadapt.train.distill import build_minilm
 from langadapt.train.loop import latest_checkpoint, make_accelerator, sharded, train
 from langadapt.vocab.train import (
@@ -181,14 +183,19 @@ def prepare_data(cfg: TrainJobConfig, out: Path, base: Base | None = None) -> No
                                    "eos_id": eos, "added_ids": list(range(base_size, tokenizer.get_vocab_size()))})
 
 
+def _share(cfg: TrainJobConfig, state: Accelerator) -> tuple[int, int]:
+    """This process's rows of each batch and the seed of its own batch stream."""
+    if cfg.train.batch_size % state.num_processes:
+        raise LangadaptError(f"train.batch_size {cfg.train.batch_size} does not split over "
+                             f"{state.num_processes} processes", fix="use a multiple of the process count.")
+    return cfg.train.batch_size // state.num_processes, cfg.seed + 1000 * state.process_index
+
+
 def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator, probe_sets: list[ProbeSet], tokenizer: Tokenizer,
              eos_id: int):
     """Batches for this process: its share of the batch, from its own seeded stream; the main process's
     batches carry the probe sets' inserts."""
-    if cfg.train.batch_size % state.num_processes:
-        raise LangadaptError(f"train.batch_size {cfg.train.batch_size} does not split over "
-                             f"{state.num_processes} processes", fix="use a multiple of the process count.")
-    rows, seed = cfg.train.batch_size // state.num_processes, cfg.seed + 1000 * state.process_index
+    rows, seed = _share(cfg, state)
     arrays = {s.name: read_tokens(out / "tokens" / f"{s.name}.bin") for s in active_sources(cfg)}
     probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()},
                                           {s.name: s.weight for s in active_sources(cfg)}, cfg.data.alpha)
@@ -197,6 +204,14 @@ def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator, probe_sets: lis
         return InjectingSampler(sampler, probe_sets, tokenizer, eos_id, cfg.model.block_size, cfg.train.grad_accum,
                                 out / "inserts.jsonl")
     return sampler
+
+
+def _contrastive(cfg: TrainJobConfig, state: Accelerator, tokenizer: Tokenizer, model, pad_id: int):
+    """`train.objective: ccp`: sentence pairs from the sources' documents, and the loss module."""
+    rows, seed = _share(cfg, state)
+    docs = [doc for source in active_sources(cfg) for doc in within_budget(_documents(source), source.max_bytes)]
+    pairs = ContextPairs(docs, tokenizer, cfg.ccp, rows, pad_id, seed)
+    return pairs, ContrastiveContext(model.config.hidden_size, len(pairs.languages), cfg.ccp)
 
 
 def _heldout(cfg: TrainJobConfig) -> dict[str, list[str]]:
@@ -282,6 +297,8 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
     A job that fails before training (its data) leaves no folder behind if it made one; a job
     that fails while training keeps its last checkpoint and marks the folder failed, with the
     reason, which the rerun reports before it resumes."""
+    if cfg.task is not None:  # a classifier fine-tuned on labelled data
+        return run_task_job(cfg)
     out = Path(cfg.output_dir) / cfg.name
     base = check_base(cfg.init_from, cfg.gguf_file) if cfg.init_from is not None else None
     probe_sets = [read_probe_set(probe) for probe in cfg.probes]  # a bad probe file fails before any work
@@ -346,9 +363,11 @@ def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Acce
         if experts:
             route_by_language(adapted, tokenizer)
         whole = copy.deepcopy(adapted) if sharded(state) else None  # what the gathered weights are saved from
-        train(adapted, _sampler(cfg, out, state, probe_sets, tokenizer, data["eos_id"]), cfg.train.for_stage(method),
-              cfg.seed, stage_dir / "log.jsonl", desc=f"{cfg.name} {method}", evaluate=evaluate,
-              checkpoint_dir=stage_dir / "checkpoints", objective=objective, whole=whole,
+        sampler, built = (_contrastive(cfg, state, tokenizer, adapted, data["eos_id"]) if cfg.train.objective == "ccp"
+                          else (_sampler(cfg, out, state, probe_sets, tokenizer, data["eos_id"]), objective))
+        train(adapted, sampler, cfg.train.for_stage(method), cfg.seed, stage_dir / "log.jsonl",
+              desc=f"{cfg.name} {method}", evaluate=evaluate, checkpoint_dir=stage_dir / "checkpoints",
+              objective=built, whole=whole,
               evaluate_at_end=not last)  # the final model is scored once, into results.parquet
         adapted = whole if whole is not None else adapted
         if state.is_main_process:

@@ -40,8 +40,8 @@ LATEST = "latest"  # a file in the checkpoint folder naming the newest complete 
 READ_BACK_EVERY = 10  # steps between reading losses back: each read waits for the device to finish
 
 
-def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def _optimizer(modules: list[torch.nn.Module], cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for module in modules for p in module.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -151,11 +151,16 @@ def train(
     accelerator = make_accelerator()
     if cfg.gradient_checkpointing:  # non-reentrant: works with frozen inputs (adapters) and keeps RNG state
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    optimizer = _optimizer(model, cfg)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    forward = torch.compile(model) if cfg.compile else model
     objective = objective or OBJECTIVES[cfg.objective]
+    # an objective that is a module (a projection head, a memory bank) trains beside the model and
+    # is checkpointed with it (accelerate saves every prepared module's state)
+    modules = [model, objective] if isinstance(objective, torch.nn.Module) else [model]
+    optimizer = _optimizer(modules, cfg)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
+    model, *extra, optimizer, scheduler = accelerator.prepare(*modules, optimizer, scheduler)
+    objective = extra[0] if extra else objective
+    parameters = [p for module in [model, *extra] for p in module.parameters()]
+    forward = torch.compile(model) if cfg.compile else model
     autocast = torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
 
     state = {"step": 0, "tokens": 0}
@@ -206,7 +211,7 @@ def train(
                     accelerator.backward(loss)
                 loss_sum += loss.detach()
                 state["tokens"] += batch["input_ids"].numel() * accelerator.num_processes
-            grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            grad_norm = accelerator.clip_grad_norm_(parameters, cfg.grad_clip)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)

@@ -19,6 +19,9 @@ from langadapt.data.packing import Batch
 Objective = Callable[[PreTrainedModel, Batch], torch.Tensor]
 OBJECTIVES: dict[str, Objective] = {}
 
+# Objectives a job builds from its own config section, because they hold trainable parameters or
+# state (train/contrastive.py): `train.objective` names them, train/job.py passes them built to `train`.
+BUILT_OBJECTIVES = ("ccp",)
 MASK_FRACTION = 0.15  # BERT's recipe: of the chosen positions, 80 % [MASK], 10 % random, 10 % kept
 
 

@@ -1,0 +1,106 @@
+"""CCP vs LM-only at equal steps, scored by sentence retrieval (README "Sentence representations").
+
+    PYTHONPATH=src python examples/ccp_study.py --data ../shared/data --steps 150 --seeds 0 1 2
+
+Each language's NTREX-128 lines (news articles, in order) are cut into documents of `--doc-lines`
+consecutive lines (NTREX marks no article boundaries, so a few documents straddle two articles);
+the last `--heldout` lines are kept out of training. Three tiny GPT-2 models per seed, same
+data, same steps: `causal` (LM only), `ccp` (contrastive only) and `ccp+lm` (joint, weight 1).
+Scores: retrieval accuracy (both directions, averaged) on the held-out NTREX lines for every
+language pair (non-English pairs included) and on Tatoeba xxx–eng, plus the variance of the
+unit-length sentence embeddings (near 0 means collapse). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from langadapt.config import TrainJobConfig, parse_config
+from langadapt.corpus.document import read_lines
+from langadapt.evaluate.embed import mean_pooled
+from langadapt.evaluate.retrieval import embedding_variance, retrieval_accuracy
+from langadapt.model.build import load_model
+from langadapt.train.job import run_train_job
+from langadapt.vocab.train import load_tokenizer
+
+NTREX = {"eng": "newstest2019-src.eng.txt", "deu": "newstest2019-ref.deu.txt", "fra": "newstest2019-ref.fra.txt"}
+OBJECTIVES = {"causal": {"objective": "causal"}, "ccp": {"objective": "ccp"}, "ccp+lm": {"objective": "ccp"}}
+
+
+def write_documents(data: Path, out: Path, languages: list[str], doc_lines: int, heldout: int) -> Path:
+    path = out / "documents.jsonl"
+    with open(path, "w", encoding="utf-8") as handle:
+        for language in languages:
+            lines = read_lines(data / "ntrex128" / NTREX[language])[:-heldout]
+            for start in range(0, len(lines), doc_lines):
+                text = "\n".join(lines[start : start + doc_lines])
+                handle.write(json.dumps({"id": f"{language}-{start}", "text": text, "lang": language}) + "\n")
+    return path
+
+
+def job(name: str, objective: str, documents: Path, out: Path, seed: int, steps: int) -> TrainJobConfig:
+    return parse_config({
+        "name": f"{name}-seed{seed}", "seed": seed, "output_dir": str(out),
+        "model": {"arch": "gpt2", "n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 64},
+        "data": {"vocab_size": 2000, "sources": [{"name": "ntrex", "format": "jsonl", "files": [str(documents)]}]},
+        "train": {"steps": steps, "batch_size": 32, "lr": 2e-3, "warmup_steps": 10, "checkpoint_every": 0,
+                  **OBJECTIVES[objective]},
+        "ccp": {"lm_weight": 1.0 if objective == "ccp+lm" else 0.0, "window": 2, "bank_size": 256},
+    }, schema=TrainJobConfig)
+
+
+def score(model, tokenizer, data: Path, languages: list[str], heldout: int, tatoeba: int) -> dict[str, float]:
+    held = {lang: read_lines(data / "ntrex128" / NTREX[lang])[-heldout:] for lang in languages}
+    scores = {}
+    for left, right in itertools.combinations(languages, 2):
+        accuracy = retrieval_accuracy(model, tokenizer, held[left], held[right])
+        scores[f"ntrex {left}-{right}"] = float(np.mean(list(accuracy.values())))
+    for lang in languages:
+        if lang != "eng":
+            base = data / "tatoeba" / f"tatoeba.{lang}-eng"
+            pair = [read_lines(Path(f"{base}.{side}"))[:tatoeba] for side in (lang, "eng")]
+            scores[f"tatoeba {lang}-eng"] = float(np.mean(list(retrieval_accuracy(model, tokenizer, *pair).values())))
+    vectors = np.concatenate([mean_pooled(model, tokenizer, texts) for texts in held.values()])
+    scores["embedding variance"] = embedding_variance(vectors)
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, default=Path("runs/ccp-study"))
+    parser.add_argument("--languages", nargs="+", default=["eng", "deu", "fra"])
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--doc-lines", type=int, default=8)
+    parser.add_argument("--heldout", type=int, default=300)
+    parser.add_argument("--tatoeba", type=int, default=500, help="first N Tatoeba pairs per language")
+    parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    documents = write_documents(args.data, args.out, args.languages, args.doc_lines, args.heldout)
+    rows = []
+    for seed, objective in itertools.product(args.seeds, ["untrained", *args.objectives]):
+        cfg = job(objective if objective != "untrained" else "causal", "causal" if objective == "untrained"
+                  else objective, documents, args.out, seed, 1 if objective == "untrained" else args.steps)
+        if objective == "untrained":  # the same architecture and tokenizer, one step away from its random init
+            cfg = cfg.model_copy(update={"name": f"untrained-seed{seed}"})
+        final = run_train_job(cfg)
+        scores = score(load_model(final), load_tokenizer(final.parent / "tokenizer.json"), args.data,
+                       args.languages, args.heldout, args.tatoeba)
+        rows += [{"objective": objective, "seed": seed, "metric": metric, "value": value}
+                 for metric, value in scores.items()]
+        print(objective, seed, {k: round(v, 3) for k, v in scores.items()}, flush=True)
+    table = pd.DataFrame(rows).groupby(["metric", "objective"]).value.agg(["mean", "std"]).unstack("objective")
+    (args.out / "results.csv").write_text(pd.DataFrame(rows).to_csv(index=False))
+    print(table.round(3).to_markdown())
+
+
+if __name__ == "__main__":
+    main()
