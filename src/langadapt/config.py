@@ -35,6 +35,7 @@ from langadapt.paths import (
     OutputFolder,
     PathProblem,
     TextFile,
+    TokenizerFile,
     TokenizerSpec,
     check_by_format,
     check_model_files,
@@ -572,18 +573,19 @@ class TaskConfig(Section):
 
     kind: Literal["sequence", "token"] = Field(description="sequence: SIB-200 topics (one label per text); "
                                                "token: UD part-of-speech tags (one label per word)")
-    data: Path = Field(description="sequence: a SIB-200 folder (<lang>/{train,test}.tsv); token: a UD treebank "
+    data: InputFolder = Field(description="sequence: a SIB-200 folder (<lang>/{train,test}.tsv); token: a UD treebank "
                        "folder (*-ud-{train,test}.conllu)")
     train_language: str = Field(default="", description="sequence: the SIB-200 language trained on")
     test_languages: list[str] = Field(default=[], description="languages scored (default: the train language); "
                                       "each result row records the transfer pair")
     limit: int | None = Field(default=None, ge=1, description="train on the first N labelled examples only")
     max_tokens: int = Field(default=128, ge=8, description="texts are cut to this many tokens")
-    tokenizer: Path | None = Field(default=None, description="from scratch (no init_from): a tokenizer.json; "
-                                   "default: a BPE trained on the task's training text")
+    tokenizer: TokenizerFile | None = Field(default=None, description="from scratch (no init_from): a "
+                                            "tokenizer.json; default: a BPE trained on the task's training text")
     vocab_size: int = Field(default=2000, ge=300, description="size of that default BPE")
-    unlabelled: list[Path] = Field(default=[], description="self-training (sequence): text files, one text per "
-                                   "line, that the gold-trained model labels (pseudo_labels.jsonl, with confidence)")
+    unlabelled: list[TextFile] = Field(default=[], description="self-training (sequence): text files, one text "
+                                       "per line, that the gold-trained model labels (pseudo_labels.jsonl, with "
+                                       "confidence)")
     unlabelled_limit: int | None = Field(default=None, ge=1, description="label at most this many of those lines")
     self_training: Literal["pretrain", "plain"] = Field(
         default="pretrain", description="pretrain: a fresh model trains on the pseudo-labels, then on the gold "
@@ -650,7 +652,10 @@ class TrainJobConfig(Section):
 
     @model_validator(mode="after")
     def _teacher_and_probes(self):
-        check_teacher(self.teacher, self.data.tokenizer, self.model.arch, self.train.objective)
+        if self.teacher is not None and self.data is None:
+            raise ValueError("distillation (`teacher:`) trains on `data`, not on a classification `task`")
+        check_teacher(self.teacher, self.data.tokenizer if self.data is not None else "bpe", self.model.arch,
+                      self.train.objective)
         check_probes(self.probes, self.train.steps, self.method)
         return self
 

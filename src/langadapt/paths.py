@@ -217,6 +217,7 @@ JsonlFile = Annotated[Path, AfterValidator(JSONL), JSONL]
 InputFile = Annotated[Path, AfterValidator(FILE), FILE]
 InputFolder = Annotated[Path, AfterValidator(FOLDER), FOLDER]
 ModelFolder = Annotated[Path, AfterValidator(MODEL), MODEL]
+TokenizerFile = Annotated[Path, AfterValidator(TOKENIZER), TOKENIZER]
 
 
 def _tokenizer_spec(value: str) -> str:
