@@ -36,6 +36,7 @@ from langadapt.atomic import write_json, write_with
 from langadapt.config import SourceConfig, TrainJobConfig
 from langadapt.corpus.document import Document, read_corpus, read_documents, read_lines, read_parallel
 from langadapt.corpus.sources import code_files, read_code, read_sample
+from langadapt.data.backtranslation import backtranslation_streams
 from langadapt.data.mixing import (
     add_control_tokens,
     bilingual_pairs,
@@ -44,7 +45,8 @@ from langadapt.data.mixing import (
     mixture_sampler,
     with_control_tokens,
 )
-from langadapt.data.packing import pack, read_tokens, write_tokens
+from langadapt.data.packing import pack_masked, read_tokens, write_tokens
+from langadapt.data.translation import loss_start, translation_card, translation_streams
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_evaluator, bpb_rows
 from langadapt.languages import normalise
@@ -96,9 +98,21 @@ def _documents(source: SourceConfig) -> list[Document]:
     return [Document(f"{source.name}:{i}", text, lang) for i, text in enumerate(texts)]
 
 
+def _streams(source: SourceConfig, out: Path) -> tuple[dict[str, list[Document]], dict[str, float]]:
+    """The token streams a source contributes and their weights: itself, or (translation) one
+    stream per direction."""
+    if source.format == "translation":
+        return translation_streams(source)
+    if source.format == "backtranslation":
+        return backtranslation_streams(source, out)
+    return {source.name: _documents(source)}, {source.name: source.weight}
+
+
 def _input_files(cfg: TrainJobConfig) -> list[Path]:
     files = [Path(p) / "train.jsonl" if s.format == "curated" else Path(p)
-             for s in active_sources(cfg) if s.format != "code" for p in s.files]
+             for s in active_sources(cfg) if s.format != "code" for p in s.files if not Path(p).is_dir()]
+    files += [Path(p) / lang / f"{split}.tsv" for s in active_sources(cfg) if s.format == "translation"
+              for p in s.files if Path(p).is_dir() for lang in s.languages for split in s.translation.splits]
     files += [p for s in active_sources(cfg) if s.format == "code" for p in code_files(map(str, s.files))]
     if cfg.data.tokenizer not in ("bpe", "bytes"):
         files.append(Path(cfg.data.tokenizer))
@@ -134,7 +148,7 @@ def within_budget(docs: list[Document], max_bytes: int | None) -> list[Document]
         size = len(doc.text.encode("utf-8"))
         if used + size > max_bytes:
             rest = doc.text.encode("utf-8")[: max_bytes - used].decode("utf-8", errors="ignore")
-            if rest.strip():
+            if rest.strip() and "target_chars" not in doc.metadata:  # a cut translation would lose its target
                 kept.append(Document(doc.id, rest, doc.lang, doc.metadata))
             break
         kept.append(doc)
@@ -145,15 +159,21 @@ def within_budget(docs: list[Document], max_bytes: int | None) -> list[Document]
 def prepare_data(cfg: TrainJobConfig, out: Path, base: Base | None = None) -> None:
     """Tokenizer and one memory-mapped token file per source; skipped when `data.json` exists.
 
-    `data.json` records the end-of-text id and the ids of the control tokens added here."""
+    `data.json` records the end-of-text id, the ids of the control tokens added here and each
+    stream's weight. A translation stream also gets a loss mask (`tokens/<stream>.mask.bin`)."""
     if (out / "data.json").is_file():
         return
-    texts, sizes = {}, {}
+    texts, sizes, starts, weights = {}, {}, {}, {}
     for source in active_sources(cfg):
-        docs = within_budget(_documents(source), source.max_bytes)
-        sizes[source.name] = sum(len(doc.text.encode("utf-8")) for doc in docs)
-        texts[source.name] = (list(with_control_tokens(docs, cfg.data.control_tokens)) if cfg.data.control_tokens
-                              else [doc.text for doc in docs])
+        streams, stream_weights = _streams(source, out)
+        weights.update(stream_weights)
+        for name, docs in streams.items():  # a budget holds per stream (per direction of a translation source)
+            docs = within_budget(docs, source.max_bytes)
+            sizes[name] = sum(len(doc.text.encode("utf-8")) for doc in docs)
+            texts[name] = (list(with_control_tokens(docs, cfg.data.control_tokens)) if cfg.data.control_tokens
+                           else [doc.text for doc in docs])
+            masked = source.format in ("translation", "backtranslation")
+            starts[name] = [loss_start(t, d) for t, d in zip(texts[name], docs, strict=True)] if masked else None
     every_text = [text for group in texts.values() for text in group]
     tokenizer = _base_tokenizer(cfg, base, every_text)
     eos = end_of_text(tokenizer, base.config.eos_token_id if base is not None else None)
@@ -163,15 +183,18 @@ def prepare_data(cfg: TrainJobConfig, out: Path, base: Base | None = None) -> No
         tokenizer.add_special_tokens([MASK])
     counts = {}
     for name, group in texts.items():
-        tokens = pack(group, tokenizer, eos, cfg.seed)
+        tokens, mask = pack_masked(group, starts[name], tokenizer, eos, cfg.seed)
         if len(tokens) <= cfg.model.block_size + 1:
             raise LangadaptError(f"data source {name!r} has only {len(tokens)} tokens",
                                  fix=f"give it more text than one block ({cfg.model.block_size} tokens).")
         write_tokens(out / "tokens" / f"{name}.bin", tokens)
+        if mask is not None:
+            write_tokens(out / "tokens" / f"{name}.mask.bin", mask)
         counts[name] = len(tokens)
     save_tokenizer(tokenizer, out / "tokenizer.json")
     write_json(out / "data.json", {"tokens": counts, "bytes": sizes, "vocab_size": tokenizer.get_vocab_size(),
-                                   "eos_id": eos, "added_ids": list(range(base_size, tokenizer.get_vocab_size()))})
+                                   "eos_id": eos, "added_ids": list(range(base_size, tokenizer.get_vocab_size())),
+                                   "weights": weights})
 
 
 def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
@@ -180,10 +203,12 @@ def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator):
         raise LangadaptError(f"train.batch_size {cfg.train.batch_size} does not split over "
                              f"{state.num_processes} processes", fix="use a multiple of the process count.")
     rows, seed = cfg.train.batch_size // state.num_processes, cfg.seed + 1000 * state.process_index
-    arrays = {s.name: read_tokens(out / "tokens" / f"{s.name}.bin") for s in active_sources(cfg)}
-    probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()},
-                                          {s.name: s.weight for s in active_sources(cfg)}, cfg.data.alpha)
-    return mixture_sampler(arrays, probabilities, cfg.model.block_size, rows, seed)
+    data = json.loads((out / "data.json").read_text(encoding="utf-8"))
+    weights = data.get("weights") or {s.name: s.weight for s in active_sources(cfg)}
+    arrays = {name: read_tokens(out / "tokens" / f"{name}.bin") for name in weights}
+    masks = {name: read_tokens(path) for name in weights if (path := out / "tokens" / f"{name}.mask.bin").is_file()}
+    probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()}, weights, cfg.data.alpha)
+    return mixture_sampler(arrays, probabilities, cfg.model.block_size, rows, seed, masks)
 
 
 def _heldout(cfg: TrainJobConfig) -> dict[str, list[str]]:
@@ -245,7 +270,8 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
     languages = [normalise(code) for source in active_sources(cfg) for code in source.languages]
     card = dataclasses.replace(card, new_ids=new_ids, eos_token=tokenizer.id_to_token(data["eos_id"]),
                                languages=list(dict.fromkeys([*card.languages, *languages])),
-                               trained_from=str(cfg.init_from) if cfg.init_from is not None else None)
+                               trained_from=str(cfg.init_from) if cfg.init_from is not None else None,
+                               translation=translation_card(active_sources(cfg)) or card.translation)
 
     heldout = _heldout(cfg)
     evaluate = bpb_evaluator(tokenizer, heldout) if heldout else None
