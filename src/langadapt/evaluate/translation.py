@@ -11,6 +11,7 @@ cache, which is what makes scoring and back-translating whole test sets affordab
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer
@@ -92,7 +93,7 @@ def translation_scores(hypotheses: list[str], references: list[str]) -> dict[str
             "bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score}
 
 
-def translate_with(folder, sentences: list[str], source_lang: str, target_lang: str, max_new_tokens: int = 64,
+def translate_with(folder: Path, sentences: list[str], source_lang: str, target_lang: str, max_new_tokens: int = 64,
                    batch_size: int = 16, num_beams: int = 1, fallback: str = DEFAULT_PROMPT) -> list[str]:
     """Load the model folder and translate `sentences` from `source_lang` into `target_lang`,
     prompted as its card says it was trained (`fallback` for a model without a template)."""
@@ -100,7 +101,23 @@ def translate_with(folder, sentences: list[str], source_lang: str, target_lang: 
     from langadapt.model.card import read_card
     from langadapt.vocab.train import end_of_text, load_tokenizer
 
+    folder = Path(folder)
     model, tokenizer = load_model(folder), load_tokenizer(folder / "tokenizer.json")
     prompt = prompt_for(read_card(folder), source_lang, target_lang, fallback)
     return translate(model, tokenizer, sentences, end_of_text(tokenizer, model.config.eos_token_id), prompt,
                      max_new_tokens, batch_size, num_beams)
+
+
+def source_language(folder: Path, target_lang: str) -> str:
+    """The language a model translates into `target_lang` from, by its card: the source of the
+    one trained direction into it."""
+    from langadapt.model.card import read_card
+
+    card = read_card(folder)
+    directions = (card.translation or {}).get("directions", []) if card is not None else []
+    sources = [d.split("-", 1)[0] for d in directions if d.split("-", 1)[1] == target_lang]
+    if len(sources) != 1:
+        raise LangadaptError(f"cannot tell which language to translate into {target_lang} from "
+                             f"(the model's trained directions: {', '.join(directions) or 'none'})",
+                             where=str(folder), fix="name it with --from LANG.")
+    return sources[0]
