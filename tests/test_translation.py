@@ -4,13 +4,17 @@ bad input, batched decoding, back-translation tags, and a tiny model that learns
 
 import json
 
+import pandas as pd
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from langadapt.cli import app
 from langadapt.config import ModelConfig, TrainJobConfig, parse_config
 from langadapt.data.backtranslation import ORIGIN, backtranslation_streams
 from langadapt.data.translation import read_sib200
 from langadapt.errors import LangadaptError
+from langadapt.evaluate.suite import build_request, evaluate
 from langadapt.evaluate.translation import prompt_for, translate, translation_scores
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
@@ -128,15 +132,22 @@ def test_back_translated_pairs_are_tagged(tmp_path, tiny, shared):
         assert real in lines and doc.text == f"English: {synthetic}\nSwahili: {real}"
 
 
-def test_a_tiny_model_learns_to_translate_its_training_pairs(tmp_path, shared):
-    """Fifty steps on twenty English → Swahili pairs raise chrF on those pairs far above the untrained
-    model's, prompted through the template the card stores."""
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shared):
+    """Fifty steps on twenty English → Swahili SIB-200 pairs (a 2-layer model, seconds on a CPU)."""
     source = {**sib(shared, directions=["eng_Latn-swh_Latn"]), "max_bytes": 5000}
-    cfg = parse_config({"name": "mt", "output_dir": str(tmp_path), "data": {"sources": [source], "vocab_size": 400},
+    cfg = parse_config({"name": "mt", "output_dir": str(tmp_path_factory.mktemp("runs")),
+                        "data": {"sources": [source], "vocab_size": 400},
                         "model": {"n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 96},
                         "train": {"steps": 50, "batch_size": 8, "lr": 1e-2, "warmup_steps": 5, "checkpoint_every": 0,
                                   "eval_every": 1000}}, "test", TrainJobConfig)
-    final = run_train_job(cfg)
+    return cfg, run_train_job(cfg)
+
+
+def test_a_tiny_model_learns_to_translate_its_training_pairs(trained, shared):
+    """chrF on the training pairs rises far above the untrained model's, prompted through the
+    template the card stores."""
+    cfg, final = trained
     card = read_card(final)
     assert card.translation == {"template": "{source_lang}: {source}\n{target_lang}:", "names": NAMES,
                                 "directions": ["eng_Latn-swh_Latn"]}
@@ -151,3 +162,33 @@ def test_a_tiny_model_learns_to_translate_its_training_pairs(tmp_path, shared):
     chrf = {name: translation_scores(translate(model, tokenizer, sources, eos, prompt, 48), refs)["chrf"]
             for name, model in models.items()}
     assert chrf["trained"] > chrf["untrained"] + 8, chrf
+
+
+def test_eval_translate_scores_each_direction_and_writes_the_outputs(trained, shared):
+    _, final = trained
+    folder = shared("sib200")
+    spec = f"eng_Latn-swh_Latn={folder}/eng_Latn/test.tsv,{folder}/swh_Latn/test.tsv"
+    path = evaluate(final, build_request([], translation=[spec], limit=6, max_new_tokens=16))
+    rows = pd.read_parquet(path)
+    assert set(rows.metric) == {"chrf", "chrf++", "bleu"} and set(rows.direction) == {"eng_Latn-swh_Latn"}
+    assert set(rows.language) == {"swh_Latn"}
+    outputs = pd.read_csv(path.parent / "translations" / "mt" / "eng_Latn-swh_Latn.tsv", sep="\t")
+    assert list(outputs.columns) == ["source", "reference", "hypothesis"] and len(outputs) == 6
+    assert outputs.reference.tolist() == read_sib200(folder, PAIR, ["test"])["swh_Latn"][:6]
+
+
+def test_translate_command_prompts_as_the_model_was_trained(trained, shared, tmp_path):
+    """`langadapt translate MODEL IN --to swh_Latn` finds the source language in the card and writes
+    one line per input line, the same lines `translate` gives with the card's prompt."""
+    _, final = trained
+    lines = read_sib200(shared("sib200"), PAIR, ["dev"])["eng_Latn"][:5]
+    (tmp_path / "in.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["translate", str(final), str(tmp_path / "in.txt"), "--to", "swh_Latn",
+                                      "--out", str(tmp_path / "out.txt"), "--max-new-tokens", "16"])
+    assert result.exit_code == 0, result.output
+    tokenizer = load_tokenizer(final / "tokenizer.json")
+    expected = translate(load_model(final), tokenizer, lines, tokenizer.token_to_id("<|endoftext|>"),
+                         "English: {source}\nSwahili:", 16)
+    assert (tmp_path / "out.txt").read_text(encoding="utf-8").splitlines() == expected
+    wrong = CliRunner().invoke(app, ["translate", str(final), str(tmp_path / "in.txt"), "--to", "eng_Latn"])
+    assert wrong.exit_code == 2 and "--from" in wrong.output
