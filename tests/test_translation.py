@@ -18,6 +18,7 @@ from langadapt.evaluate.suite import build_request, evaluate
 from langadapt.evaluate.translation import prompt_for, translate, translation_scores
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
+from langadapt.report import translation_table
 from langadapt.train.job import _sampler, prepare_data, run_train_job
 from langadapt.train.loop import make_accelerator
 from langadapt.vocab.train import load_tokenizer, train_bpe
@@ -175,6 +176,9 @@ def test_eval_translate_scores_each_direction_and_writes_the_outputs(trained, sh
     outputs = pd.read_csv(path.parent / "translations" / "mt" / "eng_Latn-swh_Latn.tsv", sep="\t")
     assert list(outputs.columns) == ["source", "reference", "hypothesis"] and len(outputs) == 6
     assert outputs.reference.tolist() == read_sib200(folder, PAIR, ["test"])["swh_Latn"][:6]
+    table = translation_table(rows)
+    assert table.direction.tolist() == ["eng_Latn-swh_Latn"] and table.at[0, "mt"] == pytest.approx(
+        rows[rows.metric == "chrf"].value.iloc[0])
 
 
 def test_translate_command_prompts_as_the_model_was_trained(trained, shared, tmp_path):

@@ -511,6 +511,8 @@ class TranslationConfig(Section):
     model: Path | None = Field(default=None, description="backtranslation: the model folder that translates the "
                                "monolingual target-language `files` back into the first language")
     max_new_tokens: int = Field(default=64, ge=1, description="backtranslation: longest generated sentence")
+    switch_rate: float = Field(default=0.2, ge=0, le=1, description="codeswitch: share of words replaced by their "
+                               "dictionary translation (CSR4mBART uses 15–30 %)")
 
     @field_validator("template")
     @classmethod
@@ -545,17 +547,22 @@ class TranslationConfig(Section):
         return rates
 
 
+TRANSLATION_FORMATS = ("translation", "backtranslation", "codeswitch")  # prompt → target documents, loss masked
+
+
 class SourceConfig(Section):
     """One data source of a `langadapt train` run."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    format: Literal["jsonl", "text", "parallel", "sample", "code", "curated", "translation", "backtranslation"] = Field(
+    format: Literal["jsonl", "text", "parallel", "sample", "code", "curated", "translation", "backtranslation",
+                    "codeswitch"] = Field(
         default="jsonl", description="jsonl documents; text: one document per line; parallel: two line-aligned "
         "text files; sample: the built-in corpus; code: glob patterns in `files`, one document per file; "
         "curated: corpus folders from `langadapt curate` (their train.jsonl; `languages` picks some); "
         "translation: prompt → target pairs from line-parallel files (one per language) or one SIB-200/FLORES "
         "folder; backtranslation: monolingual files of the second language, translated into the first by "
-        "`translation.model`")
+        "`translation.model`; codeswitch: the same pairs as translation, each sentence code-switched with a "
+        "dictionary induced from them, to restore (CSR4mBART)")
     files: list[Path] = []
     languages: list[str] = Field(default=[], description="sample: languages to read; text/parallel: their codes")
     weight: float = Field(default=1.0, gt=0, description="sampling weight (ignored when data.alpha is set)")
@@ -576,9 +583,9 @@ class SourceConfig(Section):
             raise ValueError(f"source {self.name!r}: format 'parallel' needs exactly two line-aligned files")
         if self.format == "sample" and not self.languages:
             raise ValueError(f"source {self.name!r}: format 'sample' needs `languages`")
-        if self.format in ("jsonl", "text", "code", "curated", "translation", "backtranslation") and not self.files:
+        if self.format in ("jsonl", "text", "code", "curated", *TRANSLATION_FORMATS) and not self.files:
             raise ValueError(f"source {self.name!r}: format {self.format!r} needs `files`")
-        if self.format in ("translation", "backtranslation"):
+        if self.format in TRANSLATION_FORMATS:
             self._check_translation()
         return self
 
@@ -586,9 +593,11 @@ class SourceConfig(Section):
         if len(self.languages) < 2:
             raise ValueError(f"source {self.name!r}: format {self.format!r} needs `languages` (at least two)")
         folder = len(self.files) == 1 and Path(self.files[0]).is_dir()
-        if self.format == "translation" and not folder and len(self.files) != len(self.languages):
+        if self.format != "backtranslation" and not folder and len(self.files) != len(self.languages):
             raise ValueError(f"source {self.name!r}: {len(self.files)} files for {len(self.languages)} languages; "
                              "give one line-parallel file per language, or one SIB-200/FLORES folder")
+        if self.format == "codeswitch" and len(self.languages) != 2:
+            raise ValueError(f"source {self.name!r}: codeswitch needs exactly two `languages` (a dictionary pair)")
         if self.format == "backtranslation":
             if len(self.languages) != 2 or self.translation.model is None:
                 raise ValueError(f"source {self.name!r}: backtranslation needs `languages: [synthetic side, "

@@ -115,7 +115,7 @@ def loss_start(text: str, doc: Document) -> int | None:
 def translation_card(sources: list[SourceConfig]) -> dict | None:
     """What a model card keeps of a job's translation sources, so later prompts match training:
     the template and names of the first, every direction trained."""
-    sources = [s for s in sources if s.format in ("translation", "backtranslation")]
+    sources = [s for s in sources if s.format in ("translation", "backtranslation")]  # codeswitch: no direction
     if not sources:
         return None
     directions = [f"{a}-{b}" for s in sources for a, b in s.translation.rates(s.languages)]

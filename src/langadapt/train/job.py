@@ -33,10 +33,11 @@ from accelerate import Accelerator
 from tokenizers import Tokenizer
 
 from langadapt.atomic import write_json, write_with
-from langadapt.config import SourceConfig, TrainJobConfig
+from langadapt.config import TRANSLATION_FORMATS, SourceConfig, TrainJobConfig
 from langadapt.corpus.document import Document, read_corpus, read_documents, read_lines, read_parallel
 from langadapt.corpus.sources import code_files, read_code, read_sample
 from langadapt.data.backtranslation import backtranslation_streams
+from langadapt.data.codeswitch import restore_streams
 from langadapt.data.mixing import (
     add_control_tokens,
     bilingual_pairs,
@@ -98,20 +99,22 @@ def _documents(source: SourceConfig) -> list[Document]:
     return [Document(f"{source.name}:{i}", text, lang) for i, text in enumerate(texts)]
 
 
-def _streams(source: SourceConfig, out: Path) -> tuple[dict[str, list[Document]], dict[str, float]]:
+def _streams(source: SourceConfig, out: Path, seed: int) -> tuple[dict[str, list[Document]], dict[str, float]]:
     """The token streams a source contributes and their weights: itself, or (translation) one
     stream per direction."""
     if source.format == "translation":
         return translation_streams(source)
     if source.format == "backtranslation":
         return backtranslation_streams(source, out)
+    if source.format == "codeswitch":
+        return restore_streams(source, seed)
     return {source.name: _documents(source)}, {source.name: source.weight}
 
 
 def _input_files(cfg: TrainJobConfig) -> list[Path]:
     files = [Path(p) / "train.jsonl" if s.format == "curated" else Path(p)
              for s in active_sources(cfg) if s.format != "code" for p in s.files if not Path(p).is_dir()]
-    files += [Path(p) / lang / f"{split}.tsv" for s in active_sources(cfg) if s.format == "translation"
+    files += [Path(p) / lang / f"{split}.tsv" for s in active_sources(cfg) if s.format in TRANSLATION_FORMATS
               for p in s.files if Path(p).is_dir() for lang in s.languages for split in s.translation.splits]
     files += [p for s in active_sources(cfg) if s.format == "code" for p in code_files(map(str, s.files))]
     if cfg.data.tokenizer not in ("bpe", "bytes"):
@@ -165,14 +168,14 @@ def prepare_data(cfg: TrainJobConfig, out: Path, base: Base | None = None) -> No
         return
     texts, sizes, starts, weights = {}, {}, {}, {}
     for source in active_sources(cfg):
-        streams, stream_weights = _streams(source, out)
+        streams, stream_weights = _streams(source, out, cfg.seed)
         weights.update(stream_weights)
         for name, docs in streams.items():  # a budget holds per stream (per direction of a translation source)
             docs = within_budget(docs, source.max_bytes)
             sizes[name] = sum(len(doc.text.encode("utf-8")) for doc in docs)
             texts[name] = (list(with_control_tokens(docs, cfg.data.control_tokens)) if cfg.data.control_tokens
                            else [doc.text for doc in docs])
-            masked = source.format in ("translation", "backtranslation")
+            masked = source.format in TRANSLATION_FORMATS
             starts[name] = [loss_start(t, d) for t, d in zip(texts[name], docs, strict=True)] if masked else None
     every_text = [text for group in texts.values() for text in group]
     tokenizer = _base_tokenizer(cfg, base, every_text)
