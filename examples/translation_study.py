@@ -39,13 +39,11 @@ def train(args, name: str, seed: int, sources: list[dict], init_from: Path | Non
           lr: float = 3e-3) -> Path:
     """One training job of `args.steps` steps at batch `args.batch` in `args.out`; its final folder."""
     data = {"sources": sources, "vocab_size": 1000}
-    job = {"name": name, "seed": seed, "output_dir": str(args.out), "data": data, "method": method,
+    job = {"name": name, "seed": seed, "output_dir": str(args.out), "data": data, "method": method, "model": MODEL,
            "train": {"steps": args.steps, "batch_size": args.batch, "lr": lr, "warmup_steps": 10, "checkpoint_every": 0,
                      "eval_every": 100000}, "lora": {"r": 8, "alpha": 16}}
-    if init_from is not None:
+    if init_from is not None:  # the sampler's windows (model.block_size) must fit the base's positions
         job["init_from"] = str(init_from)
-    else:
-        job["model"] = MODEL
     return run_train_job(parse_config(job, name, TrainJobConfig))
 
 
