@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--sentences", type=int, default=204)
     parser.add_argument("--monolingual", type=int, default=500, help="NTREX-128 Swahili lines back-translated")
-    parser.add_argument("--max-new-tokens", type=int, default=48, help="longest translation (scoring, back-translation)")
+    parser.add_argument("--max-new-tokens", type=int, default=48, help="longest translation generated")
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0])
     parser.add_argument("--out", type=Path, default=Path("runs/translate-smollm2"))
     args = parser.parse_args()
