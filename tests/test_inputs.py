@@ -201,7 +201,9 @@ FLAG_SPECS = {  # options whose values hold paths inside LANG=FILE[,FILE] specs
 }
 
 
-OUTPUTS = {("demo", "output_dir"): "folder", ("eval", "out"): "file", ("eval", "tasks_dir"): "folder"}
+OUTPUTS = {("demo", "output_dir"): "folder", ("eval", "out"): "file", ("eval", "tasks_dir"): "folder",
+           ("translate", "out"): "file"}
+SEVERAL_ARGUMENTS = {"translate": ["model", "source"]}  # commands whose other arguments get good-enough values
 
 
 def cli_path_params() -> list[tuple[str, str, bool]]:
@@ -227,7 +229,8 @@ def test_each_bad_command_line_path_is_one_paragraph(command, param, option, tmp
     (target / "notes.txt").write_text("x\n")
     config = tmp_path / "exp.yaml"
     config.write_text("name: x\n")
-    positional = {"eval": [str(target)], "vocab": [str(config)], "report": [str(target)]}
+    positional = {"eval": [str(target)], "vocab": [str(config)], "report": [str(target)],
+                  "translate": [str(target), str(target / "notes.txt"), "--to", "swh_Latn"]}
     bad = tmp_path / "nowhere"
     if (command, param) in OUTPUTS:  # output goes there: the bad case is a file for a folder, or the reverse
         bad = tmp_path / "in_the_way"
@@ -235,6 +238,10 @@ def test_each_bad_command_line_path_is_one_paragraph(command, param, option, tmp
     value = FLAG_SPECS.get((command, param), "{path}").format(path=bad)
     if option:
         args = [command, *positional.get(command, []), f"--{param.replace('_', '-')}", value]
+    elif command in SEVERAL_ARGUMENTS:  # the bad one in its place, the others as in `positional`
+        others = positional[command]
+        args = [command, *[value if name == param else others[i] for i, name in enumerate(SEVERAL_ARGUMENTS[command])],
+                *others[len(SEVERAL_ARGUMENTS[command]):]]
     else:
         args = [command, value]
     result = CliRunner().invoke(app, args)

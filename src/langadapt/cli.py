@@ -16,7 +16,7 @@ from rich.markdown import Markdown
 
 from langadapt.config import ExperimentConfig, load_config, parse_config
 from langadapt.errors import LangadaptError
-from langadapt.paths import FOLDER, MODEL, OUTPUT, OUTPUT_FILE, check_path
+from langadapt.paths import FOLDER, MODEL, OUTPUT, OUTPUT_FILE, TEXT, check_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Adapt language models to under-served languages: curate, tokenize, train, evaluate, report.")
@@ -228,8 +228,12 @@ def eval_(
     probe_test: str = typer.Option("", help="Comma-separated languages it is tested on (default: the same)."),
     pos: Path = typer.Option(None, help="UD treebank folder (*-ud-{train,test}.conllu) for the POS probe."),
     retrieval: list[str] = typer.Option([], help="LANG=FILE,PIVOT_FILE: line-parallel files for retrieval."),
-    translate: list[str] = typer.Option([], help="LANG=SOURCE_FILE,REFERENCE_FILE: chrF/BLEU of prompted output."),
-    prompt: str = typer.Option("{source} = ", help="Translation prompt; {source} is replaced by the sentence."),
+    translate: list[str] = typer.Option([], help="SRC-TGT=SOURCE_FILE,REFERENCE_FILE (or TGT=...): chrF, chrF++ "
+                                                 "and BLEU of the model's translations, written beside the scores."),
+    prompt: str = typer.Option(None, help="Translation prompt, {source} replaced by the sentence (default: the "
+                                          "model's training template, else '{source} = ')."),
+    max_new_tokens: int = typer.Option(64, help="Longest translation generated, in tokens."),
+    beams: int = typer.Option(1, help="Beam size for translation (1: greedy)."),
     harness: str = typer.Option(None, help="Comma-separated lm-eval tasks; `bpb` = tasks written from the texts."),
     tasks_dir: Path = typer.Option(None, help="Folder of lm-eval task YAMLs (also where `bpb` tasks are written)."),
     limit: int = typer.Option(None, help="At most this many examples per probe / parallel set (quick runs)."),
@@ -243,7 +247,7 @@ def eval_(
 
     def action():
         request = build_request(text, stride, sib200, probe_train, _listed(probe_test), pos, retrieval, translate,
-                                prompt, _listed(harness), tasks_dir, limit)
+                                prompt, _listed(harness), tasks_dir, limit, max_new_tokens, beams)
         check_path(target, FOLDER, "TARGET")
         if out is not None:
             check_path(out, OUTPUT_FILE, "--out")
@@ -253,6 +257,41 @@ def eval_(
         else:
             console.print(Markdown(markdown_table(pd.read_parquet(path)[["run", "language", "metric", "value"]])))
         console.print(f"Results: [bold]{path}[/]")
+
+    _guarded(action)
+
+
+@app.command("translate")
+def translate_file(
+    model: Path = typer.Argument(..., help="A model folder (its card's template prompts it)."),
+    source: Path = typer.Argument(..., help="Text to translate, one sentence a line (.txt, or .tsv with `text`)."),
+    to: str = typer.Option(..., "--to", help="Language to translate into, e.g. eng_Latn."),
+    from_: str = typer.Option(None, "--from", help="Language of the input (default: the other language the "
+                                                  "model was trained on)."),
+    out: Path = typer.Option(None, help="Where to write the translations (default: print them)."),
+    max_new_tokens: int = typer.Option(64, help="Longest translation generated, in tokens."),
+    batch_size: int = typer.Option(16, help="Sentences decoded together."),
+    beams: int = typer.Option(1, help="Beam size (1: greedy)."),
+) -> None:
+    """Translate a file line by line with batched decoding (back-translation makes pairs this way)."""
+    from langadapt.atomic import write_text
+    from langadapt.corpus.document import read_lines
+    from langadapt.evaluate.translation import source_language, translate_with
+    from langadapt.languages import normalise
+
+    def action():
+        check_path(source, TEXT, "SOURCE")
+        if out is not None:
+            check_path(out, OUTPUT_FILE, "--out")
+        check_path(model, MODEL, "MODEL")
+        target = normalise(to)
+        origin = normalise(from_) if from_ else source_language(model, target)
+        lines = translate_with(model, read_lines(source), origin, target, max_new_tokens, batch_size, beams)
+        if out is None:
+            console.print("\n".join(lines), markup=False, highlight=False)
+        else:
+            write_text(out, "".join(line + "\n" for line in lines))
+            console.print(f"Translations: [bold]{out}[/]")
 
     _guarded(action)
 

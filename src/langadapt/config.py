@@ -528,22 +528,94 @@ class ExperimentConfig(Section):
         return self
 
 
+DEFAULT_TEMPLATE = "{source_lang}: {source}\n{target_lang}:"
+
+
+class TranslationConfig(Section):
+    """A `format: translation` (or `backtranslation`) source: which directions, and the prompt.
+
+    Each training document is the template filled for one sentence pair, then a space and the target
+    sentence; only the target (and the end-of-text after it) carries loss. The template and names are
+    written into the model card, so `eval --translate` and `langadapt translate` prompt the same way."""
+
+    directions: Literal["both"] | list[str] | dict[str, float] = Field(
+        default="both", description="`src-tgt` codes (e.g. eng_Latn-swh_Latn), equally often; a mapping "
+        "direction → rate; or `both`: every ordered pair of the source's `languages`")
+    template: str = Field(default=DEFAULT_TEMPLATE, description="prompt before the target; {source} is the "
+                          "sentence, {source_lang} / {target_lang} the language names")
+    names: dict[str, str] = Field(default={}, description="language → name in the template (default: the code)")
+    splits: list[Literal["train", "dev", "test"]] = Field(default=["train"], description="SIB-200/FLORES folder: "
+                                                          "the splits read")
+    model: ModelFolder | None = Field(default=None, description="backtranslation: the model folder that translates the "
+                               "monolingual target-language `files` back into the first language")
+    max_new_tokens: int = Field(default=64, ge=1, description="backtranslation: longest generated sentence")
+    switch_rate: float = Field(default=0.2, ge=0, le=1, description="codeswitch: share of words replaced by their "
+                               "dictionary translation (CSR4mBART uses 15–30 %)")
+
+    @field_validator("template")
+    @classmethod
+    def _has_source(cls, value: str) -> str:
+        if "{source}" not in value:
+            raise ValueError(f"template {value!r} has no {{source}} placeholder; write it where the sentence goes")
+        return value
+
+    @field_validator("names", mode="before")
+    @classmethod
+    def _normalise_names(cls, value):
+        return {_normalise_code(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    def rates(self, languages: list[str]) -> dict[tuple[str, str], float]:
+        """(source, target) → share of this source's documents; each code must be one of `languages`."""
+        if self.directions == "both":
+            return {(a, b): 1.0 for a in languages for b in languages if a != b}
+        named = self.directions if isinstance(self.directions, dict) else dict.fromkeys(self.directions, 1.0)
+        rates = {}
+        for direction, rate in named.items():
+            parts = direction.split("-", 1) if "-" in direction else [direction]
+            if len(parts) != 2:
+                raise ValueError(f"direction {direction!r} is not `source-target`, e.g. eng_Latn-swh_Latn")
+            pair = (_normalise_code(parts[0]), _normalise_code(parts[1]))
+            missing = [code for code in pair if code not in languages]
+            if missing:
+                raise ValueError(f"direction {direction!r} names {', '.join(missing)}, not in the data "
+                                 f"(languages: {', '.join(languages)})")
+            if rate <= 0:
+                raise ValueError(f"direction {direction!r} has rate {rate}; rates must be > 0")
+            rates[pair] = float(rate)
+        return rates
+
+
+TRANSLATION_FORMATS = ("translation", "backtranslation", "codeswitch")  # prompt → target documents, loss masked
+
+
 class SourceConfig(Section):
     """One data source of a `langadapt train` run."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    format: Literal["jsonl", "text", "parallel", "sample", "code", "curated"] = Field(
+    format: Literal["jsonl", "text", "parallel", "sample", "code", "curated", "translation", "backtranslation",
+                    "codeswitch"] = Field(
         default="jsonl", description="jsonl documents; text: one document per line; parallel: two line-aligned "
         "text files; sample: the built-in corpus; code: glob patterns in `files`, one document per file; "
-        "curated: corpus folders from `langadapt curate` (their train.jsonl; `languages` picks some)")
+        "curated: corpus folders from `langadapt curate` (their train.jsonl; `languages` picks some); "
+        "translation: prompt → target pairs from line-parallel files (one per language) or one SIB-200/FLORES "
+        "folder; backtranslation: monolingual files of the second language, translated into the first by "
+        "`translation.model`; codeswitch: the same pairs as translation, each sentence code-switched with a "
+        "dictionary induced from them, to restore (CSR4mBART)")
     files: Annotated[list[Path], ByFormat({"jsonl": JSONL, "text": TEXT, "parallel": TEXT, "curated": CORPUS,
-                                           "code": CODE})] = []
+                                           "code": CODE, "translation": ANY_INPUT, "codeswitch": ANY_INPUT,
+                                           "backtranslation": TEXT})] = []
     languages: list[str] = Field(default=[], description="sample: languages to read; text/parallel: their codes")
     weight: float = Field(default=1.0, gt=0, description="sampling weight (ignored when data.alpha is set)")
     parallel_as: Literal["interlinear", "pairs"] = "interlinear"
     pairs_per_document: int = Field(default=8, ge=1)
     max_bytes: int | None = Field(default=None, ge=0, description="keep documents, in order, up to this many UTF-8 "
                                   "bytes (a data budget); 0 leaves the source out, so a sweep can switch it off")
+    translation: TranslationConfig = TranslationConfig()
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _normalise_languages(cls, value):
+        return [_normalise_code(code) for code in value] if isinstance(value, list) else value
 
     @model_validator(mode="after")
     def _inputs_given(self):
@@ -551,9 +623,27 @@ class SourceConfig(Section):
             raise ValueError(f"source {self.name!r}: format 'parallel' needs exactly two line-aligned files")
         if self.format == "sample" and not self.languages:
             raise ValueError(f"source {self.name!r}: format 'sample' needs `languages`")
-        if self.format in ("jsonl", "text", "code", "curated") and not self.files:
+        if self.format in ("jsonl", "text", "code", "curated", *TRANSLATION_FORMATS) and not self.files:
             raise ValueError(f"source {self.name!r}: format {self.format!r} needs `files`")
+        if self.format in TRANSLATION_FORMATS:
+            self._check_translation()
         return self
+
+    def _check_translation(self) -> None:
+        if len(self.languages) < 2:
+            raise ValueError(f"source {self.name!r}: format {self.format!r} needs `languages` (at least two)")
+        folder = len(self.files) == 1 and Path(self.files[0]).is_dir()
+        if self.format != "backtranslation" and not folder and len(self.files) != len(self.languages):
+            raise ValueError(f"source {self.name!r}: {len(self.files)} files for {len(self.languages)} languages; "
+                             "give one line-parallel file per language, or one SIB-200/FLORES folder")
+        if self.format == "codeswitch" and len(self.languages) != 2:
+            raise ValueError(f"source {self.name!r}: codeswitch needs exactly two `languages` (a dictionary pair)")
+        if self.format == "backtranslation":
+            if len(self.languages) != 2 or self.translation.model is None:
+                raise ValueError(f"source {self.name!r}: backtranslation needs `languages: [synthetic side, "
+                                 "monolingual side]` and `translation.model` (the model that translates)")
+            self.translation.directions = [f"{self.languages[0]}-{self.languages[1]}"]
+        self.translation.rates(self.languages)  # a direction naming a language not in the data fails here
 
 
 class DataConfig(Section):

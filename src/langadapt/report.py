@@ -89,6 +89,8 @@ def other_metrics_table(results: pd.DataFrame) -> pd.DataFrame:
     injected probe sets' metrics over steps have their own table (`probe_sets_table`)."""
     rows = results[~results.metric.isin(["bpb", "bytes_per_token"]) & ~results.run.str.startswith("tokenizer:")
                    & (results.role != "probe")]
+    if "direction" in rows.columns:  # two directions into one language would share a cell: own table
+        rows = rows[rows.direction.isna()]
     if rows.empty:
         return pd.DataFrame()
     runs = run_order(rows.run)
@@ -114,6 +116,29 @@ def probe_sets_table(results: pd.DataFrame) -> pd.DataFrame:
     table.columns.name = None
     table = table.reset_index().rename(columns={"language": "set"})
     return table.astype({"step": int})  # a float column in results.parquet, where other rows have no step
+
+
+def translation_table(results: pd.DataFrame, metric: str = "chrf") -> pd.DataFrame:
+    """Translation directions as rows, runs as columns, `metric` (chrF by default) in the cells;
+    empty when no row has a direction."""
+    if "direction" not in results.columns:
+        return pd.DataFrame()
+    rows = results[results.direction.notna() & (results.metric == metric)]
+    if rows.empty:
+        return pd.DataFrame()
+    table = rows.pivot_table(index="direction", columns="run", values="value", sort=False)[run_order(rows.run)]
+    table.columns.name = None
+    return table.reset_index()
+
+
+def conflict_synergy(results: pd.DataFrame, joint: str, single: dict[str, str], metric: str = "chrf") -> pd.DataFrame:
+    """Per direction: chrF of the `joint` run (trained on every direction) minus chrF of the run
+    trained on that direction alone (`single`: direction → run). Positive: the other directions
+    helped (synergy); negative: they got in the way (conflict)."""
+    table = translation_table(results, metric).set_index("direction")
+    rows = [{"direction": d, "joint": table.at[d, joint], "single": table.at[d, run],
+             "joint − single": table.at[d, joint] - table.at[d, run]} for d, run in single.items() if d in table.index]
+    return pd.DataFrame(rows)
 
 
 def curation_table(run_dir: Path) -> pd.DataFrame:
@@ -300,6 +325,8 @@ def write_report(results: pd.DataFrame, out: Path, run_dir: Path | None = None) 
         sections.append(("Vocabulary expansion", EXPANSION_NOTE, expansion_table(results), []))
     if not probe_sets_table(results).empty:
         sections.append(("Probe sets over training", PROBE_NOTE, probe_sets_table(results), ["probes"]))
+    if not translation_table(results).empty:
+        sections.append(("Translation: chrF per direction", "", translation_table(results), []))
     for heading, table in (("Other metrics", other_metrics_table(results)), ("Curation: documents removed",
                                                                                curation_table(run_dir))):
         if not table.empty:

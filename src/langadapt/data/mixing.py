@@ -60,10 +60,11 @@ class MixtureSampler:
 
 
 def mixture_sampler(tokens: dict[str, np.ndarray], probabilities: dict[str, float], block_size: int,
-                    batch_size: int, seed: int):
-    """One `BlockSampler` per token stream (seeded `seed + i`), mixed by `probabilities`; a single
-    stream is sampled directly."""
-    samplers = {name: BlockSampler(stream, block_size, batch_size, seed + i)
+                    batch_size: int, seed: int, masks: dict[str, np.ndarray] | None = None):
+    """One `BlockSampler` per token stream (seeded `seed + i`, with its loss mask from `masks` if
+    it has one), mixed by `probabilities`; a single stream is sampled directly."""
+    masks = masks or {}
+    samplers = {name: BlockSampler(stream, block_size, batch_size, seed + i, masks.get(name))
                 for i, (name, stream) in enumerate(tokens.items())}
     if len(samplers) == 1:
         return next(iter(samplers.values()))

@@ -27,14 +27,29 @@ Batch = dict[str, torch.Tensor]  # "input_ids" and "labels" (-100: no loss) at l
 
 
 def pack(texts: Iterable[str], tokenizer: Tokenizer, eos_id: int, seed: int) -> np.ndarray:
+    return pack_masked(texts, None, tokenizer, eos_id, seed)[0]
+
+
+def pack_masked(texts: Iterable[str], loss_from: list[int | None] | None, tokenizer: Tokenizer, eos_id: int,
+                seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pack `texts` (shuffled by `seed`); with `loss_from` (a character offset per text, None: all of
+    it), also a 0/1 mask beside the tokens: 1 where a token takes loss, i.e. it ends after the offset,
+    and on each end-of-text. Prompt tokens thus stay out of the loss wherever a window cuts."""
     texts = list(texts)
-    random.Random(seed).shuffle(texts)
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
     ids: list[int] = []
-    for encoding in tokenizer.encode_batch(texts, add_special_tokens=False):
+    mask: list[int] = []
+    for index, encoding in zip(order, tokenizer.encode_batch([texts[i] for i in order], add_special_tokens=False),
+                               strict=True):
         ids.extend(encoding.ids)
         ids.append(eos_id)
+        if loss_from is not None:
+            start = loss_from[index] or 0
+            mask.extend(int(end > start) for _, end in encoding.offsets)
+            mask.append(1)
     dtype = np.uint16 if tokenizer.get_vocab_size() <= np.iinfo(np.uint16).max + 1 else np.int32
-    return np.asarray(ids, dtype=dtype)
+    return np.asarray(ids, dtype=dtype), (np.asarray(mask, dtype=np.uint8) if loss_from is not None else None)
 
 
 def write_tokens(path: Path, tokens: np.ndarray) -> Path:
@@ -52,20 +67,35 @@ def read_tokens(path: Path) -> np.ndarray:
 
 
 class BlockSampler:
-    """Draws batches of random windows from a packed token stream."""
+    """Draws batches of random windows from a packed token stream. With a loss `mask` beside it
+    (`pack_masked`), labels of the tokens it marks 0 are -100, and each window starts at the
+    end-of-text before a prompt, so a target is always seen after its prompt, as at inference."""
 
-    def __init__(self, tokens: np.ndarray, block_size: int, batch_size: int, seed: int):
+    def __init__(self, tokens: np.ndarray, block_size: int, batch_size: int, seed: int,
+                 mask: np.ndarray | None = None):
         if len(tokens) <= block_size + 1:
             raise ValueError(f"only {len(tokens)} tokens: need more than block_size + 1 = {block_size + 1}")
-        self.tokens = tokens
+        self.tokens, self.mask = tokens, mask
         self.block_size, self.batch_size = block_size, batch_size
         self.generator = torch.Generator().manual_seed(seed)
+        self.starts = None
+        if mask is not None:  # a prompt begins where the mask turns from 1 (the end-of-text) to 0
+            flags = np.asarray(mask[: len(tokens) - block_size - 1], dtype=np.int8)
+            starts = np.flatnonzero((flags[1:] == 0) & (flags[:-1] == 1))
+            self.starts = torch.from_numpy(starts) if len(starts) else None
 
     def __call__(self) -> Batch:
-        starts = torch.randint(len(self.tokens) - self.block_size - 1, (self.batch_size,), generator=self.generator)
+        if self.starts is not None:
+            starts = self.starts[torch.randint(len(self.starts), (self.batch_size,), generator=self.generator)]
+        else:
+            starts = torch.randint(len(self.tokens) - self.block_size - 1, (self.batch_size,), generator=self.generator)
         windows = np.stack([self.tokens[s : s + self.block_size + 1] for s in starts.tolist()])
         windows = torch.from_numpy(windows.astype(np.int64))
-        return {"input_ids": windows[:, :-1], "labels": windows[:, 1:]}
+        labels = windows[:, 1:]
+        if self.mask is not None:
+            keep = np.stack([self.mask[s + 1 : s + self.block_size + 1] for s in starts.tolist()])
+            labels = labels.masked_fill(torch.from_numpy(keep == 0), -100)
+        return {"input_ids": windows[:, :-1], "labels": labels}
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}

@@ -33,8 +33,12 @@ class EvalRequest:
     stride: int | None = None
     probes: dict[str, ProbeTask] = field(default_factory=dict)  # probe name → its data
     retrieval: dict[str, tuple[Path, Path]] = field(default_factory=dict)  # language → (its file, pivot file)
-    translation: dict[str, tuple[Path, Path]] = field(default_factory=dict)  # target language → (sources, refs)
-    prompt: str = "{source} = "
+    # direction `src-tgt` (or a target language alone) → (sources, references)
+    translation: dict[str, tuple[Path, Path]] = field(default_factory=dict)
+    prompt: str | None = None  # None: each model's own template (its card), else translation.DEFAULT_PROMPT
+    max_new_tokens: int = 64
+    num_beams: int = 1  # 1: greedy
+    outputs_dir: Path | None = None  # where each model's translations are written, one TSV per direction
     harness: list[str] = field(default_factory=list)
     tasks_dir: Path | None = None
     limit: int | None = None  # at most this many sentences per retrieval/translation set
@@ -79,14 +83,16 @@ def _pairs(specs: list[str], option: str) -> dict[str, tuple[Path, Path]]:
 def build_request(
     texts: list[str], stride: int | None = None, sib200: Path | None = None, probe_train: str = "",
     probe_test: list[str] | None = None, pos: Path | None = None, retrieval: list[str] | None = None,
-    translation: list[str] | None = None, prompt: str = "{source} = ", harness: list[str] | None = None,
-    tasks_dir: Path | None = None, limit: int | None = None,
+    translation: list[str] | None = None, prompt: str | None = None, harness: list[str] | None = None,
+    tasks_dir: Path | None = None, limit: int | None = None, max_new_tokens: int = 64, num_beams: int = 1,
 ) -> EvalRequest:
-    """An EvalRequest from command-line style specs (`LANG=FILE`, `LANG=FILE,PIVOT`); every path
+    """An EvalRequest from command-line style specs (`LANG=FILE`, `LANG=FILE,PIVOT`,
+    `SRC-TGT=FILE,REF`); every path
     is checked before any model is loaded, and an error names its flag."""
     if tasks_dir is not None:
         check_path(tasks_dir, OUTPUT, "--tasks-dir")
-    request = EvalRequest(stride=stride, prompt=prompt, harness=harness or [], tasks_dir=tasks_dir, limit=limit)
+    request = EvalRequest(stride=stride, prompt=prompt, harness=harness or [], tasks_dir=tasks_dir, limit=limit,
+                          max_new_tokens=max_new_tokens, num_beams=num_beams)
     for spec in texts:
         language, files = _language_and_files(spec, "--text") if "=" in spec else (None, [Path(spec)])
         for found, found_texts in read_texts(check_path(files[0], TEXT, "--text"), language).items():
@@ -123,8 +129,9 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
     """Every metric the request asks for, on one model folder."""
     from langadapt.evaluate.harness import run_harness  # lm-eval is optional: imported when asked for
     from langadapt.evaluate.retrieval import retrieval_accuracy
-    from langadapt.evaluate.translation import translate, translation_scores
+    from langadapt.evaluate.translation import prompt_for, translate, translation_scores
     from langadapt.model.build import default_device, load_model
+    from langadapt.model.card import read_card
     from langadapt.vocab.train import end_of_text, load_tokenizer
 
     model, tokenizer = load_model(path).to(default_device()), load_tokenizer(path / "tokenizer.json")
@@ -135,11 +142,18 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
         source, pivot = read_parallel(*files, limit=request.limit)
         rows += [{"language": language, "metric": metric, "value": value}
                  for metric, value in retrieval_accuracy(model, tokenizer, source, pivot).items()]
-    for language, files in request.translation.items():
+    for key, files in request.translation.items():
+        source_lang, language = translation_direction(key)
         sources, references = read_parallel(*files, limit=request.limit)
+        prompt = request.prompt or prompt_for(read_card(path), source_lang, language)
         hypotheses = translate(model, tokenizer, sources, end_of_text(tokenizer, model.config.eos_token_id),
-                               request.prompt)
-        rows += [{"language": language, "metric": metric, "value": value}
+                               prompt, request.max_new_tokens, num_beams=request.num_beams)
+        if request.outputs_dir is not None:
+            table = pd.DataFrame({"source": sources, "reference": references, "hypothesis": hypotheses})
+            write_with(request.outputs_dir / name / f"{key}.tsv",
+                       lambda tmp, table=table: table.to_csv(tmp, sep="\t", index=False))
+        direction = key if source_lang else None
+        rows += [{"language": language, "metric": metric, "value": value, "direction": direction}
                  for metric, value in translation_scores(hypotheses, references).items()]
     if request.harness:
         for task, metrics in run_harness(path, request.harness, request.tasks_dir).items():
@@ -149,18 +163,35 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
     return [{"run": name, **row} for row in rows]
 
 
+def translation_direction(key: str) -> tuple[str | None, str]:
+    """`src-tgt` → (src, tgt), normalised; a single language (the older `--translate LANG=...`) →
+    (None, it)."""
+    from langadapt.languages import normalise
+
+    if "-" not in key:
+        return None, key
+    source, target = key.split("-", 1)
+    return normalise(source), normalise(target)
+
+
 def merge_results(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
-    """New rows replace old rows with the same (run, language, metric); roles and config columns
-    of a run are copied from its existing rows (`eval` for languages the run never saw)."""
+    """New rows replace old rows with the same (run, language, metric, and direction where rows
+    have one); roles and config columns of a run are copied from its existing rows (`eval` for
+    languages the run never saw)."""
     if old is None or old.empty:
         new.insert(2, "role", "eval")
         return new
+    key = KEY + ["direction"] if "direction" in new.columns or "direction" in old.columns else KEY
+    old, new = old.copy(), new.copy()
+    for frame in (old, new):
+        if "direction" in key and "direction" not in frame.columns:
+            frame["direction"] = None
     roles = old.drop_duplicates("language").set_index("language").role
     new.insert(2, "role", new.language.map(roles).fillna("eval"))
-    config = [c for c in old.columns if c not in {*KEY, "role", "value"}]
+    config = [c for c in old.columns if c not in {*key, "role", "value"}]
     per_run = old.drop_duplicates("run").set_index("run")[config]
     new = new.join(per_run, on="run")
-    kept = old.merge(new[KEY], on=KEY, how="left", indicator=True)
+    kept = old.merge(new[key], on=key, how="left", indicator=True)
     kept = kept[kept._merge == "left_only"].drop(columns="_merge")
     columns = [*old.columns, *(c for c in new.columns if c not in old.columns)]
     return pd.concat([kept, new], ignore_index=True)[columns]
@@ -178,6 +209,7 @@ def evaluate(target: Path, request: EvalRequest, out: Path | None = None) -> Pat
         names = [write_bpb_task(f"langadapt_bpb_{lang}", texts, request.tasks_dir).stem
                  for lang, texts in request.texts.items()]
         request.harness = [task for task in request.harness if task != "bpb"] + names
+    request.outputs_dir = request.outputs_dir or out.parent / "translations"
     rows = [row for name, path in find_models(target).items() for row in evaluate_model(name, path, request)]
     if not rows:
         raise LangadaptError("nothing to evaluate: no texts, probes, parallel files or harness tasks given",

@@ -29,6 +29,7 @@ class ModelCard:
     method: str | None = None  # the adaptation method that produced these weights; None: not adapted
     initialiser: str | None = None  # how the new rows were initialised
     trained_from: str | None = None  # the folder the last training started from
+    translation: dict | None = None  # translation training: {"template", "names", "directions"}, to prompt alike
 
     @property
     def first_new_id(self) -> int | None:

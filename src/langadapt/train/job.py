@@ -29,14 +29,17 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from tokenizers import Tokenizer
 
 from langadapt.atomic import write_json, write_with
-from langadapt.config import SourceConfig, TrainJobConfig
+from langadapt.config import TRANSLATION_FORMATS, SourceConfig, TrainJobConfig
 from langadapt.corpus.document import Document, read_corpus, read_documents, read_lines, read_parallel
 from langadapt.corpus.sources import code_files, read_code, read_sample
+from langadapt.data.backtranslation import backtranslation_streams
+from langadapt.data.codeswitch import restore_streams
 from langadapt.data.injection import InjectingSampler, ProbeSet, read_probe_set
 from langadapt.data.mixing import (
     add_control_tokens,
@@ -46,7 +49,8 @@ from langadapt.data.mixing import (
     mixture_sampler,
     with_control_tokens,
 )
-from langadapt.data.packing import pack, read_tokens, write_tokens
+from langadapt.data.packing import pack_masked, read_tokens, write_tokens
+from langadapt.data.translation import loss_start, translation_card, translation_streams
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_evaluator, bpb_rows
 from langadapt.evaluate.memorisation import probe_rows, probes_evaluator
@@ -102,9 +106,23 @@ def _documents(source: SourceConfig) -> list[Document]:
     return [Document(f"{source.name}:{i}", text, lang) for i, text in enumerate(texts)]
 
 
+def _streams(source: SourceConfig, out: Path, seed: int) -> tuple[dict[str, list[Document]], dict[str, float]]:
+    """The token streams a source contributes and their weights: itself, or (translation) one
+    stream per direction."""
+    if source.format == "translation":
+        return translation_streams(source)
+    if source.format == "backtranslation":
+        return backtranslation_streams(source, out)
+    if source.format == "codeswitch":
+        return restore_streams(source, seed)
+    return {source.name: _documents(source)}, {source.name: source.weight}
+
+
 def _input_files(cfg: TrainJobConfig) -> list[Path]:
     files = [Path(p) / "train.jsonl" if s.format == "curated" else Path(p)
-             for s in active_sources(cfg) if s.format != "code" for p in s.files]
+             for s in active_sources(cfg) if s.format != "code" for p in s.files if not Path(p).is_dir()]
+    files += [Path(p) / lang / f"{split}.tsv" for s in active_sources(cfg) if s.format in TRANSLATION_FORMATS
+              for p in s.files if Path(p).is_dir() for lang in s.languages for split in s.translation.splits]
     files += [p for s in active_sources(cfg) if s.format == "code" for p in code_files(map(str, s.files))]
     if cfg.data.tokenizer not in ("bpe", "bytes", "teacher"):
         files.append(Path(cfg.data.tokenizer))
@@ -143,7 +161,7 @@ def within_budget(docs: list[Document], max_bytes: int | None) -> list[Document]
         size = len(doc.text.encode("utf-8"))
         if used + size > max_bytes:
             rest = doc.text.encode("utf-8")[: max_bytes - used].decode("utf-8", errors="ignore")
-            if rest.strip():
+            if rest.strip() and "target_chars" not in doc.metadata:  # a cut translation would lose its target
                 kept.append(Document(doc.id, rest, doc.lang, doc.metadata))
             break
         kept.append(doc)
@@ -154,15 +172,21 @@ def within_budget(docs: list[Document], max_bytes: int | None) -> list[Document]
 def prepare_data(cfg: TrainJobConfig, out: Path, base: Base | None = None) -> None:
     """Tokenizer and one memory-mapped token file per source; skipped when `data.json` exists.
 
-    `data.json` records the end-of-text id and the ids of the control tokens added here."""
+    `data.json` records the end-of-text id, the ids of the control tokens added here and each
+    stream's weight. A translation stream also gets a loss mask (`tokens/<stream>.mask.bin`)."""
     if (out / "data.json").is_file():
         return
-    texts, sizes = {}, {}
+    texts, sizes, starts, weights = {}, {}, {}, {}
     for source in active_sources(cfg):
-        docs = within_budget(_documents(source), source.max_bytes)
-        sizes[source.name] = sum(len(doc.text.encode("utf-8")) for doc in docs)
-        texts[source.name] = (list(with_control_tokens(docs, cfg.data.control_tokens)) if cfg.data.control_tokens
-                              else [doc.text for doc in docs])
+        streams, stream_weights = _streams(source, out, cfg.seed)
+        weights.update(stream_weights)
+        for name, docs in streams.items():  # a budget holds per stream (per direction of a translation source)
+            docs = within_budget(docs, source.max_bytes)
+            sizes[name] = sum(len(doc.text.encode("utf-8")) for doc in docs)
+            texts[name] = (list(with_control_tokens(docs, cfg.data.control_tokens)) if cfg.data.control_tokens
+                           else [doc.text for doc in docs])
+            masked = source.format in TRANSLATION_FORMATS
+            starts[name] = [loss_start(t, d) for t, d in zip(texts[name], docs, strict=True)] if masked else None
     every_text = [text for group in texts.values() for text in group]
     tokenizer = _base_tokenizer(cfg, base, every_text)
     eos = end_of_text(tokenizer, base.config.eos_token_id if base is not None else None)
@@ -172,15 +196,22 @@ def prepare_data(cfg: TrainJobConfig, out: Path, base: Base | None = None) -> No
         tokenizer.add_special_tokens([MASK])
     counts = {}
     for name, group in texts.items():
-        tokens = pack(group, tokenizer, eos, cfg.seed)
+        tokens, mask = pack_masked(group, starts[name], tokenizer, eos, cfg.seed)
         if len(tokens) <= cfg.model.block_size + 1:
             raise LangadaptError(f"data source {name!r} has only {len(tokens)} tokens",
                                  fix=f"give it more text than one block ({cfg.model.block_size} tokens).")
         write_tokens(out / "tokens" / f"{name}.bin", tokens)
+        if mask is not None:
+            write_tokens(out / "tokens" / f"{name}.mask.bin", mask)
+            lengths = np.diff(np.flatnonzero(tokens == eos))
+            if len(lengths) and np.median(lengths) > cfg.model.block_size:  # windows start at a prompt
+                log.warning("train: half the documents of %s are longer than model.block_size (%d tokens), so "
+                            "their targets are cut; raise model.block_size", name, cfg.model.block_size)
         counts[name] = len(tokens)
     save_tokenizer(tokenizer, out / "tokenizer.json")
     write_json(out / "data.json", {"tokens": counts, "bytes": sizes, "vocab_size": tokenizer.get_vocab_size(),
-                                   "eos_id": eos, "added_ids": list(range(base_size, tokenizer.get_vocab_size()))})
+                                   "eos_id": eos, "added_ids": list(range(base_size, tokenizer.get_vocab_size())),
+                                   "weights": weights})
 
 
 def _share(cfg: TrainJobConfig, state: Accelerator) -> tuple[int, int]:
@@ -193,13 +224,15 @@ def _share(cfg: TrainJobConfig, state: Accelerator) -> tuple[int, int]:
 
 def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator, probe_sets: list[ProbeSet], tokenizer: Tokenizer,
              eos_id: int):
-    """Batches for this process: its share of the batch, from its own seeded stream; the main process's
-    batches carry the probe sets' inserts."""
+    """Batches for this process: its share of the batch, from its own seeded streams (one per source, or per
+    translation direction, with its loss mask); the main process's batches carry the probe sets' inserts."""
     rows, seed = _share(cfg, state)
-    arrays = {s.name: read_tokens(out / "tokens" / f"{s.name}.bin") for s in active_sources(cfg)}
-    probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()},
-                                          {s.name: s.weight for s in active_sources(cfg)}, cfg.data.alpha)
-    sampler = mixture_sampler(arrays, probabilities, cfg.model.block_size, rows, seed)
+    data = json.loads((out / "data.json").read_text(encoding="utf-8"))
+    weights = data.get("weights") or {s.name: s.weight for s in active_sources(cfg)}
+    arrays = {name: read_tokens(out / "tokens" / f"{name}.bin") for name in weights}
+    masks = {name: read_tokens(path) for name in weights if (path := out / "tokens" / f"{name}.mask.bin").is_file()}
+    probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()}, weights, cfg.data.alpha)
+    sampler = mixture_sampler(arrays, probabilities, cfg.model.block_size, rows, seed, masks)
     if probe_sets and state.is_main_process:
         return InjectingSampler(sampler, probe_sets, tokenizer, eos_id, cfg.model.block_size, cfg.train.grad_accum,
                                 out / "inserts.jsonl")
@@ -341,7 +374,8 @@ def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Acce
     languages = [normalise(code) for source in active_sources(cfg) for code in source.languages]
     card = dataclasses.replace(card, new_ids=new_ids, eos_token=tokenizer.id_to_token(data["eos_id"]),
                                languages=list(dict.fromkeys([*card.languages, *languages])),
-                               trained_from=str(cfg.init_from) if cfg.init_from is not None else None)
+                               trained_from=str(cfg.init_from) if cfg.init_from is not None else None,
+                               translation=translation_card(active_sources(cfg)) or card.translation)
 
     heldout = _heldout(cfg)
     evaluate = bpb_evaluator(tokenizer, heldout) if heldout else None
