@@ -27,7 +27,8 @@ def test_a_filter_sweep_reuses_language_id_and_compares_documents_kept(tmp_path,
         "corpus": {"source": "text", "texts": texts},
         "curate": {"engine": "datatrove", "datatrove": {
             "thresholds": {"published_dir": str(shared("fineweb2", "configs"))},
-            "filters": {"min_doc_words": 12}, "dedup": {"minhash": False}}},  # sentences as documents: Gopher's 50 words would remove all
+            "filters": {"min_doc_words": 12},  # sentences as documents: Gopher's 50 words would remove all
+            "dedup": {"minhash": False}}},
         "sweep": {"grid": {"curate.datatrove.filters.enabled": FILTER_SETS}},
     })
     done = []
