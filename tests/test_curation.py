@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dill
 import pytest
+from datatrove.executor import LocalPipelineExecutor
 from typer.testing import CliRunner
 
 from langadapt.cli import app
@@ -279,6 +280,15 @@ def test_slurm_submission_scripts_from_one_config_key(tmp_path, shared):
     with open(logs / "lid" / "executor.pik", "rb") as handle:
         stage = dill.load(handle)
     assert stage.tasks == 4 and [type(step).__name__ for step in stage.pipeline][0] == "CheckedJsonlReader"
+    # each job's pickled pipeline, every task, in the order the job dependencies give (here, without
+    # Slurm): the last job writes the corpus artifact
+    for name in ["lid", *(f"ces_Latn-{part}" for part in ("exact-1", "exact-2", "minhash-1", "minhash-2",
+                                                            "minhash-3", "dedup")), "filter", "artifact"]:
+        with open(logs / name / "executor.pik", "rb") as handle:
+            job = dill.load(handle)
+        LocalPipelineExecutor(job.pipeline, tasks=job.tasks, workers=1, logging_dir=job.logging_dir).run()
+    assert {p.name for p in (tmp_path / "out" / "hpc").iterdir()} >= {"train.jsonl", "heldout.jsonl", "stats.json"}
+    assert json.loads((tmp_path / "out" / "hpc" / "stats.json").read_text())["removed"]["ces_Latn"]
 
 
 @pytest.mark.slow

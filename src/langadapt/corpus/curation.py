@@ -27,6 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
+from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup import (
     ExactDedupFilter,
     ExactDedupSignature,
@@ -169,22 +170,40 @@ def curate(cfg: CurationConfig, parts: tuple[str, ...] = (IDENTIFY, FILTER), ide
     """Run the pipeline with the configured executor; return the output folder. `parts=(IDENTIFY,)`
     stops after dedup; `parts=(FILTER,)` filters the `deduped/` documents of the run in `identified`.
 
-    Local and Ray runs that filter end with `stats.json`, `removal_table.md` and the corpus
-    artifact; a Slurm run returns once its jobs are submitted (or, with `submit: false`, once their
-    scripts are written)."""
+    A run that filters ends with `stats.json`, `removal_table.md` and the corpus artifact (its last
+    stage); a Slurm run returns once its jobs are submitted (or, with `submit: false`, once their
+    scripts are written), and its last job writes them."""
     out = Path(cfg.output_dir) / cfg.name
     thresholds = resolve_thresholds(cfg)
     write_json(out / "thresholds.json", {lang: t.to_dict() for lang, t in thresholds.items()})
-    executors = chain(build_stages(cfg, thresholds, out, parts, identified), cfg.executor, out / "logs")
+    stages = build_stages(cfg, thresholds, out, parts, identified)
+    if FILTER in parts:
+        stages.append(Stage("artifact", [WriteArtifact(out, cfg.languages, cfg.heldout_fraction, cfg.seed,
+                                                        identified)], 1))
+    executors = chain(stages, cfg.executor, out / "logs")
     if cfg.executor.kind == "slurm" and not cfg.executor.submit:
         scripts = write_slurm_scripts(executors[-1])
         log.info("wrote %d Slurm scripts under %s", len(scripts), out / "logs")
         return out
     run_chain(executors)
-    if cfg.executor.kind != "slurm" and FILTER in parts:
-        write_stats(out, cfg.languages, identified)
-        write_artifact(out, cfg.languages, cfg.heldout_fraction, cfg.seed)
     return out
+
+
+class WriteArtifact(PipelineStep):
+    """The last stage: `stats.json`, `removal_table.md` and the corpus artifact, once every filter
+    task is done. A stage of its own, so that a Slurm run writes them in its last job."""
+
+    name = "📦 corpus artifact"
+    type = "💽 - WRITER"
+
+    def __init__(self, out: Path, languages: list[str], fraction: float, seed: int, identified: Path | None):
+        super().__init__()
+        self.out, self.languages, self.fraction, self.seed, self.identified = out, languages, fraction, seed, identified
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        write_stats(self.out, self.languages, self.identified)
+        write_artifact(self.out, self.languages, self.fraction, self.seed)
+        yield from ()
 
 
 def _output_documents(out: Path, languages: list[str]) -> Iterator[Document]:
