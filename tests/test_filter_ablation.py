@@ -10,7 +10,7 @@ from langadapt.compare import kept_table
 from langadapt.pipeline import compile_stages
 from langadapt.runs import Run
 from langadapt.stages import run_stages
-from langadapt.sweep import expand_runs
+from langadapt.sweep import expand_runs, load_runs
 
 FILTER_SETS = {"none": [], "fineweb2": ["gopher_repetition", "fineweb_quality", "gopher_quality"]}
 
@@ -47,3 +47,10 @@ def test_a_filter_sweep_reuses_language_id_and_compares_documents_kept(tmp_path,
     unfiltered, filtered = table.iloc[0], table.iloc[1]
     for lang in ("ces_Latn", "pol_Latn"):
         assert 0 < filtered[lang] < unfiltered[lang] <= 150  # the filters remove short sentences; none keeps them
+
+
+def test_the_example_study_sweeps_three_filter_sets_on_the_datatrove_engine():
+    runs = load_runs(Path(__file__).parents[1] / "examples" / "filter-ablation.yaml")
+    assert [run.values["enabled"] for run in runs] == ["none", "repetition", "fineweb2"]
+    assert {run.config.curate.engine for run in runs} == {"datatrove"}
+    assert runs[2].config.curate.datatrove.filters.enabled == ["gopher_repetition", "fineweb_quality", "gopher_quality"]
