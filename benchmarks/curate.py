@@ -3,17 +3,21 @@
     PYTHONPATH=src python benchmarks/curate.py [--sizes 200 800] [--repeats 1]   # minutes on 1 core
     PYTHONPATH=src python benchmarks/curate.py --sizes 10000 100000 --kinds langadapt   # scaling
     PYTHONPATH=src python benchmarks/curate.py --corpus distinct --sizes 2000 10000   # text that does not repeat
+    PYTHONPATH=src python benchmarks/curate.py --corpus recombined --sizes 10000 100000   # documents that do not
 
-Two corpora. `repeated` (the default): documents of 8 random sentences of Czech news and
+Three corpora. `repeated` (the default): documents of 8 random sentences of Czech news and
 Wikipedia-style text (NTREX-128 + SIB-200), drawn from a pool of ~3,000 sentences, with 10 %
 near-duplicates and 5 % boilerplate injected. `distinct`: documents of 3 consecutive sentences in
 10 languages of 6 scripts (NTREX-128, SIB-200 and UDHR), every sentence used once, so no sentence
-repeats (the data holds 10,305 such documents; a larger size is refused).
+repeats (the data holds 10,305 such documents; a larger size is refused). `recombined`: beyond
+those, documents of 3 sentences of one language drawn from a fresh shuffle of its sentences each
+round, so no document repeats and no two share two sentences (checked), while each sentence
+recurs about once per 10,305 documents (what a larger corpus of such text must do).
 
-Both pipelines run one task on one core (local executor, one worker): read JSONL → language ID
-(py3langid), which writes one folder per language → per language: Gopher repetition, FineWeb
-quality, Gopher quality → exact dedup (3 stages) → MinHash dedup (4 stages) → write, as FineWeb2's
-own pipeline does. The langadapt one adds per-language dispatch in one pass, removed-document
+Both pipelines run one task on one core (local executor, one worker) in FineWeb2's order: read
+JSONL → language ID (py3langid), which writes one folder per language → per language: exact dedup
+(3 stages) → MinHash dedup (4 stages) → Gopher repetition, FineWeb quality, Gopher quality → write.
+The langadapt one adds per-language dispatch in one pass, removed-document
 provenance, quality signals, cluster sizes, rehydration and the train/held-out artifact. Each run
 is a fresh process, so the peak RSS is that run's. CPU seconds are the fair measure on a shared
 machine; docs per CPU second per stage come from datatrove's own stage timings (`logs/*/stats.json`).
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -76,17 +81,42 @@ def make_corpus(path: Path, n_docs: int, seed: int = 0) -> list[str]:
     return [LANG]
 
 
+def _distinct_documents(lang: str) -> list[str]:
+    """`lang`'s distinct sentences (NTREX-128, SIB-200, UDHR), 3 consecutive ones a document."""
+    ntrex, udhr = DISTINCT[lang]
+    body = (DATA / "udhr" / f"udhr_{udhr}.txt").read_text(encoding="utf-8").split("\n---\n", 1)[1]
+    lines = (DATA / "ntrex128" / f"newstest2019-ref.{ntrex}.txt").read_text(encoding="utf-8").splitlines()
+    lines = list(dict.fromkeys(line.strip() for line in lines + _sib(lang) + body.splitlines() if line.strip()))
+    return ["\n".join(lines[i : i + 3]) for i in range(0, len(lines) - 2, 3)]
+
+
 def make_distinct_corpus(path: Path, n_docs: int, seed: int = 0) -> list[str]:
     """The `distinct` corpus (module docstring): no sentence occurs twice; returns its languages."""
-    docs = []
-    for lang, (ntrex, udhr) in DISTINCT.items():
-        body = (DATA / "udhr" / f"udhr_{udhr}.txt").read_text(encoding="utf-8").split("\n---\n", 1)[1]
-        lines = (DATA / "ntrex128" / f"newstest2019-ref.{ntrex}.txt").read_text(encoding="utf-8").splitlines()
-        lines = list(dict.fromkeys(line.strip() for line in lines + _sib(lang) + body.splitlines() if line.strip()))
-        docs += ["\n".join(lines[i : i + 3]) for i in range(0, len(lines) - 2, 3)]
+    docs = [doc for lang in DISTINCT for doc in _distinct_documents(lang)]
     if n_docs > len(docs):
         raise SystemExit(f"--corpus distinct holds {len(docs)} documents; {n_docs} asked (sentences would repeat)")
     random.Random(seed).shuffle(docs)
+    _write(path, docs[:n_docs])
+    return list(DISTINCT)
+
+
+def make_recombined_corpus(path: Path, n_docs: int, seed: int = 0) -> list[str]:
+    """The `recombined` corpus (module docstring); returns its languages."""
+    rng = random.Random(seed)
+    pools = {lang: [line for doc in _distinct_documents(lang) for line in doc.split("\n")] for lang in DISTINCT}
+    docs = [doc for lang in DISTINCT for doc in _distinct_documents(lang)]
+    seen, pairs = set(docs), {frozenset(p) for doc in docs for p in itertools.combinations(doc.split("\n"), 2)}
+    while len(docs) < n_docs:
+        for pool in pools.values():
+            order = rng.sample(pool, len(pool))
+            for i in range(0, len(order) - 2, 3):
+                triple = order[i : i + 3]
+                shared = {frozenset(p) for p in itertools.combinations(triple, 2)}
+                if "\n".join(triple) not in seen and not shared & pairs:
+                    docs.append("\n".join(triple))
+                    seen.add(docs[-1])
+                    pairs |= shared
+    rng.shuffle(docs)
     _write(path, docs[:n_docs])
     return list(DISTINCT)
 
@@ -115,7 +145,7 @@ def run_langadapt(corpus: Path, out: Path, languages: list[str]) -> None:
 
 def run_plain(corpus: Path, out: Path, languages: list[str]) -> None:
     """The same datatrove blocks, configured by hand per language, without langadapt's blocks: a
-    language-ID pass writes one folder per language, then one filter and dedup chain per language."""
+    language-ID pass writes one folder per language, then one dedup and filter chain per language."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline import dedup
     from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig
@@ -154,8 +184,21 @@ def run_plain(corpus: Path, out: Path, languages: list[str]) -> None:
         if not (out / "lid" / lang).is_dir():
             continue
         th, words, work = published[lang], plain_words(lang), out / lang
+        run(f"{lang}-exact-1", [JsonlReader(str(out / "lid" / lang)),
+                                dedup.ExactDedupSignature(str(work / "es"), exact)])
+        run(f"{lang}-exact-2", [dedup.ExactFindDedups(str(work / "es"), str(work / "ed"), exact,
+                                                      save_cluster_size=True)])
+        run(f"{lang}-minhash-1", [JsonlReader(str(out / "lid" / lang)), dedup.ExactDedupFilter(str(work / "ed"), exact),
+                                  dedup.MinhashDedupSignature(str(work / "ms"), minhash, language=words)])
+        run(f"{lang}-minhash-2", [dedup.MinhashDedupBuckets(str(work / "ms"), str(work / "mb"), config=minhash)],
+            minhash.num_buckets)
+        run(f"{lang}-minhash-3", [dedup.MinhashDedupCluster(str(work / "mb"), str(work / "mc"), config=minhash,
+                                                            save_cluster_size=True)])
+        run(f"{lang}-dedup", [JsonlReader(str(out / "lid" / lang)), dedup.ExactDedupFilter(str(work / "ed"), exact),
+                              dedup.MinhashDedupFilter(str(work / "mc"), load_cluster_sizes=True),
+                              JsonlWriter(str(work / "deduped"))])
         run(f"{lang}-filter", [
-            JsonlReader(str(out / "lid" / lang)),
+            JsonlReader(str(work / "deduped")),
             GopherRepetitionFilter(dup_line_frac=th.dup_line_frac, dup_para_frac=None, dup_line_char_frac=None,
                                    dup_para_char_frac=None, top_n_grams=th.top_n_grams, dup_n_grams=th.dup_n_grams,
                                    language=words),
@@ -166,22 +209,7 @@ def run_plain(corpus: Path, out: Path, languages: list[str]) -> None:
                                 max_avg_word_length=th.max_avg_word_length,
                                 max_non_alpha_words_ratio=th.max_non_alpha_words_ratio,
                                 stop_words=list(th.stopwords), min_stop_words=2, language=words),
-            JsonlWriter(str(work / "filtered"))])
-        if not (work / "filtered").is_dir():
-            continue
-        run(f"{lang}-exact-1", [JsonlReader(str(work / "filtered")),
-                                dedup.ExactDedupSignature(str(work / "es"), exact)])
-        run(f"{lang}-exact-2", [dedup.ExactFindDedups(str(work / "es"), str(work / "ed"), exact,
-                                                      save_cluster_size=True)])
-        run(f"{lang}-minhash-1", [JsonlReader(str(work / "filtered")), dedup.ExactDedupFilter(str(work / "ed"), exact),
-                                  dedup.MinhashDedupSignature(str(work / "ms"), minhash, language=words)])
-        run(f"{lang}-minhash-2", [dedup.MinhashDedupBuckets(str(work / "ms"), str(work / "mb"), config=minhash)],
-            minhash.num_buckets)
-        run(f"{lang}-minhash-3", [dedup.MinhashDedupCluster(str(work / "mb"), str(work / "mc"), config=minhash,
-                                                            save_cluster_size=True)])
-        run(f"{lang}-write", [JsonlReader(str(work / "filtered")), dedup.ExactDedupFilter(str(work / "ed"), exact),
-                              dedup.MinhashDedupFilter(str(work / "mc"), load_cluster_sizes=True),
-                              JsonlWriter(str(work / "output"))])
+            JsonlWriter(str(work / "output"))])
 
 
 # Pipeline steps by what they do, so both pipelines' steps line up (datatrove's "TYPE: name" strings).
@@ -270,7 +298,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 800])
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--corpus", choices=["repeated", "distinct"], default="repeated")
+    parser.add_argument("--corpus", choices=["repeated", "distinct", "recombined"], default="repeated")
     parser.add_argument("--kinds", nargs="+", choices=["plain", "langadapt"], default=["plain", "langadapt"],
                         help="leave plain out for sizes it would take hours on")
     parser.add_argument("--one", nargs=3, metavar=("KIND", "CORPUS", "LANGUAGES"), help=argparse.SUPPRESS)
@@ -285,7 +313,8 @@ def main() -> None:
         print(json.dumps(one(args.one[0], Path(args.one[1]), args.one[2].split(","))))
         return
 
-    make = make_distinct_corpus if args.corpus == "distinct" else make_corpus
+    make = {"repeated": make_corpus, "distinct": make_distinct_corpus,
+            "recombined": make_recombined_corpus}[args.corpus]
     print(f"# langadapt curate vs plain datatrove — {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}, "
           f"datatrove {version('datatrove')}, spacy {version('spacy')}, py3langid {version('py3langid')}")

@@ -76,8 +76,8 @@ def main() -> None:
     for lang in languages:
         docs = []
         if lang in ntrex:
-            docs += reference_documents(ntrex[lang].read_text(encoding="utf-8").splitlines()[: args.lines])
-        docs += reference_documents(sib_lines(lang)[: args.lines])
+            docs += reference_documents(ntrex[lang].read_text(encoding="utf-8").splitlines()[: args.lines], lang)
+        docs += reference_documents(sib_lines(lang)[: args.lines], lang)
         derived, published = derive(lang, docs, lid), load_published(configs, lang)
         for metric, value in derived.flat().items():
             rows.append({"language": lang, "metric": metric, "derived": value, "published": published.flat()[metric],

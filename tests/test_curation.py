@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dill
 import pytest
+from datatrove.executor import LocalPipelineExecutor
 from typer.testing import CliRunner
 
 from langadapt.cli import app
@@ -79,8 +80,11 @@ def mixed(tmp_path_factory, shared):
     labels.update(dict.fromkeys(quad, labels[base["id"]]))
     duplicates["cluster-of-4"] = [base["id"], *quad]
     docs += [{"id": doc_id, "text": text} for doc_id, text in JUNK.items()]
-    # junk in a target language, which language ID keeps and the quality filters must catch
-    ces, pol, eng = (next(d["text"] for d in docs if d["id"] == f"{lang}-0") for lang in LANGS)
+    # junk in a target language, which language ID keeps and the quality filters must catch; made of
+    # documents outside the duplicate clusters (dedup runs first, FineWeb2's order: junk that near-
+    # duplicates a page can be its cluster's survivor, and then the filters remove the whole cluster)
+    ces, pol, eng = (next(d["text"] for d in reversed(docs) if d["id"].startswith(lang) and d not in originals)
+                     for lang in LANGS)
     docs += [{"id": "junk-repeated-lines", "text": ces + ("\n" + ces.split("\n")[0]) * 12},
              {"id": "junk-lorem-line", "text": pol + "\nLorem ipsum dolor sit amet, consectetur adipiscing."},
              {"id": "junk-word-list", "text": "\n".join(dict.fromkeys(eng.split()))}]  # a menu-like list
@@ -160,7 +164,7 @@ def test_every_removal_is_recorded_with_reason_and_value(mixed):
 def test_a_rerun_resumes_without_duplicating_output(mixed):
     cfg, out, _, _ = mixed
     before = sorted(row["id"] for row in _read(out / "output"))
-    (out / "logs" / "ces_Latn-write" / "completions" / "00000").unlink()  # as if killed before the last task ended
+    (out / "logs" / "filter" / "completions" / "00000").unlink()  # as if killed before the last task ended
     curate(cfg)
     assert sorted(row["id"] for row in _read(out / "output")) == before
 
@@ -279,13 +283,22 @@ def test_slurm_submission_scripts_from_one_config_key(tmp_path, shared):
     result = CliRunner().invoke(app, ["curate", str(config)])
     assert result.exit_code == 0, result.output
     logs = tmp_path / "out" / "hpc" / "logs"
-    script = (logs / "filter" / "launch_script.slurm").read_text()
+    script = (logs / "lid" / "launch_script.slurm").read_text()
     assert "#SBATCH --partition=cpu-long" in script and "#SBATCH --array=0-3" in script
-    assert "source /opt/venv/bin/activate" in script and f"launch_pickled_pipeline {logs}/filter/executor.pik" in script
+    assert "source /opt/venv/bin/activate" in script and f"launch_pickled_pipeline {logs}/lid/executor.pik" in script
     assert "#SBATCH --array=0-0" in (logs / "ces_Latn-minhash-3" / "launch_script.slurm").read_text()
-    with open(logs / "filter" / "executor.pik", "rb") as handle:
+    with open(logs / "lid" / "executor.pik", "rb") as handle:
         stage = dill.load(handle)
     assert stage.tasks == 4 and [type(step).__name__ for step in stage.pipeline][0] == "CheckedJsonlReader"
+    # each job's pickled pipeline, every task, in the order the job dependencies give (here, without
+    # Slurm): the last job writes the corpus artifact
+    for name in ["lid", *(f"ces_Latn-{part}" for part in ("exact-1", "exact-2", "minhash-1", "minhash-2",
+                                                            "minhash-3", "dedup")), "filter", "artifact"]:
+        with open(logs / name / "executor.pik", "rb") as handle:
+            job = dill.load(handle)
+        LocalPipelineExecutor(job.pipeline, tasks=job.tasks, workers=1, logging_dir=job.logging_dir).run()
+    assert {p.name for p in (tmp_path / "out" / "hpc").iterdir()} >= {"train.jsonl", "heldout.jsonl", "stats.json"}
+    assert json.loads((tmp_path / "out" / "hpc" / "stats.json").read_text())["removed"]["ces_Latn"]
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ def test_published_thresholds_are_read_as_written(shared):
 
 def test_derived_thresholds_keep_unseen_clean_text_of_the_language(shared):
     """Derived on one half of NTREX Czech, the bounds pass most documents of the other half."""
-    docs = reference_documents(_ntrex(shared, "ces"), lines_per_doc=8)
+    docs = reference_documents(_ntrex(shared, "ces"), "ces_Latn")
     fit, held = docs[: len(docs) // 2], docs[len(docs) // 2 :]
     th = derive("ces_Latn", fit, Py3LangId())
     assert th.source == "derived" and 0.3 <= th.language_score <= 0.9
@@ -82,7 +82,7 @@ def test_reference_text_that_is_missing_empty_or_another_language_is_named(tmp_p
 
 
 def test_derived_thresholds_state_their_held_out_pass_rate(shared):
-    docs = reference_documents(_ntrex(shared, "zul"))
+    docs = reference_documents(_ntrex(shared, "zul"), "zul_Latn")
     th = derive("zul_Latn", docs, Py3LangId(), pass_rate=0.99)
     assert all("held-out half passes" in note for key, note in th.notes.items() if key != "language_score")
     rates = [float(note.rsplit(" ", 1)[1]) for key, note in th.notes.items() if key != "language_score"]

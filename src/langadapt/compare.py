@@ -7,6 +7,7 @@ sweep finish; every number is read back from the runs' own `results.parquet` fil
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -87,12 +88,26 @@ def _plots(results: pd.DataFrame, keys: list[str], metric: str) -> dict[str, obj
     return figs
 
 
+def kept_table(runs: list[tuple[Path, dict[str, str]]]) -> pd.DataFrame:
+    """Rows: swept values; columns: languages; cells: the documents curation kept for training (each
+    experiment's `corpus/stats.json`), so a filter ablation shows what each filter set costs in text."""
+    rows = []
+    for folder, values in runs:
+        path = folder / "corpus" / "stats.json"
+        if path.is_file():  # a training job has no curate stage
+            kept = json.loads(path.read_text(encoding="utf-8")).get("kept", {})
+            rows.append({**{column_name(key): label for key, label in values.items()}, **kept})
+    return pd.DataFrame(rows)
+
+
 def write_comparison(folder: Path, runs: list[tuple[Path, dict[str, str]]]) -> str:
     """Write the sweep's combined results table and report into `folder`; return the markdown."""
     results = collect(runs)
     write_with(folder / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     keys = [column_name(key) for key in runs[0][1]]
-    sections: list[Section] = []
+    kept = kept_table(runs)
+    sections: list[Section] = [("documents kept", "training documents per language after curation", kept, [])] \
+        if not kept.empty else []
     figs: dict[str, object] = {}
     for metric in dict.fromkeys(results.metric):
         if metric in SKIPPED_METRICS:

@@ -25,7 +25,7 @@ from transformers import AutoTokenizer
 
 from langadapt.atomic import write_jsonl, write_with
 from langadapt.config import DataConfig, ExperimentConfig, SourceConfig, TrainConfig, TrainJobConfig
-from langadapt.corpus.curate import curate
+from langadapt.corpus.curate import curate, training_and_heldout
 from langadapt.corpus.document import SPLITS, Document, read_curated, read_documents
 from langadapt.corpus.sources import (
     code_files,
@@ -54,6 +54,7 @@ from langadapt.vocab.train import as_transformers, load_tokenizer
 log = logging.getLogger("langadapt")
 
 HELD_OUT, TRAIN = "corpus/heldout.jsonl", "corpus/train.jsonl"
+IDENTIFIED = "corpus-identified"  # curate.engine datatrove: language ID and dedup, before the filters
 NOT_TRAINED = {"method": "none", "init": "none", "steps": 0, "trainable_params": 0}
 
 
@@ -153,10 +154,20 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
     base_model = folder / ("base" if cfg.base is not None else "train/base/final")
     heldout = {lang: folder / HELD_OUT for lang in languages}
 
+    def evaluation() -> list[Document] | None:
+        return list(read_text_corpus(cfg.corpus.heldout, languages)) if cfg.corpus.heldout else None
+
+    def identify(out: Path) -> None:
+        log.info("curate: language ID and dedup of the %s corpus for %s", cfg.corpus.source, ", ".join(languages))
+        from langadapt.corpus.curation import identify_documents
+
+        train, _ = training_and_heldout(cfg.curate, _read_corpus(cfg), languages, seed, evaluation())
+        identify_documents(cfg.curate, train, languages, out)
+
     def curate_corpus(out: Path) -> None:
         log.info("curate: reading %s corpus for %s", cfg.corpus.source, ", ".join(languages))
-        evaluation = list(read_text_corpus(cfg.corpus.heldout, languages)) if cfg.corpus.heldout else None
-        curate(cfg.curate, _read_corpus(cfg), languages, out, seed, evaluation)
+        identified = folder / IDENTIFIED if cfg.curate.engine == "datatrove" else None
+        curate(cfg.curate, _read_corpus(cfg), languages, out, seed, evaluation(), identified)
 
     def import_once(out: Path) -> None:
         log.info("base: importing %s", cfg.base.folder / (cfg.base.gguf_file or ""))
@@ -221,6 +232,11 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
     vocab_settings = {"vocab": cfg.vocab.model_dump(mode="json", exclude=INIT_ONLY), "seed": seed,
                       "languages": cfg.languages.model_dump(mode="json")}
     stages = [Stage("curate", "corpus", curate_corpus, settings=curate_settings)]
+    if cfg.curate.engine == "datatrove":  # its own stage, so a filter ablation reuses language ID and dedup
+        identify_settings = {**curate_settings, "curate": cfg.curate.model_dump(
+            mode="json", exclude={"datatrove": {"filters", "rehydrate"}})}
+        stages = [Stage("curate:identify", IDENTIFIED, identify, settings=identify_settings),
+                  Stage("curate", "corpus", curate_corpus, ("curate:identify",), settings=curate_settings)]
     if cfg.base is not None:
         stages.append(Stage("base", "base", import_once, settings=_base_settings(cfg)))
     stages.append(Stage("vocab", "vocab", expand_vocab, ("curate", "base") if cfg.base else ("curate",),

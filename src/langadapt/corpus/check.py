@@ -52,7 +52,7 @@ def check_thresholds(cfg: CurationConfig) -> dict[str, dict]:
         if lines is None:  # nothing to measure; still an error when the language has no thresholds at all
             resolve(lang, cfg.thresholds.published_dir, None, backend)
             continue
-        docs = reference_documents(lines)
+        docs = reference_documents(lines, lang)
         fit = [line for doc in docs[0::2] for line in doc.split("\n")]
         thresholds[lang] = resolve(lang, cfg.thresholds.published_dir, fit, backend, cfg.thresholds.prefer,
                                    cfg.thresholds.pass_rate, cfg.thresholds.stopwords)

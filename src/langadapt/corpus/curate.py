@@ -156,24 +156,30 @@ def split_heldout(docs: list[Document], fraction: float, languages: list[str], s
     return train, heldout
 
 
-def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: Path, seed: int,
-           heldout: list[Document] | None = None) -> CurateResult:
-    """Split off held-out text (unless `heldout` evaluation text is given), clean the rest, write
-    the corpus artifact (`train.jsonl`, `heldout.jsonl`), `removed.jsonl` and `stats.json` to
-    `out`. `cfg.engine: datatrove` cleans with the datatrove pipeline instead
-    (`curation.curate_documents`)."""
+def training_and_heldout(cfg: CurateConfig, docs: list[Document], languages: list[str], seed: int,
+                         heldout: list[Document] | None = None) -> tuple[list[Document], list[Document]]:
+    """The documents to clean and the held-out text: `heldout` evaluation text when given, else a
+    split of `docs` (`split_heldout`)."""
     if not docs:
         raise LangadaptError("the corpus is empty: the reader yielded no documents",
                              fix="check the corpus source and language list in your config.")
     docs = [replace(d, metadata=dict(d.metadata)) for d in docs]  # steps annotate metadata
     if heldout is None:
-        train, heldout = split_heldout(docs, cfg.heldout_fraction, languages, seed)
-    else:
-        train = docs
+        return split_heldout(docs, cfg.heldout_fraction, languages, seed)
+    return docs, heldout
+
+
+def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: Path, seed: int,
+           heldout: list[Document] | None = None, identified: Path | None = None) -> CurateResult:
+    """Split off held-out text (unless `heldout` evaluation text is given), clean the rest, write
+    the corpus artifact (`train.jsonl`, `heldout.jsonl`), `removed.jsonl` and `stats.json` to
+    `out`. `cfg.engine: datatrove` cleans with the datatrove pipeline instead
+    (`curation.curate_documents`), from language ID and dedup done in `identified` when given."""
+    train, heldout = training_and_heldout(cfg, docs, languages, seed, heldout)
     if cfg.engine == "datatrove":
         from langadapt.corpus.curation import curate_documents
 
-        return curate_documents(cfg, train, heldout, languages, out)
+        return curate_documents(cfg, train, heldout, languages, out, identified)
     input_counts = Counter(d.lang for d in train)
     unchecked: set[str] = set()
     steps: list[tuple[str, Step]] = [

@@ -1,13 +1,16 @@
 """FineWeb2-style curation on datatrove, built from one config (`langadapt curate CURATION.yaml`).
 
-    read → language ID → per-language quality filters → quality signals → (per language) exact
-    dedup → MinHash dedup → cluster size → rehydrate → write
+    read → language ID → (per language) exact dedup → MinHash dedup → cluster size
+         → per-language quality filters → quality signals → rehydrate → write
 
-Thresholds come per language from FineWeb2's published configs or are derived from reference
-text (`thresholds.py`). Output folder:
+FineWeb2's own order: filtering comes after dedup, so the first part (`IDENTIFY`) does not depend
+on the filters, and an ablation over filter sets (`filters.enabled`) reuses it. Thresholds come per
+language from FineWeb2's published configs or are derived from reference text (`thresholds.py`).
+Output folder:
 
-    filtered/<lang>/      documents that passed language ID and the quality filters
-    output/<lang>/        deduplicated, with `cluster_size`, rehydrated (`rehydration_copies`)
+    identified/<lang>/    documents that passed language ID
+    deduped/<lang>/       deduplicated, with `cluster_size`
+    output/<lang>/        that passed the quality filters, rehydrated (`rehydration_copies`)
     train.jsonl, heldout.jsonl   the corpus artifact (`corpus.document`), as the thin engine writes it:
                           what `format: curated` training sources and `corpus.source: curated` read
     removed/<filter>/<lang>/   every removed document with `filter_reason` and `filter_value`
@@ -24,6 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
+from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup import (
     ExactDedupFilter,
     ExactDedupSignature,
@@ -90,83 +94,116 @@ def reference_text(cfg: CurationConfig, lang: str, lid: LidBackend) -> list[str]
     return read_reference(lang, paths, lid) if paths else None
 
 
-def build_stages(cfg: CurationConfig, thresholds: dict[str, Thresholds], out: Path) -> list[Stage]:
+IDENTIFY, FILTER = "identify", "filter"  # the two parts of the pipeline
+
+
+def build_stages(cfg: CurationConfig, thresholds: dict[str, Thresholds], out: Path,
+                 parts: tuple[str, ...] = (IDENTIFY, FILTER), identified: Path | None = None) -> list[Stage]:
+    """The pipeline's datatrove stages: `IDENTIFY` (language ID and dedup, into `deduped/`) and
+    `FILTER` (quality filters to `output/`), which reads `deduped/` of `identified` (default `out`)."""
     tasks = cfg.executor.tasks
-    options = cfg.filters.model_dump()
-    filters = [LanguageFilters(kind, thresholds, options, _removed(out, kind)) for kind in cfg.filters.enabled]
-    stages = [Stage("filter", [
-        *[make_reader(spec) for spec in cfg.inputs],
-        LanguageIdFilter(cfg.lid.backend, cfg.lid.model_path, {k: t.language_score for k, t in thresholds.items()},
-                         _removed(out, "language_id")),
-        *filters,
-        *([QualitySignals()] if cfg.filters.record_metrics else []),
-        JsonlWriter(str(out / "filtered"), output_filename=BY_LANGUAGE),
-    ], tasks)]
+    stages = []
+    if IDENTIFY in parts:
+        stages.append(Stage("lid", [
+            *[make_reader(spec) for spec in cfg.inputs],
+            LanguageIdFilter(cfg.lid.backend, cfg.lid.model_path,
+                             {k: t.language_score for k, t in thresholds.items()}, _removed(out, "language_id")),
+            JsonlWriter(str(out / "identified"), output_filename=BY_LANGUAGE),
+        ], tasks))
+        stages += [stage for lang in cfg.languages for stage in _dedup_stages(cfg, lang, out)]
+    if FILTER in parts:
+        options = cfg.filters.model_dump()
+        stages.append(Stage("filter", [
+            FilteredReader(str((identified or out) / "deduped"), glob_pattern="*/*.jsonl.gz"),
+            *[LanguageFilters(kind, thresholds, options, _removed(out, kind)) for kind in cfg.filters.enabled],
+            *([QualitySignals()] if cfg.filters.record_metrics else []),
+            *([Rehydrate(cfg.rehydrate.weights, cfg.rehydrate.quality_key)] if cfg.rehydrate.enabled else []),
+            JsonlWriter(str(out / "output"), output_filename=BY_LANGUAGE),
+        ], tasks))
+    return stages
+
+
+def _dedup_stages(cfg: CurationConfig, lang: str, out: Path) -> list[Stage]:
+    """One language's exact and MinHash dedup, from `identified/<lang>` to `deduped/<lang>`."""
+    tasks = cfg.executor.tasks
     exact = ExactDedupConfig(content_getter=normalised_text)
     # sha1: datatrove's xxhash path passes str, which xxhash ≥ 4 refuses.
     minhash = MinhashConfig(n_grams=cfg.dedup.n_grams, num_buckets=cfg.dedup.num_buckets,
                             hashes_per_bucket=cfg.dedup.hashes_per_bucket, hash_config=HashConfig(64, "sha1"))
-    for lang in cfg.languages:
-        work = out / "dedup" / lang
-        source = str(out / "filtered" / lang)
+    work = out / "dedup" / lang
 
-        def read(source=source):
-            return FilteredReader(source, glob_pattern="*.jsonl.gz")
+    def read():
+        return FilteredReader(str(out / "identified" / lang), glob_pattern="*.jsonl.gz")
 
-        def exact_filter(writer=None, work=work):
-            if not cfg.dedup.exact:
-                return []
-            return [ExactDedupFilter(str(work / "exact_dups"), exact, exclusion_writer=writer)]
+    def exact_filter(writer=None):
+        return [ExactDedupFilter(str(work / "exact_dups"), exact, exclusion_writer=writer)] if cfg.dedup.exact else []
 
-        if cfg.dedup.exact:
-            stages += [
-                Stage(f"{lang}-exact-1", [read(), ExactDedupSignature(str(work / "exact_sigs"), exact)], tasks),
-                Stage(f"{lang}-exact-2", [ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), exact,
-                                                          save_cluster_size=True)], 1),
-            ]
-        counts = str(work / "exact_counts") if cfg.dedup.exact else None
-        if cfg.dedup.minhash:
-            stages += [
-                Stage(f"{lang}-minhash-1", [read(), *exact_filter(), *([ExactCounts(counts)] if counts else []),
-                                            MinhashDedupSignature(str(work / "minhash_sigs"), minhash,
-                                                                  language=word_tokenizer(lang))], tasks),
-                Stage(f"{lang}-minhash-2", [MinhashDedupBuckets(str(work / "minhash_sigs"),
-                                                                str(work / "minhash_buckets"), config=minhash)],
-                      minhash.num_buckets),
-                Stage(f"{lang}-minhash-3", [MinhashDedupCluster(str(work / "minhash_buckets"),
-                                                                str(work / "minhash_clusters"), config=minhash,
-                                                                save_cluster_id=True, save_cluster_size=True)], 1),
-            ]
-        final = [read(), *exact_filter(_removed(out, "exact_dedup"))]
-        if cfg.dedup.minhash:
-            final.append(MinhashDedupFilter(str(work / "minhash_clusters"), load_cluster_ids=True,
-                                            load_cluster_sizes=True, exclusion_writer=_removed(out, "minhash_dedup")))
-        final.append(ClusterSize(str(work / "minhash_clusters") if cfg.dedup.minhash else None, counts))
-        if cfg.rehydrate.enabled:
-            final.append(Rehydrate(cfg.rehydrate.weights, cfg.rehydrate.quality_key))
-        final.append(JsonlWriter(str(out / "output" / lang)))
-        stages.append(Stage(f"{lang}-write", final, tasks))
-    return stages
+    stages = []
+    if cfg.dedup.exact:
+        stages += [
+            Stage(f"{lang}-exact-1", [read(), ExactDedupSignature(str(work / "exact_sigs"), exact)], tasks),
+            Stage(f"{lang}-exact-2", [ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), exact,
+                                                      save_cluster_size=True)], 1),
+        ]
+    counts = str(work / "exact_counts") if cfg.dedup.exact else None
+    if cfg.dedup.minhash:
+        stages += [
+            Stage(f"{lang}-minhash-1", [read(), *exact_filter(), *([ExactCounts(counts)] if counts else []),
+                                        MinhashDedupSignature(str(work / "minhash_sigs"), minhash,
+                                                              language=word_tokenizer(lang))], tasks),
+            Stage(f"{lang}-minhash-2", [MinhashDedupBuckets(str(work / "minhash_sigs"), str(work / "minhash_buckets"),
+                                                            config=minhash)], minhash.num_buckets),
+            Stage(f"{lang}-minhash-3", [MinhashDedupCluster(str(work / "minhash_buckets"),
+                                                            str(work / "minhash_clusters"), config=minhash,
+                                                            save_cluster_id=True, save_cluster_size=True)], 1),
+        ]
+    final = [read(), *exact_filter(_removed(out, "exact_dedup"))]
+    if cfg.dedup.minhash:
+        final.append(MinhashDedupFilter(str(work / "minhash_clusters"), load_cluster_ids=True,
+                                        load_cluster_sizes=True, exclusion_writer=_removed(out, "minhash_dedup")))
+    final.append(ClusterSize(str(work / "minhash_clusters") if cfg.dedup.minhash else None, counts))
+    final.append(JsonlWriter(str(out / "deduped"), output_filename=BY_LANGUAGE))
+    return [*stages, Stage(f"{lang}-dedup", final, tasks)]
 
 
-def curate(cfg: CurationConfig) -> Path:
-    """Run the whole pipeline with the configured executor; return the output folder.
+def curate(cfg: CurationConfig, parts: tuple[str, ...] = (IDENTIFY, FILTER), identified: Path | None = None) -> Path:
+    """Run the pipeline with the configured executor; return the output folder. `parts=(IDENTIFY,)`
+    stops after dedup; `parts=(FILTER,)` filters the `deduped/` documents of the run in `identified`.
 
-    Local and Ray runs end with `stats.json` and `removal_table.md`; a Slurm run returns once its
-    jobs are submitted (or, with `submit: false`, once their scripts are written)."""
+    A run that filters ends with `stats.json`, `removal_table.md` and the corpus artifact (its last
+    stage); a Slurm run returns once its jobs are submitted (or, with `submit: false`, once their
+    scripts are written), and its last job writes them."""
     out = Path(cfg.output_dir) / cfg.name
     thresholds = resolve_thresholds(cfg)
     write_json(out / "thresholds.json", {lang: t.to_dict() for lang, t in thresholds.items()})
-    executors = chain(build_stages(cfg, thresholds, out), cfg.executor, out / "logs")
+    stages = build_stages(cfg, thresholds, out, parts, identified)
+    if FILTER in parts:
+        stages.append(Stage("artifact", [WriteArtifact(out, cfg.languages, cfg.heldout_fraction, cfg.seed,
+                                                        identified)], 1))
+    executors = chain(stages, cfg.executor, out / "logs")
     if cfg.executor.kind == "slurm" and not cfg.executor.submit:
         scripts = write_slurm_scripts(executors[-1])
         log.info("wrote %d Slurm scripts under %s", len(scripts), out / "logs")
         return out
     run_chain(executors)
-    if cfg.executor.kind != "slurm":
-        write_stats(out, cfg.languages)
-        write_artifact(out, cfg.languages, cfg.heldout_fraction, cfg.seed)
     return out
+
+
+class WriteArtifact(PipelineStep):
+    """The last stage: `stats.json`, `removal_table.md` and the corpus artifact, once every filter
+    task is done. A stage of its own, so that a Slurm run writes them in its last job."""
+
+    name = "📦 corpus artifact"
+    type = "💽 - WRITER"
+
+    def __init__(self, out: Path, languages: list[str], fraction: float, seed: int, identified: Path | None):
+        super().__init__()
+        self.out, self.languages, self.fraction, self.seed, self.identified = out, languages, fraction, seed, identified
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        write_stats(self.out, self.languages, self.identified)
+        write_artifact(self.out, self.languages, self.fraction, self.seed)
+        yield from ()
 
 
 def _output_documents(out: Path, languages: list[str]) -> Iterator[Document]:
@@ -192,11 +229,12 @@ def write_artifact(out: Path, languages: list[str], fraction: float, seed: int) 
                         (d for d in _output_documents(out, languages) if held(d) and "#copy" not in d.id))
 
 
-def _count(folder: Path) -> int:
+def _count(folder: Path, originals: bool = False) -> int:
+    """Documents in `folder`'s files; `originals`: not counting rehydrated copies (`<id>#copy<k>`)."""
     total = 0
     for path in folder.glob("*.jsonl.gz"):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
-            total += sum(1 for _ in handle)
+            total += sum(1 for line in handle if not (originals and "#copy" in json.loads(line)["id"]))
     return total
 
 
@@ -205,27 +243,26 @@ def _total(stat) -> int:
     return int(stat["total"] if isinstance(stat, dict) else stat)
 
 
-def write_stats(out: Path, languages: list[str]) -> dict:
+def write_stats(out: Path, languages: list[str], identified: Path | None = None) -> dict:
     """`stats.json` (removals per filter, language and reason; kept and rehydrated counts; skipped
-    input lines) and `removal_table.md`, read back from the output folders."""
+    input lines) and `removal_table.md`, read back from the output folders (language ID's and
+    dedup's in `identified`, when an earlier run did them)."""
     removed: dict[str, dict[str, int]] = defaultdict(dict)
     reasons: dict[str, Counter] = defaultdict(Counter)
-    for folder in sorted((out / "removed").glob("*/*")):
+    for folder in sorted({*(out / "removed").glob("*/*"), *((identified or out) / "removed").glob("*/*")}):
         filter_name, lang = folder.parent.name, folder.name
         for path in folder.glob("*.jsonl.gz"):
             with gzip.open(path, "rt", encoding="utf-8") as handle:
                 for line in handle:
                     reasons[filter_name][json.loads(line)["metadata"].get("filter_reason", filter_name)] += 1
         removed[lang][filter_name] = _count(folder)
-    kept = {lang: _count(out / "filtered" / lang) - sum(removed.get(lang, {}).get(k, 0)
-                                                         for k in ("exact_dedup", "minhash_dedup"))
-            for lang in languages}
     written = {lang: _count(out / "output" / lang) for lang in languages}
+    kept = {lang: _count(out / "output" / lang, originals=True) for lang in languages}
     if not any(written.values()) and not removed:
         raise LangadaptError("the inputs yielded no documents (empty files, or every line skipped)",
                              where=str(out), fix="check `inputs` in the curation config; `stats.json` is not written.")
-    filter_stats = json.loads((out / "logs" / "filter" / "stats.json").read_text(encoding="utf-8"))
-    reader_counts = {key: sum(_total(step["stats"].get(key, 0)) for step in filter_stats)
+    lid_stats = json.loads(((identified or out) / "logs" / "lid" / "stats.json").read_text(encoding="utf-8"))
+    reader_counts = {key: sum(_total(step["stats"].get(key, 0)) for step in lid_stats)
                      for key in ("skipped_lines", "empty_documents")}
     stats = {"removed": dict(removed), "reasons": {k: dict(v) for k, v in reasons.items()}, "kept": kept,
              "written_after_rehydration": written, "skipped_input_lines": reader_counts["skipped_lines"],
@@ -248,21 +285,37 @@ def removal_table(stats: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pipeline(cfg: CurateConfig, train: list[Document], languages: list[str], work: Path) -> CurationConfig:
+    """The datatrove pipeline of an experiment's curate stage, over its training documents."""
+    write_jsonl(work / "input.jsonl", ({"id": d.id, "text": d.text, "lang": d.lang, **d.metadata} for d in train))
+    return parse_config({
+        **cfg.datatrove.model_dump(), "name": "corpus", "output_dir": work, "languages": languages,
+        "heldout_fraction": 0, "inputs": [{"format": "jsonl", "path": work / "input.jsonl"}]},
+        str(work), CurationConfig)
+
+
+def identify_documents(cfg: CurateConfig, train: list[Document], languages: list[str], out: Path) -> Path:
+    """Language ID and dedup of an experiment's training documents (`curate.engine: datatrove`), in
+    `out/datatrove/corpus/`: a stage of its own, so runs that differ only in their filters share it."""
+    return curate(_pipeline(cfg, train, languages, out / "datatrove"), parts=(IDENTIFY,))
+
+
 def curate_documents(cfg: CurateConfig, train: list[Document], heldout: list[Document], languages: list[str],
-                     out: Path) -> CurateResult:
+                     out: Path, identified: Path | None = None) -> CurateResult:
     """An experiment's curate stage on the datatrove engine (`curate.engine: datatrove`).
 
     The held-out split (the same ids in every language, or given evaluation text) and the
     decontamination are the thin engine's; between them the training documents go through this
-    pipeline, in `out/datatrove/`, each checked against its declared language. Writes the same
+    pipeline, in `out/datatrove/`, each checked against its declared language; language ID and
+    dedup are read from `identified` (an `identify_documents` folder) when given. Writes the same
     artifact to `out`."""
     work = out / "datatrove"
-    write_jsonl(work / "input.jsonl", ({"id": d.id, "text": d.text, "lang": d.lang, **d.metadata} for d in train))
-    pipeline = parse_config({
-        **cfg.datatrove.model_dump(), "name": "corpus", "output_dir": work, "languages": languages,
-        "heldout_fraction": 0, "inputs": [{"format": "jsonl", "path": work / "input.jsonl"}]},
-        str(work), CurationConfig)
-    curated = list(read_corpus(curate(pipeline), "train"))
+    pipeline = _pipeline(cfg, train, languages, work)
+    if identified is None:
+        curated = curate(pipeline)
+    else:
+        curated = curate(pipeline, parts=(FILTER,), identified=identified / "datatrove" / "corpus")
+    curated = list(read_corpus(curated, "train"))
     kept, leaked = decontaminate(heldout)(curated)
     stats = {**json.loads((work / "corpus" / "stats.json").read_text(encoding="utf-8")),
              "decontaminated": dict(Counter(d.lang for d, _ in leaked)),

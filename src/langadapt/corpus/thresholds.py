@@ -1,12 +1,16 @@
 """Per-language filter thresholds: FineWeb2's published values, or derived from reference text.
 
 FineWeb2 publishes one YAML per language but not how the numbers were chosen. `derive` makes
-them for any language from clean reference text of it, with a rule stated as a pass rate: each
-metric is measured on documents of that text, split in two halves; the threshold is the quantile
-of its distribution (the upper tail for metrics that flag junk when high, the lower tail for those
-that flag junk when low) at the smallest tail level whose value, fitted on one half, passes
-`pass_rate` of the other half; that level is then applied to all the text. The threshold is never
-stricter than the English Gopher/FineWeb value, so it only loosens where the language needs it
+them for any language from clean reference text of it, with a rule stated as a pass rate. The text is
+grouped into documents as short as the shortest the Gopher filter keeps (50 words), where a ratio
+spreads most, and each metric is measured on them. A threshold is the quantile of the metric's
+distribution (upper tail for metrics that flag junk when high, lower tail for those that flag junk
+when low) or Tukey's fence (Q3 + 1.5·IQR, Q1 − 1.5·IQR) where that is looser, never stricter than
+the English Gopher/FineWeb value; the tail level is the smallest at which that threshold, fitted on
+one half of the documents, passes `pass_rate` of the other half, and is then applied to all of them.
+Held-out text of the same domain is a weak check: clean text of another domain (headings, numbers,
+quotes) spreads wider, and the fence's margin grows with the spread the language's own text shows.
+The English floor means a threshold only loosens where the language needs it
 (Chinese words are one character; Finnish words are long; some scripts end lines without ".").
 Stopwords are the language's most frequent words, as many as it takes for the held-out half to
 pass the two-stopword rule at the same rate (FineWeb2's published lists are tuned to web text).
@@ -47,6 +51,7 @@ PASS_RATE = 0.99
 LEVELS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
 STOPWORD_COUNTS = (15, 30, 60, 120, 240)
 MIN_STOP_WORDS = 2  # FineWeb2's GopherQualityFilter setting
+MIN_DOC_WORDS = 50  # Gopher's shortest document (`filters.min_doc_words`' default)
 # The English values of Gopher and FineWeb. A derived threshold is never stricter than these: a
 # quantile of clean sentences is a tight bound (reference text has no layout, menus or lists), so
 # it only moves a threshold where the language's own clean text needs more room.
@@ -135,10 +140,22 @@ def metrics(text: str, words: list[str]) -> dict[str, float]:
     return values
 
 
-def reference_documents(lines: Iterable[str], lines_per_doc: int = 8) -> list[str]:
-    """Group consecutive sentences into documents, so line- and n-gram-level metrics have content."""
-    lines = [line.strip() for line in lines if line.strip()]
-    return ["\n".join(lines[i : i + lines_per_doc]) for i in range(0, len(lines), lines_per_doc)]
+def reference_documents(lines: Iterable[str], lang: str, min_words: int = MIN_DOC_WORDS) -> list[str]:
+    """Consecutive lines grouped into documents of at least `min_words` words (punctuation aside, as
+    Gopher counts them), so line- and n-gram-level metrics have content. The default is the shortest
+    document the Gopher filter keeps: a ratio spreads most on short documents, so a bound that holds
+    there holds on longer pages too (8-sentence groups bounded 3-sentence pages too tightly)."""
+    tokenizer = word_tokenizer(lang)
+    docs, group, count = [], [], 0
+    for line in (line.strip() for line in lines):
+        if not line:
+            continue
+        group.append(line)
+        count += sum(any(ch not in PUNCTUATION_SET for ch in w) for w in tokenizer.word_tokenize(line))
+        if count >= min_words:
+            docs.append("\n".join(group))
+            group, count = [], 0
+    return docs + (["\n".join(group)] if group and not docs else [])
 
 
 def derive(
@@ -159,12 +176,13 @@ def derive(
 
     def bound(name: str, key: str, upper: bool) -> float:
         values = np.array([row[key] for row in table])
-        level, passed = _level(values[0::2], values[1::2], upper, pass_rate)
-        value = round(float(np.quantile(values, level if upper else 1 - level)), 3)
-        quantiles[name] = value
-        notes[name] = f"{'upper' if upper else 'lower'} {level} quantile; held-out half passes {passed:.3f}"
         default = ENGLISH_DEFAULTS[name]
-        return max(value, default) if upper else min(value, default)
+        level, passed = _level(values[0::2], values[1::2], upper, pass_rate, default)
+        value, wider = _cut(values, level, upper)
+        quantiles[name] = round(value, 3)
+        notes[name] = (f"{'upper' if upper else 'lower'} {level} quantile"
+                       f"{', widened to Tukey fence' if wider else ''}; held-out half passes {passed:.3f}")
+        return _floor(round(value, 3), default, upper)
 
     return Thresholds(
         language=lang,
@@ -184,11 +202,27 @@ def derive(
     )
 
 
-def _level(fit: np.ndarray, held: np.ndarray, upper: bool, pass_rate: float) -> tuple[float, float]:
-    """The smallest tail level whose quantile on `fit` passes `pass_rate` of `held`, and that share
-    (1.0, the most extreme reference document, when no level reaches the rate)."""
+def _cut(values: np.ndarray, level: float, upper: bool) -> tuple[float, bool]:
+    """The quantile of `values` at tail `level`, or Tukey's fence (1.5 interquartile ranges beyond the
+    quartile) where that is looser; and whether the fence was."""
+    q1, q3 = np.quantile(values, (0.25, 0.75))
+    quantile = float(np.quantile(values, level if upper else 1 - level))
+    fence = float(q3 + 1.5 * (q3 - q1) if upper else q1 - 1.5 * (q3 - q1))
+    wider = fence > quantile if upper else fence < quantile
+    return (fence if wider else quantile), wider
+
+
+def _floor(value: float, default: float, upper: bool) -> float:
+    """`value`, or the English `default` where that is looser."""
+    return max(value, default) if upper else min(value, default)
+
+
+def _level(fit: np.ndarray, held: np.ndarray, upper: bool, pass_rate: float, default: float) -> tuple[float, float]:
+    """The smallest tail level whose threshold (the cut, floored at the English `default`) on `fit`
+    passes `pass_rate` of `held`, and that share (1.0, the most extreme reference document, when no
+    level reaches the rate)."""
     for level in LEVELS:
-        cut = np.quantile(fit, level if upper else 1 - level)
+        cut = _floor(_cut(fit, level, upper)[0], default, upper)
         passed = float(np.mean(held <= cut) if upper else np.mean(held >= cut))
         if passed >= pass_rate:
             return level, passed
@@ -240,7 +274,7 @@ def read_reference(lang: str, paths: list[Path], lid: LidBackend | None) -> list
             raise LangadaptError(f"reference text {path} is empty", where=where,
                                  fix=f"give clean {lang} text, one sentence or paragraph a line.")
         if lid is not None and lid.knows(lang):
-            labels = Counter(lid.predict(doc)[0] for doc in reference_documents(own))
+            labels = Counter(lid.predict(doc)[0] for doc in reference_documents(own, lang))
             share = sum(n for label, n in labels.items() if equivalent(label, lang)) / labels.total()
             if share < 0.5:
                 raise LangadaptError(
@@ -258,10 +292,10 @@ def resolve(lang: str, published_dir: Path | None, reference: list[str] | None, 
     `stopwords="derived"`, published thresholds take the stopwords derived from that text."""
     published = load_published(published_dir, lang) if published_dir else None
     if reference and (published is None or prefer == "derived"):
-        return derive(lang, reference_documents(reference), lid, pass_rate)
+        return derive(lang, reference_documents(reference, lang), lid, pass_rate)
     if published is not None:
         if reference and stopwords == "derived":
-            split = [word_tokenizer(lang).word_tokenize(doc) for doc in reference_documents(reference)]
+            split = [word_tokenizer(lang).word_tokenize(doc) for doc in reference_documents(reference, lang)]
             return replace(published, stopwords=derive_stopwords(split, pass_rate),
                            notes={"stopwords": "derived from reference text"})
         return published
