@@ -37,7 +37,10 @@ JOB = {"name": "j", "output_dir": "out",
                             {"name": "multi", "format": "text", "files": ["b.txt"]}]}}
 
 
-def test_a_training_job_sweeps_list_items_with_named_values_and_labels():
+def test_a_training_job_sweeps_list_items_with_named_values_and_labels(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # every run's files must exist: paths are checked when a run's config is made
+    for name in ("a", "b", "fao", "eng"):
+        (tmp_path / f"{name}.txt").write_text("Text.\n", encoding="utf-8")
     runs = expand_runs({**JOB, "sweep": {
         "grid": {"data.sources.0.files": {"fao": ["fao.txt"], "eng": ["eng.txt"]},
                  "data.sources.1.max_bytes": [0, 1000]},

@@ -136,7 +136,7 @@ def test_exposure_rises_for_an_injected_canary_only(probe_files, sample_docs, to
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda probes, folder: probes[0].update(file=str(folder / "missing.tsv")), "file not found"),
+    (lambda probes, folder: probes[0].update(file=str(folder / "missing.tsv")), "does not exist"),
     (lambda probes, folder: probes[2].update(file=str(folder / "empty.txt")), "has no items"),
 ])
 def test_a_missing_or_empty_probe_file_is_refused(change, message, probe_files, sample_docs, tmp_path):

@@ -41,7 +41,9 @@ def prepared(tmp_path, cfg):
     out = tmp_path / cfg.name
     out.mkdir(parents=True, exist_ok=True)
     prepare_data(cfg, out)
-    return out, load_tokenizer(out / "tokenizer.json"), _sampler(cfg, out, make_accelerator())
+    tokenizer = load_tokenizer(out / "tokenizer.json")
+    eos = json.loads((out / "data.json").read_text())["eos_id"]
+    return out, tokenizer, _sampler(cfg, out, make_accelerator(), [], tokenizer, eos)
 
 
 def test_prompt_tokens_carry_no_loss_in_packed_labels(tmp_path, shared):

@@ -133,7 +133,7 @@ def test_focus_and_ofa_rows_come_from_the_file_vectors(vector_files, tokenizers,
 def test_unreadable_or_unfitting_vectors_fail_with_a_clear_error(vector_files, tokenizers, hsb_texts, shared,
                                                                  tmp_path):
     _, _, expansion = tokenizers
-    with pytest.raises(LangadaptError, match="no static vectors file"):
+    with pytest.raises(ValueError, match="absent.vec does not exist"):  # the config's path check
         _context(expansion, hsb_texts, static_vectors=tmp_path / "absent.vec")
     json_file = tmp_path / "hsb.json"
     json_file.write_text("{}")

@@ -37,7 +37,11 @@ def schema_of(data: dict) -> type[Section]:
 
 
 def _section(annotation) -> type[BaseModel] | None:
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    """The section class of a key's annotation, looking through `Section | None`."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def _check_path(key: str, where: str, schema: type[BaseModel]) -> None:

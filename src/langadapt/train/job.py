@@ -120,7 +120,8 @@ def _streams(source: SourceConfig, out: Path, seed: int) -> tuple[dict[str, list
 
 def _input_files(cfg: TrainJobConfig) -> list[Path]:
     files = [Path(p) / "train.jsonl" if s.format == "curated" else Path(p)
-             for s in active_sources(cfg) if s.format != "code" for p in s.files if not Path(p).is_dir()]
+             for s in active_sources(cfg) if s.format != "code" for p in s.files
+             if s.format == "curated" or not Path(p).is_dir()]
     files += [Path(p) / lang / f"{split}.tsv" for s in active_sources(cfg) if s.format in TRANSLATION_FORMATS
               for p in s.files if Path(p).is_dir() for lang in s.languages for split in s.translation.splits]
     files += [p for s in active_sources(cfg) if s.format == "code" for p in code_files(map(str, s.files))]
