@@ -42,8 +42,8 @@ def prepared(tmp_path, cfg):
     out.mkdir(parents=True, exist_ok=True)
     prepare_data(cfg, out)
     tokenizer = load_tokenizer(out / "tokenizer.json")
-    eos = json.loads((out / "data.json").read_text())["eos_id"]
-    return out, tokenizer, _sampler(cfg, out, make_accelerator(), [], tokenizer, eos)
+    data = json.loads((out / "data.json").read_text())
+    return out, tokenizer, _sampler(cfg, out, make_accelerator(), data, [], tokenizer)
 
 
 def test_prompt_tokens_carry_no_loss_in_packed_labels(tmp_path, shared):

@@ -47,7 +47,7 @@ from langadapt.model.adapters import ADAPTERS, export
 from langadapt.model.base import check_base
 from langadapt.model.build import build_model, save_model
 from langadapt.model.card import ModelCard
-from langadapt.train.loop import make_accelerator, train
+from langadapt.train.loop import make_accelerator, process_share, train
 from langadapt.vocab.train import as_transformers, end_of_text, load_tokenizer, save_tokenizer, train_bpe
 
 log = logging.getLogger("langadapt")
@@ -188,11 +188,8 @@ def fit(cfg: TrainJobConfig, model: PreTrainedModel, data: Labelled, tokenizer: 
     if final.is_dir():
         return HEADS[cfg.task.kind].from_pretrained(final, use_safetensors=True, trust_remote_code=False)
     adapted = adapt(model, cfg)
-    if cfg.train.batch_size % state.num_processes:
-        raise LangadaptError(f"train.batch_size {cfg.train.batch_size} does not split over "
-                             f"{state.num_processes} processes", fix="use a multiple of the process count.")
-    sampler = LabelledSampler(data, cfg.train.batch_size // state.num_processes, pad_id,
-                              cfg.seed + 1000 * state.process_index)
+    rows, seed = process_share(cfg.train.batch_size, cfg.seed, state)
+    sampler = LabelledSampler(data, rows, pad_id, seed)
     train(adapted, sampler, cfg.train, cfg.seed, folder / "log.jsonl", desc=f"{cfg.name} {folder.name}",
           checkpoint_dir=folder / "checkpoints", objective=head_loss)
     model = export(adapted)

@@ -71,7 +71,7 @@ from langadapt.runs import provenance
 from langadapt.train.classify import run_task_job
 from langadapt.train.contrastive import ContextPairs, ContrastiveContext
 from langadapt.train.distill import build_minilm
-from langadapt.train.loop import latest_checkpoint, make_accelerator, sharded, train
+from langadapt.train.loop import latest_checkpoint, make_accelerator, process_share, sharded, train
 from langadapt.vocab.train import (
     as_transformers,
     byte_tokenizer,
@@ -215,34 +215,26 @@ def prepare_data(cfg: TrainJobConfig, out: Path, base: Base | None = None) -> No
                                    "weights": weights})
 
 
-def _share(cfg: TrainJobConfig, state: Accelerator) -> tuple[int, int]:
-    """This process's rows of each batch and the seed of its own batch stream."""
-    if cfg.train.batch_size % state.num_processes:
-        raise LangadaptError(f"train.batch_size {cfg.train.batch_size} does not split over "
-                             f"{state.num_processes} processes", fix="use a multiple of the process count.")
-    return cfg.train.batch_size // state.num_processes, cfg.seed + 1000 * state.process_index
-
-
-def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator, probe_sets: list[ProbeSet], tokenizer: Tokenizer,
-             eos_id: int):
+def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator, data: dict, probe_sets: list[ProbeSet],
+             tokenizer: Tokenizer):
     """Batches for this process: its share of the batch, from its own seeded streams (one per source, or per
-    translation direction, with its loss mask); the main process's batches carry the probe sets' inserts."""
-    rows, seed = _share(cfg, state)
-    data = json.loads((out / "data.json").read_text(encoding="utf-8"))
+    translation direction, with its loss mask; `data` is the job's `data.json`); the main process's batches
+    carry the probe sets' inserts."""
+    rows, seed = process_share(cfg.train.batch_size, cfg.seed, state)
     weights = data.get("weights") or {s.name: s.weight for s in active_sources(cfg)}
     arrays = {name: read_tokens(out / "tokens" / f"{name}.bin") for name in weights}
     masks = {name: read_tokens(path) for name in weights if (path := out / "tokens" / f"{name}.mask.bin").is_file()}
     probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()}, weights, cfg.data.alpha)
     sampler = mixture_sampler(arrays, probabilities, cfg.model.block_size, rows, seed, masks)
     if probe_sets and state.is_main_process:
-        return InjectingSampler(sampler, probe_sets, tokenizer, eos_id, cfg.model.block_size, cfg.train.grad_accum,
-                                out / "inserts.jsonl")
+        return InjectingSampler(sampler, probe_sets, tokenizer, data["eos_id"], cfg.model.block_size,
+                                cfg.train.grad_accum, out / "inserts.jsonl")
     return sampler
 
 
 def _contrastive(cfg: TrainJobConfig, state: Accelerator, tokenizer: Tokenizer, model, pad_id: int):
     """`train.objective: ccp`: sentence pairs from the sources' documents, and the loss module."""
-    rows, seed = _share(cfg, state)
+    rows, seed = process_share(cfg.train.batch_size, cfg.seed, state)
     docs = [doc for source in active_sources(cfg) for doc in within_budget(_documents(source), source.max_bytes)]
     pairs = ContextPairs(docs, tokenizer, cfg.ccp, rows, pad_id, seed)
     return pairs, ContrastiveContext(model.config.hidden_size, len(pairs.languages), cfg.ccp)
@@ -399,7 +391,7 @@ def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Acce
             route_by_language(adapted, tokenizer)
         whole = copy.deepcopy(adapted) if sharded(state) else None  # what the gathered weights are saved from
         sampler, built = (_contrastive(cfg, state, tokenizer, adapted, data["eos_id"]) if cfg.train.objective == "ccp"
-                          else (_sampler(cfg, out, state, probe_sets, tokenizer, data["eos_id"]), objective))
+                          else (_sampler(cfg, out, state, data, probe_sets, tokenizer), objective))
         train(adapted, sampler, cfg.train.for_stage(method), cfg.seed, stage_dir / "log.jsonl",
               desc=f"{cfg.name} {method}", evaluate=evaluate, checkpoint_dir=stage_dir / "checkpoints",
               objective=built, whole=whole,

@@ -56,6 +56,15 @@ def make_accelerator() -> Accelerator:
     return Accelerator(cpu=cpu, step_scheduler_with_optimizer=False)  # one schedule step per optimiser step
 
 
+def process_share(batch_size: int, seed: int, accelerator: Accelerator) -> tuple[int, int]:
+    """This process's rows of each batch and the seed of its own batch stream (each process of an
+    `accelerate launch` draws its own share)."""
+    if batch_size % accelerator.num_processes:
+        raise LangadaptError(f"train.batch_size {batch_size} does not split over {accelerator.num_processes} "
+                             "processes", fix="use a multiple of the process count.")
+    return batch_size // accelerator.num_processes, seed + 1000 * accelerator.process_index
+
+
 def sharded(accelerator: Accelerator) -> bool:
     """Whether each process holds only a shard of the weights (FSDP, DeepSpeed), so that a model is
     saved from weights gathered by `accelerator.get_state_dict`, never from one process's module."""
