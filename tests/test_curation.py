@@ -303,6 +303,7 @@ def test_slurm_submission_scripts_from_one_config_key(tmp_path, shared):
 
 @pytest.mark.slow
 def test_ray_executor_runs_the_same_pipeline(mixed, tmp_path):
+    pytest.importorskip("ray", reason="the `ray` extra (pip install -e '.[ray]') is not installed")
     cfg, out, _, _ = mixed
     ray_cfg = cfg.model_copy(update={"name": "mixed-ray", "executor": cfg.executor.model_copy(update={"kind": "ray"})})
     ray_out = curate(ray_cfg)
