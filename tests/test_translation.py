@@ -213,6 +213,7 @@ def test_the_smollm2_translation_study_runs_end_to_end(tmp_path, shared, capsys,
                                       "--monolingual", "8", "--out", str(tmp_path)])
     runpy.run_path(str(script), run_name="__main__")
     table = capsys.readouterr().out
-    for model in ("prompted base", "one-direction s0", "bidirectional s0", "bidirectional+bt s0"):
+    for model in ("prompted base", "one-direction", "bidirectional", "bidirectional+bt"):
         assert model in table
+    assert set(pd.read_csv(tmp_path / "results.csv").direction) == {"eng_Latn-swh_Latn", "swh_Latn-eng_Latn"}
     assert (tmp_path / "bidirectional+bt-s0" / "backtranslation" / "bt.tsv").is_file()

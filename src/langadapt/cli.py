@@ -234,6 +234,7 @@ def eval_(
                                           "model's training template, else '{source} = ')."),
     max_new_tokens: int = typer.Option(64, help="Longest translation generated, in tokens."),
     beams: int = typer.Option(1, help="Beam size for translation (1: greedy)."),
+    batch_size: int = typer.Option(16, help="Sentences decoded together when translating (larger on a GPU)."),
     harness: str = typer.Option(None, help="Comma-separated lm-eval tasks; `bpb` = tasks written from the texts."),
     tasks_dir: Path = typer.Option(None, help="Folder of lm-eval task YAMLs (also where `bpb` tasks are written)."),
     limit: int = typer.Option(None, help="At most this many examples per probe / parallel set (quick runs)."),
@@ -247,7 +248,7 @@ def eval_(
 
     def action():
         request = build_request(text, stride, sib200, probe_train, _listed(probe_test), pos, retrieval, translate,
-                                prompt, _listed(harness), tasks_dir, limit, max_new_tokens, beams)
+                                prompt, _listed(harness), tasks_dir, limit, max_new_tokens, beams, batch_size)
         check_path(target, FOLDER, "TARGET")
         if out is not None:
             check_path(out, OUTPUT_FILE, "--out")

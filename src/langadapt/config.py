@@ -549,6 +549,8 @@ class TranslationConfig(Section):
     model: ModelFolder | None = Field(default=None, description="backtranslation: the model folder that translates the "
                                "monolingual target-language `files` back into the first language")
     max_new_tokens: int = Field(default=64, ge=1, description="backtranslation: longest generated sentence")
+    batch_size: int = Field(default=16, ge=1, description="backtranslation: sentences decoded "
+                            "together (larger on a GPU)")
     switch_rate: float = Field(default=0.2, ge=0, le=1, description="codeswitch: share of words replaced by their "
                                "dictionary translation (CSR4mBART uses 15–30 %)")
 

@@ -131,6 +131,17 @@ def translation_table(results: pd.DataFrame, metric: str = "chrf") -> pd.DataFra
     return table.reset_index()
 
 
+def over_seeds(rows: list[dict], order: list[str], metric: str = "chrf") -> pd.DataFrame:
+    """Directions as rows, models as columns (in `order`), `metric` as mean ± half the range over the
+    seeds: `rows` are translation result rows carrying a `model` key (the run without its seed)."""
+    frame = pd.DataFrame([r for r in rows if r["metric"] == metric])
+    cells: dict[str, dict[str, str]] = {}
+    for (direction, model), group in frame.groupby(["direction", "model"], sort=False):
+        mean, spread = group.value.mean(), (group.value.max() - group.value.min()) / 2
+        cells.setdefault(direction, {})[model] = f"{mean:.1f} ± {spread:.1f}"
+    return pd.DataFrame([{"direction": d, **{m: cells[d].get(m, "") for m in order}} for d in cells])
+
+
 def conflict_synergy(results: pd.DataFrame, joint: str, single: dict[str, str], metric: str = "chrf") -> pd.DataFrame:
     """Per direction: chrF of the `joint` run (trained on every direction) minus chrF of the run
     trained on that direction alone (`single`: direction → run). Positive: the other directions

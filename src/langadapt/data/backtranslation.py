@@ -31,7 +31,7 @@ def backtranslation_streams(source: SourceConfig, out: Path) -> tuple[dict[str, 
     monolingual = [line for path in source.files for line in read_lines(path)]
     fallback = fill(cfg.template, "{source}", real_lang, synthetic_lang, cfg.names)
     synthetic = translate_with(Path(cfg.model), monolingual, real_lang, synthetic_lang, cfg.max_new_tokens,
-                               fallback=fallback)
+                               cfg.batch_size, fallback=fallback)
     kept = [(made, real) for made, real in zip(synthetic, monolingual, strict=True) if made]
     write_text(Path(out) / "backtranslation" / f"{source.name}.tsv",
                "".join(f"{made}\t{real}\n" for made, real in [(synthetic_lang, real_lang), *kept]))

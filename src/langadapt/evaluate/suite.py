@@ -38,6 +38,7 @@ class EvalRequest:
     prompt: str | None = None  # None: each model's own template (its card), else translation.DEFAULT_PROMPT
     max_new_tokens: int = 64
     num_beams: int = 1  # 1: greedy
+    batch_size: int = 16  # translation: sentences decoded together (larger on a GPU)
     outputs_dir: Path | None = None  # where each model's translations are written, one TSV per direction
     harness: list[str] = field(default_factory=list)
     tasks_dir: Path | None = None
@@ -85,6 +86,7 @@ def build_request(
     probe_test: list[str] | None = None, pos: Path | None = None, retrieval: list[str] | None = None,
     translation: list[str] | None = None, prompt: str | None = None, harness: list[str] | None = None,
     tasks_dir: Path | None = None, limit: int | None = None, max_new_tokens: int = 64, num_beams: int = 1,
+    batch_size: int = 16,
 ) -> EvalRequest:
     """An EvalRequest from command-line style specs (`LANG=FILE`, `LANG=FILE,PIVOT`,
     `SRC-TGT=FILE,REF`); every path
@@ -92,7 +94,7 @@ def build_request(
     if tasks_dir is not None:
         check_path(tasks_dir, OUTPUT, "--tasks-dir")
     request = EvalRequest(stride=stride, prompt=prompt, harness=harness or [], tasks_dir=tasks_dir, limit=limit,
-                          max_new_tokens=max_new_tokens, num_beams=num_beams)
+                          max_new_tokens=max_new_tokens, num_beams=num_beams, batch_size=batch_size)
     for spec in texts:
         language, files = _language_and_files(spec, "--text") if "=" in spec else (None, [Path(spec)])
         for found, found_texts in read_texts(check_path(files[0], TEXT, "--text"), language).items():
@@ -147,7 +149,7 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
         sources, references = read_parallel(*files, limit=request.limit)
         prompt = request.prompt or prompt_for(read_card(path), source_lang, language)
         hypotheses = translate(model, tokenizer, sources, end_of_text(tokenizer, model.config.eos_token_id),
-                               prompt, request.max_new_tokens, num_beams=request.num_beams)
+                               prompt, request.max_new_tokens, request.batch_size, request.num_beams)
         if request.outputs_dir is not None:
             table = pd.DataFrame({"source": sources, "reference": references, "hypothesis": hypotheses})
             write_with(request.outputs_dir / name / f"{key}.tsv",

@@ -97,12 +97,12 @@ def translate_with(folder: Path, sentences: list[str], source_lang: str, target_
                    batch_size: int = 16, num_beams: int = 1, fallback: str = DEFAULT_PROMPT) -> list[str]:
     """Load the model folder and translate `sentences` from `source_lang` into `target_lang`,
     prompted as its card says it was trained (`fallback` for a model without a template)."""
-    from langadapt.model.build import load_model
+    from langadapt.model.build import default_device, load_model
     from langadapt.model.card import read_card
     from langadapt.vocab.train import end_of_text, load_tokenizer
 
     folder = Path(folder)
-    model, tokenizer = load_model(folder), load_tokenizer(folder / "tokenizer.json")
+    model, tokenizer = load_model(folder).to(default_device()), load_tokenizer(folder / "tokenizer.json")
     prompt = prompt_for(read_card(folder), source_lang, target_lang, fallback)
     return translate(model, tokenizer, sentences, end_of_text(tokenizer, model.config.eos_token_id), prompt,
                      max_new_tokens, batch_size, num_beams)
