@@ -98,24 +98,31 @@ def main() -> None:
                                        for d in DIRECTIONS}, limit=args.sentences, max_new_tokens=args.max_new_tokens,
                           batch_size=args.decode_batch, outputs_dir=args.out / "translations")
     rows = []
+
+    def scored(name: str, folder: Path, wanted: EvalRequest, seed: int | None = None) -> None:
+        """Score one model and write every row so far: a run stopped later keeps what it measured."""
+        nonlocal rows
+        rows += [{**row, "model": name, "seed": seed}
+                 for row in evaluate_model(name if seed is None else f"{name} s{seed}", folder, wanted)]
+        table = pd.DataFrame(rows)
+        write_with(args.out / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
+
     for direction in DIRECTIONS:  # the base has no stored template: prompt it with the same one
         source, target = direction.split("-")
-        one = replace(request, translation={direction: request.translation[direction]},
-                      prompt=fill(TEMPLATE, "{source}", source, target, NAMES))
-        rows += [{**row, "model": "prompted base"} for row in evaluate_model("prompted base", base, one)]
+        scored("prompted base", base, replace(request, translation={direction: request.translation[direction]},
+                                              prompt=fill(TEMPLATE, "{source}", source, target, NAMES)))
     ntrex, mono = split_ntrex(args.out, args.monolingual)
     for seed in args.seeds:
-        one_way = job(args, base, "one-direction", seed, pairs(["eng_Latn-swh_Latn"], ntrex))
+        scored("one-direction", job(args, base, "one-direction", seed, pairs(["eng_Latn-swh_Latn"], ntrex)),
+               request, seed)
         both = job(args, base, "bidirectional", seed, pairs("both", ntrex))
+        scored("bidirectional", both, request, seed)
         synthetic = {"name": "bt", "format": "backtranslation", "files": [str(mono)], "weight": 0.5,
                      "languages": ["eng_Latn", "swh_Latn"],
                      "translation": {"model": str(both), "names": NAMES, "template": TEMPLATE,
                                      "max_new_tokens": args.max_new_tokens, "batch_size": args.decode_batch}}
-        with_bt = job(args, base, "bidirectional+bt", seed, [*pairs("both", ntrex), synthetic])
-        for name, folder in {"one-direction": one_way, "bidirectional": both, "bidirectional+bt": with_bt}.items():
-            rows += [{**row, "model": name, "seed": seed} for row in evaluate_model(f"{name} s{seed}", folder, request)]
-        table = pd.DataFrame(rows)  # after each seed, so a stopped run keeps what it measured
-        write_with(args.out / "results.csv", lambda tmp, table=table: table.to_csv(tmp, index=False))
+        scored("bidirectional+bt", job(args, base, "bidirectional+bt", seed, [*pairs("both", ntrex), synthetic]),
+               request, seed)
     order = ["prompted base", "one-direction", "bidirectional", "bidirectional+bt"]
     for metric in ("chrf", "bleu"):
         print(f"\n{metric}, mean ± half the range over seeds {args.seeds}:")
