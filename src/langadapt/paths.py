@@ -156,6 +156,16 @@ def check_safetensors(path: Path) -> None:
                           "copy or download the file again (compare its size or checksum with the source).")
 
 
+def check_weights(folder: Path, where: str, fix: str | None = None) -> None:
+    """Every safetensors file in `folder` intact, before a library loads it: a truncated file is named
+    as a LangadaptError `where` it was met (with `fix`, else the file check's own), not a library trace."""
+    for weights in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            check_safetensors(weights)
+        except PathProblem as err:
+            raise LangadaptError(err.what, where=where, fix=fix or err.fix) from None
+
+
 def check_model_files(path: Path, gguf_file: str | None = None) -> None:
     """A local model folder as langadapt loads it: config.json and safetensors weights (intact,
     never pickle-only), no remote code; or a folder holding the GGUF file `gguf_file`."""

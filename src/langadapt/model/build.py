@@ -30,9 +30,8 @@ from transformers import (
 )
 
 from langadapt.config import ModelConfig
-from langadapt.errors import LangadaptError
 from langadapt.model.card import ModelCard, write_card
-from langadapt.paths import PathProblem, check_safetensors
+from langadapt.paths import check_weights
 from langadapt.vocab.train import as_transformers, end_of_text
 
 MASK = "<|mask|>"
@@ -165,11 +164,7 @@ def load_model(path: Path, gguf_file: str | None = None) -> PreTrainedModel:
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         return model
-    for weights in sorted(Path(path).glob("*.safetensors")):  # a truncated file is named, not a library trace
-        try:
-            check_safetensors(weights)
-        except PathProblem as err:
-            raise LangadaptError(err.what, where=f"model {path}", fix=err.fix) from None
+    check_weights(path, f"model {path}")
     masked = AutoConfig.from_pretrained(path).model_type == "bert"
     auto = AutoModelForMaskedLM if masked else AutoModelForCausalLM
     return auto.from_pretrained(path, use_safetensors=True, trust_remote_code=False)

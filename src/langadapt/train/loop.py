@@ -31,7 +31,7 @@ from langadapt.atomic import write_jsonl, write_text
 from langadapt.config import TrainConfig
 from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError
-from langadapt.paths import PathProblem, check_safetensors
+from langadapt.paths import check_weights
 from langadapt.train.objectives import OBJECTIVES, Objective
 
 Batches = Callable[[], Batch]
@@ -112,12 +112,7 @@ def _save_checkpoint(accelerator: Accelerator, sampler, checkpoint_dir: Path, st
 
 
 def _load_checkpoint(accelerator: Accelerator, sampler, path: Path) -> dict:
-    for weights in sorted(path.glob("*.safetensors")):
-        try:
-            check_safetensors(weights)
-        except PathProblem as err:
-            raise LangadaptError(err.what, where=f"checkpoint {path}",
-                                 fix=f"restore the file, or delete {path.parent} to train again from step 0.") from None
+    check_weights(path, f"checkpoint {path}", f"restore the file, or delete {path.parent} to train again from step 0.")
     accelerator.load_state(str(path))
     sampler.load_state_dict(torch.load(path / f"sampler_{accelerator.process_index}.pt", weights_only=True))
     return json.loads((path / "state.json").read_text())
