@@ -20,7 +20,7 @@ import pandas as pd
 from transformers import AutoModelForSequenceClassification
 
 from langadapt.config import ModelConfig, TrainJobConfig, parse_config
-from langadapt.data.labelled import read_sib200
+from langadapt.data.sib200 import read_topics
 from langadapt.evaluate.committee import Committee, parameter_count
 from langadapt.model.build import build_model
 from langadapt.train.classify import accuracy, encode, read_task
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    texts, _ = read_sib200(args.data / "sib200", args.language, "train")
+    texts, _ = read_topics(args.data / "sib200", args.language, "train")
     tokenizer = train_bpe(texts, 2000)
     tokenizer_path = save_tokenizer(tokenizer, args.out / "tokenizer.json")
     one, two = (parameter_count(build_model(ModelConfig(**MODEL, n_layer=n), tokenizer))

@@ -19,7 +19,7 @@ import pandas as pd
 
 from langadapt.config import TrainJobConfig, parse_config
 from langadapt.corpus.document import read_lines
-from langadapt.data.labelled import read_sib200
+from langadapt.data.sib200 import read_topics
 from langadapt.train.job import run_train_job
 from langadapt.vocab.train import save_tokenizer, train_bpe
 
@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     unlabelled = args.data / "ntrex128" / f"newstest2019-ref.{args.ntrex}.txt"
-    texts, _ = read_sib200(args.data / "sib200", args.language, "train")
+    texts, _ = read_topics(args.data / "sib200", args.language, "train")
     tokenizer = save_tokenizer(train_bpe(texts + read_lines(unlabelled), 2000), args.out / "tokenizer.json")
     frames = []
     for size in args.sizes:

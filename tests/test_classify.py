@@ -15,7 +15,7 @@ import pytest
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 from langadapt.config import ModelConfig, TrainJobConfig, parse_config
-from langadapt.data.labelled import read_sib200
+from langadapt.data.sib200 import read_topics
 from langadapt.errors import LangadaptError
 from langadapt.model.build import build_model, save_model
 from langadapt.train.classify import accuracy, encode, pseudo_labels, read_task
@@ -34,7 +34,7 @@ def _job(tmp_path, task: dict, arch: str, method: str = "full", init_from=None) 
 
 def _pretrained(tmp_path, shared, arch: str):
     """A saved tiny LM folder (random weights: what matters here is the path a real base takes)."""
-    texts, _ = read_sib200(shared("sib200"), "kin_Latn", "train")
+    texts, _ = read_topics(shared("sib200"), "kin_Latn", "train")
     tokenizer = train_bpe(texts, 400)
     return save_model(build_model(ModelConfig(**TINY, arch=arch), tokenizer), tokenizer, tmp_path / f"base-{arch}")
 
@@ -82,7 +82,7 @@ def test_a_text_without_a_label_names_its_line(shared, tmp_path):
     lines[5] = "\t".join([cells[0], "", *cells[2:]])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(LangadaptError, match=r"train\.tsv, line 6.*no label"):
-        read_sib200(folder, "kin_Latn", "train")
+        read_topics(folder, "kin_Latn", "train")
 
 
 def test_a_test_label_the_training_set_lacks_is_refused(shared, tmp_path):

@@ -4,7 +4,8 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from langadapt.config import ModelConfig
-from langadapt.data.labelled import encode_texts, in_order, read_sib200
+from langadapt.data.labelled import encode_texts, in_order
+from langadapt.data.sib200 import read_topics
 from langadapt.evaluate.committee import Committee, parameter_count
 from langadapt.model.build import build_model
 from langadapt.train.classify import accuracy
@@ -12,7 +13,7 @@ from langadapt.vocab.train import end_of_text, train_bpe
 
 
 def test_a_committee_predicts_the_average_of_its_members(shared):
-    texts, labels = read_sib200(shared("sib200"), "kin_Latn", "test")
+    texts, labels = read_topics(shared("sib200"), "kin_Latn", "test")
     tokenizer = train_bpe(texts, 400)
     names = sorted(set(labels))
     pad = end_of_text(tokenizer)

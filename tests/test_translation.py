@@ -85,7 +85,7 @@ def test_bad_translation_input_is_named_before_training(tmp_path, shared):
     source = {"name": "ntrex", "format": "translation", "files": [str(eng), str(short)], "languages": PAIR}
     with pytest.raises(LangadaptError, match=r"has 1997 lines but .*short.txt has 50"):
         prepared(tmp_path, job(tmp_path, source))
-    with pytest.raises(LangadaptError, match=r"no hsb_Latn/train.tsv"):
+    with pytest.raises(LangadaptError, match=r"'hsb_Latn' has no SIB-200 train split"):
         prepared(tmp_path, job(tmp_path, {**sib(shared), "languages": ["eng_Latn", "hsb_Latn"]}))
     with pytest.raises(LangadaptError, match=r"template.*no \{source\}"):
         job(tmp_path, sib(shared, template="{source_lang} to {target_lang}:"))

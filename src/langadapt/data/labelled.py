@@ -16,40 +16,11 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
-from langadapt.corpus.document import read_utf8
 from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.probes import read_conllu
 
 IGNORE = -100  # the label of a position that takes no loss (padding, a word's inner tokens)
-
-
-def read_sib200(folder: Path, language: str, split: str) -> tuple[list[str], list[str]]:
-    """(texts, topic labels) of one SIB-200 split (`<folder>/<language>/<split>.tsv`)."""
-    path = Path(folder) / language / f"{split}.tsv"
-    if not path.is_file():
-        known = sorted(p.name for p in Path(folder).iterdir() if p.is_dir()) if Path(folder).is_dir() else []
-        close = [name for name in known if name.split("_")[0] == language.split("_")[0]] or known[:6]
-        raise LangadaptError(
-            f"language {language!r} has no SIB-200 {split} split", where=str(path),
-            fix=f"name a language folder of {folder} (e.g. {', '.join(close) or 'none found'}), or point "
-                "`task.data` at a SIB-200 folder (<lang>/{train,test}.tsv).")
-    lines = read_utf8(path).splitlines()
-    header = lines[0].split("\t") if lines else []
-    if "category" not in header or "text" not in header:
-        raise LangadaptError(f"header {header} lacks the `category` and `text` columns", where=f"{path}, line 1",
-                             fix="use SIB-200's columns: index_id, category, text (tab-separated).")
-    label_at, text_at = header.index("category"), header.index("text")
-    texts, labels = [], []
-    for number, line in enumerate(lines[1:], start=2):
-        cells = line.split("\t")
-        label = cells[label_at].strip() if len(cells) > label_at else ""
-        if not label:
-            raise LangadaptError("a text has no label (empty `category`)", where=f"{path}, line {number}",
-                                 fix="give every row its topic, or remove the row.")
-        texts.append(cells[text_at] if len(cells) > text_at else "")
-        labels.append(label)
-    return texts, labels
 
 
 def read_pos(folder: Path, split: str) -> list[list[tuple[str, str]]]:

@@ -12,13 +12,11 @@ the configured direction rates hold exactly and several pairs mix by weight or t
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from langadapt.config import SourceConfig, TranslationConfig
-from langadapt.corpus.document import Document, read_lines, read_parallel, read_utf8
-from langadapt.errors import LangadaptError
+from langadapt.corpus.document import Document, read_lines, read_parallel
+from langadapt.data import sib200
 
 TARGET_SEPARATOR = " "  # between the filled template and the target: a word boundary for BPE tokenizers
 
@@ -46,19 +44,8 @@ def read_sib200(folder: Path, languages: list[str], splits: list[str]) -> dict[s
     for split in splits:
         rows = {}
         for lang in languages:
-            path = folder / lang / f"{split}.tsv"
-            if not path.is_file():
-                have = sorted(p.name for p in folder.iterdir() if p.is_dir())[:8]
-                raise LangadaptError(f"the SIB-200 folder has no {lang}/{split}.tsv, so pairs with {lang} are "
-                                     "missing", where=str(folder),
-                                     fix=f"use languages it holds (e.g. {', '.join(have)}) or another split.")
-            table = list(csv.reader(io.StringIO(read_utf8(path), newline=""), delimiter="\t"))  # quoted cells
-            header = table[0] if table else []
-            if "index_id" not in header or "text" not in header:
-                raise LangadaptError(f"the header {header} lacks index_id or text", where=f"{path}, line 1",
-                                     fix="give SIB-200/FLORES TSV files (columns index_id, category, text).")
-            at, text = header.index("index_id"), header.index("text")
-            rows[lang] = {cells[at]: cells[text].strip() for cells in table[1:] if len(cells) > max(at, text)}
+            rows[lang] = {row["index_id"]: row["text"] for row in sib200.read_split(folder, lang, split,
+                                                                                ("index_id", "text"))}
         shared = [key for key in rows[languages[0]] if all(rows[lang].get(key) for lang in languages)]
         for lang in languages:
             aligned[lang] += [rows[lang][key] for key in shared]

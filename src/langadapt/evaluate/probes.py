@@ -12,17 +12,16 @@ probe (the model is never trained here). Probes live in one registry:
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
 from langadapt.corpus.document import read_utf8
+from langadapt.data.sib200 import read_topics
 from langadapt.errors import LangadaptError
 from langadapt.evaluate import require
 from langadapt.evaluate.embed import hidden_states, mean_pooled
@@ -63,24 +62,16 @@ def linear_probe_accuracy(train_x: np.ndarray, train_y: list[str], test_x: np.nd
     return float((classifier.predict(test_x) == np.asarray(test_y)).mean())
 
 
-def _sib200_split(data: Path, language: str, split: str) -> pd.DataFrame:
-    path = Path(data) / language / f"{split}.tsv"
-    if not path.is_file():
-        known = sorted(p.name for p in Path(data).iterdir() if p.is_dir())[:8] if Path(data).is_dir() else []
-        raise LangadaptError(f"no SIB-200 {split} file for {language}", where=str(path),
-                             fix=f"pass the SIB-200 folder and a language it holds (e.g. {', '.join(known)}).")
-    return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
-
-
 @probe("sib200")
 def sib200(model: PreTrainedModel, tokenizer: Tokenizer, task: ProbeTask) -> list[dict]:
-    train = _sib200_split(task.data, task.train_language, "train")[: task.limit]
-    train_x = mean_pooled(model, tokenizer, list(train.text), task.layer)
+    texts, labels = read_topics(task.data, task.train_language, "train")
+    train_texts, train_labels = texts[: task.limit], labels[: task.limit]
+    train_x = mean_pooled(model, tokenizer, train_texts, task.layer)
     rows = []
     for language in task.test_languages or [task.train_language]:
-        test = _sib200_split(task.data, language, "test")
-        test_x = mean_pooled(model, tokenizer, list(test.text), task.layer)
-        accuracy = linear_probe_accuracy(train_x, list(train.category), test_x, list(test.category))
+        test_texts, test_labels = read_topics(task.data, language, "test")
+        test_x = mean_pooled(model, tokenizer, test_texts, task.layer)
+        accuracy = linear_probe_accuracy(train_x, train_labels, test_x, test_labels)
         rows.append({"language": language, "metric": f"sib200_acc:{task.train_language}", "value": accuracy})
     return rows
 

@@ -39,9 +39,9 @@ from langadapt.data.labelled import (
     in_order,
     label_list,
     read_pos,
-    read_sib200,
 )
 from langadapt.data.packing import Batch
+from langadapt.data.sib200 import read_topics
 from langadapt.errors import LangadaptError
 from langadapt.model.adapters import ADAPTERS, export
 from langadapt.model.base import check_base
@@ -81,8 +81,8 @@ def read_task(task: TaskConfig) -> tuple[list, dict[str, list], list[str]]:
     are sentences of (word, tag), labelled by the 17 universal POS tags (so a small `limit` that
     misses a rare tag still trains a head for it), and their one test set is the treebank's own."""
     if task.kind == "sequence":
-        train = list(zip(*read_sib200(task.data, task.train_language, "train"), strict=True))[: task.limit]
-        tests = {language: list(zip(*read_sib200(task.data, language, "test"), strict=True))
+        train = list(zip(*read_topics(task.data, task.train_language, "train"), strict=True))[: task.limit]
+        tests = {language: list(zip(*read_topics(task.data, language, "test"), strict=True))
                  for language in task.test_languages or [task.train_language]}
         known = labels_of(task, train)
     else:

@@ -1,0 +1,45 @@
+"""SIB-200: the FLORES sentences with a topic label, `<folder>/<language>/{train,dev,test}.tsv`
+with the columns index_id, category and text. One reader for the probe, the classifiers and the
+translation pairs, because the files are CSV-quoted TSV: a text holding quotes is written
+`"He said ""yes""."`, so splitting lines on tabs would keep the quoting as part of the sentence."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from langadapt.corpus.document import read_utf8
+from langadapt.errors import LangadaptError
+
+
+def read_split(folder: Path, language: str, split: str, columns: tuple[str, ...] = ("category", "text")
+               ) -> list[dict[str, str]]:
+    """The rows of one split as {column: cell}, in file order; a language or split the folder lacks,
+    or a header without `columns`, is an error naming the file and the fix."""
+    folder = Path(folder)
+    path = folder / language / f"{split}.tsv"
+    if not path.is_file():
+        known = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        close = [name for name in known if name.split("_")[0] == language.split("_")[0]] or known[:6]
+        raise LangadaptError(f"language {language!r} has no SIB-200 {split} split", where=str(path),
+                             fix=f"name a language folder of {folder} (e.g. {', '.join(close) or 'none found'}), or "
+                                 "point at a SIB-200 folder (<lang>/{train,dev,test}.tsv).")
+    table = list(csv.reader(io.StringIO(read_utf8(path), newline=""), delimiter="\t"))
+    header = table[0] if table else []
+    if missing := [column for column in columns if column not in header]:
+        raise LangadaptError(f"the header {header} lacks the column(s) {', '.join(missing)}", where=f"{path}, line 1",
+                             fix="use SIB-200's tab-separated columns: index_id, category, text.")
+    return [dict(zip(header, (cell.strip() for cell in cells), strict=False)) for cells in table[1:] if cells]
+
+
+def read_topics(folder: Path, language: str, split: str) -> tuple[list[str], list[str]]:
+    """(texts, topic labels) of one SIB-200 split (`<folder>/<language>/<split>.tsv`); a row without
+    a label is an error naming its line."""
+    rows = read_split(folder, language, split)
+    for number, row in enumerate(rows, start=2):
+        if not row.get("category"):
+            raise LangadaptError("a text has no label (empty `category`)",
+                                 where=f"{Path(folder) / language / f'{split}.tsv'}, line {number}",
+                                 fix="give every row its topic, or remove the row.")
+    return [row.get("text", "") for row in rows], [row["category"] for row in rows]
