@@ -5,11 +5,12 @@ original half and trains a tiny masked model."""
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
-from langadapt.config import TrainJobConfig, parse_config
+from langadapt.config import TrainJobConfig, load_config, parse_config
 from langadapt.corpus.document import read_parallel
 from langadapt.data.codeswitch import code_switch, induce_dictionary, restore_streams, words
 from langadapt.errors import LangadaptError
@@ -146,3 +147,8 @@ def test_objectives_that_cannot_use_the_data_are_named_before_training(files, tm
     with pytest.raises(LangadaptError, match=r"'translation' trains a model to be prompted.*format: codeswitch"):
         parse_config({"name": "mt", "model": {"arch": "bert"}, "train": {"objective": "masked"},
                       "data": {"sources": [translation]}}, "test", TrainJobConfig)
+
+
+def test_the_example_is_a_valid_masked_restore_job():
+    cfg = load_config(Path(__file__).parents[1] / "examples" / "codeswitch-restore.yaml", TrainJobConfig)
+    assert (cfg.model.arch, cfg.train.objective, cfg.data.sources[0].format) == ("bert", "masked", "codeswitch")
