@@ -752,6 +752,29 @@ class TrainJobConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _objective_fits_model_and_data(self):
+        """A masked model learns to restore, not to generate: it can restore code-switched text but
+        not be prompted to translate, and predicting the next token is no task for it."""
+        if self.data is None or self.task is not None:  # a classifier job: no LM objective
+            return self
+        objective, arch = self.train.objective, self.model.arch
+        if self.init_from is None and (objective == "masked") != (arch == "bert") and objective != "ccp":
+            raise ValueError(f"train.objective {objective!r} does not fit model.arch {arch!r}: a masked objective "
+                             "needs a masked model and a causal one a causal model; set model.arch: bert with "
+                             "train.objective: masked, or a causal arch (gpt2, llama) with train.objective: causal")
+        for source in self.data.sources:
+            if objective == "masked" and source.format in ("translation", "backtranslation"):
+                raise ValueError(f"source {source.name!r}: format {source.format!r} trains a model to be prompted "
+                                 "to translate, which a masked model (train.objective: masked) cannot do; use "
+                                 "format: codeswitch (restore, masked on the original half) or format: parallel, "
+                                 "or train.objective: causal with a causal model.arch")
+            if objective == "ccp" and source.format in TRANSLATION_FORMATS:
+                raise ValueError(f"source {source.name!r}: train.objective ccp pairs neighbouring sentences of "
+                                 f"a document, which a {source.format!r} prompt → target document does not have; "
+                                 "give the same line-parallel files as format: parallel")
+        return self
+
+    @model_validator(mode="after")
     def _gguf_file_in_init_from(self):
         if self.init_from is not None and self.gguf_file is not None:
             check_model_files(self.init_from, self.gguf_file)

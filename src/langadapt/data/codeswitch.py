@@ -3,6 +3,12 @@ a corruption that swaps some words of a sentence for their translations, and res
 (corrupted sentence → original sentence, the loss on the original), a stage before translation
 fine-tuning that teaches the model which words mean the same across the two languages.
 
+The documents serve both kinds of model: a causal one learns `corrupted → original` with the loss on
+the original; a masked one (`train.objective: masked`) sees both halves and restores masked tokens of
+the original only (XLM's translation LM with one side masked), because an encoder has no decoder to
+generate the original as CSR4mBART's does, and masking the switched half would hide the translations
+it should learn from.
+
 The dictionary comes from sentence-level co-occurrence: the Dice coefficient
 2·c(s, t) / (c(s) + c(t)) over the aligned pairs, each source word mapped to its best-scoring
 target word (words lowercased, at least `min_count` occurrences). It needs no aligner and no

@@ -3,7 +3,8 @@
 The loop stays the same for every objective; a new one (contrastive, code-switch restore) is
 one function and one decorator line here. A batch is the sampler's mapping (`data.packing.Batch`):
 `input_ids` and `labels` (the same block shifted by one token, -100 where no loss is taken), plus
-whatever keys a sampler adds for its objective. Causal LM uses both; masked LM only `input_ids`.
+whatever keys a sampler adds for its objective. Causal LM uses both; masked LM masks `input_ids`
+where `labels` keep a loss (so a restore document's prompt is never masked).
 """
 
 from __future__ import annotations
@@ -44,15 +45,29 @@ def causal_lm(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
     return _cross_entropy(model(input_ids=batch["input_ids"], use_cache=False).logits, batch["labels"])
 
 
+def _takes_loss(labels: torch.Tensor) -> torch.Tensor:
+    """Which input positions a causal model would take loss on: labels are the inputs shifted by
+    one, so position t takes loss when label t - 1 is kept (position 0 goes with position 1)."""
+    kept = labels != -100
+    return torch.cat([kept[:, :1], kept[:, :-1]], dim=1)
+
+
 @objective("masked")
 def masked_lm(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
-    """Restore 15 % of the tokens from both sides' context (BERT). Needs `config.mask_token_id`."""
+    """Restore 15 % of the tokens from both sides' context (BERT). Needs `config.mask_token_id`.
+
+    Only positions that take loss are masked: all of plain text, but only the original half (and its
+    end-of-text) of a code-switch restore document, so the model restores original words with the
+    whole code-switched sentence in view (XLM's translation LM, one side masked: the encoder analogue
+    of CSR4mBART's decoder restoring the original)."""
     inputs = batch["input_ids"]
     mask_id = model.config.mask_token_id
     if mask_id is None:
         raise ValueError("masked LM needs model.config.mask_token_id (build_model sets it for arch 'bert')")
-    chosen = torch.rand(inputs.shape, device=inputs.device) < MASK_FRACTION
-    chosen[:, 0] |= ~chosen.any(dim=1)  # at least one position per row, so the loss is never empty
+    allowed = _takes_loss(batch["labels"])
+    chosen = (torch.rand(inputs.shape, device=inputs.device) < MASK_FRACTION) & allowed
+    first = allowed.int().argmax(dim=1)  # at least one position per row, so the loss is never empty
+    chosen[torch.arange(len(inputs), device=inputs.device), first] |= ~chosen.any(dim=1)
     roll = torch.rand(inputs.shape, device=inputs.device)
     corrupted = inputs.masked_fill(chosen & (roll < 0.8), mask_id)
     swap = chosen & (roll >= 0.8) & (roll < 0.9)
