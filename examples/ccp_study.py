@@ -1,6 +1,6 @@
 """CCP vs LM-only at equal steps, scored by sentence retrieval (README "Sentence representations").
 
-    PYTHONPATH=src python examples/ccp_study.py --data ../shared/data --steps 150 --seeds 0 1 2
+    PYTHONPATH=src python examples/ccp_study.py --data ../shared/data --steps 200 --seeds 0 1 2
 
 Each language's NTREX-128 lines (news articles, in order) are cut into documents of `--doc-lines`
 consecutive lines (NTREX marks no article boundaries, so a few documents straddle two articles);
@@ -44,12 +44,12 @@ def write_documents(data: Path, out: Path, languages: list[str], doc_lines: int,
     return path
 
 
-def job(name: str, objective: str, documents: Path, out: Path, seed: int, steps: int) -> TrainJobConfig:
+def job(name: str, objective: str, documents: Path, out: Path, seed: int, steps: int, lr: float) -> TrainJobConfig:
     return parse_config({
         "name": f"{name}-seed{seed}", "seed": seed, "output_dir": str(out),
         "model": {"arch": "gpt2", "n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 64},
         "data": {"vocab_size": 2000, "sources": [{"name": "ntrex", "format": "jsonl", "files": [str(documents)]}]},
-        "train": {"steps": steps, "batch_size": 32, "lr": 2e-3, "warmup_steps": 10, "checkpoint_every": 0,
+        "train": {"steps": steps, "batch_size": 32, "lr": lr, "warmup_steps": 10, "checkpoint_every": 0,
                   **OBJECTIVES[objective]},
         "ccp": {"lm_weight": 1.0 if objective == "ccp+lm" else 0.0, "window": 2, "bank_size": 256},
     }, schema=TrainJobConfig)
@@ -76,7 +76,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("runs/ccp-study"))
     parser.add_argument("--languages", nargs="+", default=["eng", "deu", "fra"])
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--lr", type=float, default=1e-2, help="every objective's (CCP slows the layers to 1%% of it)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--doc-lines", type=int, default=8)
     parser.add_argument("--heldout", type=int, default=300)
@@ -88,7 +89,7 @@ def main() -> None:
     rows = []
     for seed, objective in itertools.product(args.seeds, ["untrained", *args.objectives]):
         cfg = job(objective if objective != "untrained" else "causal", "causal" if objective == "untrained"
-                  else objective, documents, args.out, seed, 1 if objective == "untrained" else args.steps)
+                  else objective, documents, args.out, seed, 1 if objective == "untrained" else args.steps, args.lr)
         if objective == "untrained":  # the same architecture and tokenizer, one step away from its random init
             cfg = cfg.model_copy(update={"name": f"untrained-seed{seed}"})
         final = run_train_job(cfg)
