@@ -5,7 +5,8 @@
 Each language's NTREX-128 lines (news articles, in order) are cut into documents of `--doc-lines`
 consecutive lines (NTREX marks no article boundaries, so a few documents straddle two articles);
 the last `--heldout` lines are kept out of training. Three tiny GPT-2 models per seed, same
-data, same steps: `causal` (LM only), `ccp` (contrastive only) and `ccp+lm` (joint, weight 1).
+data, same steps: `causal` (LM only), `ccp` (contrastive only, memory bank of 256 per language),
+`ccp-nobank` (in-batch negatives only) and `ccp+lm` (joint, weight 1).
 Scores: retrieval accuracy (both directions, averaged) on the held-out NTREX lines for every
 language pair (non-English pairs included) and on Tatoeba xxx–eng, plus the variance of the
 unit-length sentence embeddings (near 0 means collapse). Prints a markdown table.
@@ -30,7 +31,9 @@ from langadapt.train.job import run_train_job
 from langadapt.vocab.train import load_tokenizer
 
 NTREX = {"eng": "newstest2019-src.eng.txt", "deu": "newstest2019-ref.deu.txt", "fra": "newstest2019-ref.fra.txt"}
-OBJECTIVES = {"causal": {"objective": "causal"}, "ccp": {"objective": "ccp"}, "ccp+lm": {"objective": "ccp"}}
+# name: (train.objective, the `ccp:` section); `ccp` is the paper's method (memory bank of 256)
+OBJECTIVES = {"causal": ("causal", {}), "ccp": ("ccp", {"bank_size": 256}), "ccp-nobank": ("ccp", {"bank_size": 0}),
+              "ccp+lm": ("ccp", {"bank_size": 256, "lm_weight": 1.0})}
 
 
 def write_documents(data: Path, out: Path, languages: list[str], doc_lines: int, heldout: int) -> Path:
@@ -50,8 +53,8 @@ def job(name: str, objective: str, documents: Path, out: Path, seed: int, steps:
         "model": {"arch": "gpt2", "n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 64},
         "data": {"vocab_size": 2000, "sources": [{"name": "ntrex", "format": "jsonl", "files": [str(documents)]}]},
         "train": {"steps": steps, "batch_size": 32, "lr": lr, "warmup_steps": 10, "checkpoint_every": 0,
-                  **OBJECTIVES[objective]},
-        "ccp": {"lm_weight": 1.0 if objective == "ccp+lm" else 0.0, "window": 2, "bank_size": 256},
+                  "objective": OBJECTIVES[objective][0]},
+        "ccp": {"window": 2, **OBJECTIVES[objective][1]},
     }, schema=TrainJobConfig)
 
 
