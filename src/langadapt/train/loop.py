@@ -43,11 +43,13 @@ READ_BACK_EVERY = 10  # steps between reading losses back: each read waits for t
 def _optimizer(modules: list[torch.nn.Module], cfg: TrainConfig, lr_scale: dict[torch.nn.Parameter, float]
                ) -> torch.optim.Optimizer:
     """AdamW over `modules`' trainable parameters; a parameter in `lr_scale` learns at `cfg.lr` times its scale."""
+    params = [p for module in modules for p in module.parameters() if p.requires_grad]
     kinds: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}  # (decayed, lr scale): parameters
-    for p in (p for module in modules for p in module.parameters() if p.requires_grad):
-        kinds.setdefault((p.dim() >= 2, lr_scale.get(p, 1.0)), []).append(p)
-    groups = [{"params": params, "weight_decay": cfg.weight_decay if decay else 0.0, "lr": cfg.lr * scale}
-              for (decay, scale), params in kinds.items()]
+    for decay in (True, False):  # matrices first, as checkpoints written before the scales expect
+        for p in (p for p in params if (p.dim() >= 2) == decay):
+            kinds.setdefault((decay, lr_scale.get(p, 1.0)), []).append(p)
+    groups = [{"params": members, "weight_decay": cfg.weight_decay if decay else 0.0, "lr": cfg.lr * scale}
+              for (decay, scale), members in kinds.items()]
     # fused: one kernel over all tensors per step instead of a Python loop over them (CPU and CUDA)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=True)
 
