@@ -1,14 +1,16 @@
 """CCP vs LM-only at equal steps, scored by sentence retrieval (README "Sentence representations").
 
-    PYTHONPATH=src python examples/ccp_study.py --data ../shared/data --steps 150 --seeds 0 1 2
+    PYTHONPATH=src python examples/ccp_study.py --data ../shared/data --steps 200 --seeds 0 1 2
 
 Each language's NTREX-128 lines (news articles, in order) are cut into documents of `--doc-lines`
 consecutive lines (NTREX marks no article boundaries, so a few documents straddle two articles);
-the last `--heldout` lines are kept out of training. Three tiny GPT-2 models per seed, same
-data, same steps: `causal` (LM only), `ccp` (contrastive only) and `ccp+lm` (joint, weight 1).
+the last `--heldout` lines are kept out of training. Four tiny GPT-2 models per seed, same
+data, same steps: `causal` (LM only), `ccp` (contrastive only, memory bank of 256 per language),
+`ccp-nobank` (in-batch negatives only) and `ccp+lm` (joint, weight 1).
 Scores: retrieval accuracy (both directions, averaged) on the held-out NTREX lines for every
 language pair (non-English pairs included) and on Tatoeba xxx–eng, plus the variance of the
-unit-length sentence embeddings (near 0 means collapse). Prints a markdown table.
+unit-length sentence embeddings (near 0 means collapse) and how many of the 64 directions carry
+it (effective dimensions). Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -20,17 +22,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from langadapt.config import TrainJobConfig, parse_config
 from langadapt.corpus.document import read_lines
 from langadapt.evaluate.embed import mean_pooled
-from langadapt.evaluate.retrieval import embedding_variance, retrieval_accuracy
+from langadapt.evaluate.retrieval import effective_dimensions, embedding_variance, retrieval_accuracy
 from langadapt.model.build import load_model
 from langadapt.train.job import run_train_job
 from langadapt.vocab.train import load_tokenizer
 
 NTREX = {"eng": "newstest2019-src.eng.txt", "deu": "newstest2019-ref.deu.txt", "fra": "newstest2019-ref.fra.txt"}
-OBJECTIVES = {"causal": {"objective": "causal"}, "ccp": {"objective": "ccp"}, "ccp+lm": {"objective": "ccp"}}
+# name: (train.objective, the `ccp:` section); `ccp` is the paper's method (memory bank of 256)
+OBJECTIVES = {"causal": ("causal", {}), "ccp": ("ccp", {"bank_size": 256}), "ccp-nobank": ("ccp", {"bank_size": 0}),
+              "ccp+lm": ("ccp", {"bank_size": 256, "lm_weight": 1.0})}
 
 
 def write_documents(data: Path, out: Path, languages: list[str], doc_lines: int, heldout: int) -> Path:
@@ -44,30 +49,49 @@ def write_documents(data: Path, out: Path, languages: list[str], doc_lines: int,
     return path
 
 
-def job(name: str, objective: str, documents: Path, out: Path, seed: int, steps: int) -> TrainJobConfig:
+def job(name: str, objective: str, documents: Path, out: Path, seed: int, steps: int, lr: float) -> TrainJobConfig:
     return parse_config({
         "name": f"{name}-seed{seed}", "seed": seed, "output_dir": str(out),
         "model": {"arch": "gpt2", "n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 64},
         "data": {"vocab_size": 2000, "sources": [{"name": "ntrex", "format": "jsonl", "files": [str(documents)]}]},
-        "train": {"steps": steps, "batch_size": 32, "lr": 2e-3, "warmup_steps": 10, "checkpoint_every": 0,
-                  **OBJECTIVES[objective]},
-        "ccp": {"lm_weight": 1.0 if objective == "ccp+lm" else 0.0, "window": 2, "bank_size": 256},
+        "train": {"steps": steps, "batch_size": 32, "lr": lr, "warmup_steps": 10, "checkpoint_every": 0,
+                  "objective": OBJECTIVES[objective][0]},
+        "ccp": {"window": 2, **OBJECTIVES[objective][1]},
     }, schema=TrainJobConfig)
 
 
-def score(model, tokenizer, data: Path, languages: list[str], heldout: int, tatoeba: int) -> dict[str, float]:
+def test_pairs(data: Path, languages: list[str], heldout: int, tatoeba: int) -> dict[str, tuple[list[str], list[str]]]:
+    """Held-out NTREX lines for every language pair, and the first Tatoeba pairs of each xxx–eng."""
     held = {lang: read_lines(data / "ntrex128" / NTREX[lang])[-heldout:] for lang in languages}
+    pairs = {f"ntrex {left}-{right}": (held[left], held[right]) for left, right in itertools.combinations(languages, 2)}
+    for lang in (lang for lang in languages if lang != "eng"):
+        base = data / "tatoeba" / f"tatoeba.{lang}-eng"
+        pairs[f"tatoeba {lang}-eng"] = tuple(read_lines(Path(f"{base}.{side}"))[:tatoeba] for side in (lang, "eng"))
+    return pairs
+
+
+def lexical(tokenizer, pairs: dict[str, tuple[list[str], list[str]]]) -> dict[str, float]:
+    """The lexical-overlap reference: tf-idf over the tokenizer's tokens, nothing learnt. An
+    untrained model scores through the same overlap (shared names, numbers), blurred by its
+    random 64-wide embeddings."""
     scores = {}
-    for left, right in itertools.combinations(languages, 2):
-        accuracy = retrieval_accuracy(model, tokenizer, held[left], held[right])
-        scores[f"ntrex {left}-{right}"] = float(np.mean(list(accuracy.values())))
-    for lang in languages:
-        if lang != "eng":
-            base = data / "tatoeba" / f"tatoeba.{lang}-eng"
-            pair = [read_lines(Path(f"{base}.{side}"))[:tatoeba] for side in (lang, "eng")]
-            scores[f"tatoeba {lang}-eng"] = float(np.mean(list(retrieval_accuracy(model, tokenizer, *pair).values())))
+    for name, (left, right) in pairs.items():
+        vectorizer = TfidfVectorizer(analyzer=lambda text: tokenizer.encode(text, add_special_tokens=False).tokens)
+        vectors = vectorizer.fit_transform(left + right)
+        similarity = (vectors[: len(left)] @ vectors[len(left) :].T).toarray()
+        gold = np.arange(len(left))
+        scores[name] = float(((similarity.argmax(1) == gold).mean() + (similarity.argmax(0) == gold).mean()) / 2)
+    return scores
+
+
+def score(model, tokenizer, data: Path, languages: list[str], heldout: int, tatoeba: int) -> dict[str, float]:
+    pairs = test_pairs(data, languages, heldout, tatoeba)
+    scores = {name: float(np.mean(list(retrieval_accuracy(model, tokenizer, *pair).values())))
+              for name, pair in pairs.items()}
+    held = {lang: read_lines(data / "ntrex128" / NTREX[lang])[-heldout:] for lang in languages}
     vectors = np.concatenate([mean_pooled(model, tokenizer, texts) for texts in held.values()])
     scores["embedding variance"] = embedding_variance(vectors)
+    scores["effective dimensions"] = effective_dimensions(vectors)
     return scores
 
 
@@ -76,7 +100,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("runs/ccp-study"))
     parser.add_argument("--languages", nargs="+", default=["eng", "deu", "fra"])
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--lr", type=float, default=1e-2, help="every objective's (CCP slows the layers to 1%% of it)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--doc-lines", type=int, default=8)
     parser.add_argument("--heldout", type=int, default=300)
@@ -88,12 +113,15 @@ def main() -> None:
     rows = []
     for seed, objective in itertools.product(args.seeds, ["untrained", *args.objectives]):
         cfg = job(objective if objective != "untrained" else "causal", "causal" if objective == "untrained"
-                  else objective, documents, args.out, seed, 1 if objective == "untrained" else args.steps)
+                  else objective, documents, args.out, seed, 1 if objective == "untrained" else args.steps, args.lr)
         if objective == "untrained":  # the same architecture and tokenizer, one step away from its random init
             cfg = cfg.model_copy(update={"name": f"untrained-seed{seed}"})
-        final = run_train_job(cfg)
-        scores = score(load_model(final), load_tokenizer(final.parent / "tokenizer.json"), args.data,
-                       args.languages, args.heldout, args.tatoeba)
+        final = run_train_job(cfg)  # a finished job (same --out) is only scored again
+        tokenizer = load_tokenizer(final.parent / "tokenizer.json")
+        scores = score(load_model(final), tokenizer, args.data, args.languages, args.heldout, args.tatoeba)
+        if objective == "untrained":  # the same tokenizer, no model: the lexical reference row
+            rows += [{"objective": "tf-idf", "seed": seed, "metric": metric, "value": value} for metric, value in
+                     lexical(tokenizer, test_pairs(args.data, args.languages, args.heldout, args.tatoeba)).items()]
         rows += [{"objective": objective, "seed": seed, "metric": metric, "value": value}
                  for metric, value in scores.items()]
         print(objective, seed, {k: round(v, 3) for k, v in scores.items()}, flush=True)

@@ -700,8 +700,13 @@ class CCPConfig(Section):
     temperature: float = Field(default=0.05, gt=0)
     bank_size: int = Field(default=256, ge=0, description="per language: detached past embeddings used as "
                            "negatives (0: in-batch negatives only)")
-    projection: int = Field(default=128, ge=8, description="width of the projection head the loss is taken on")
+    projection: int = Field(default=0, ge=0, description="width of a projection head the loss is taken on; 0: none, "
+                            "the loss is on the pooled states themselves (the ones retrieval scores; a head at the "
+                            "full learning rate collapsed to 4 directions and dragged the states with it)")
     lm_weight: float = Field(default=0.0, ge=0, description="joint training: add this times the LM loss")
+    body_lr_scale: float = Field(default=0.01, gt=0, description="the transformer layers learn at train.lr times "
+                                 "this (embedding tables, projection and batch norm at train.lr): at the same rate "
+                                 "they collapse a randomly initialised model's sentence states before it learns")
     lm_objective: Literal["causal", "masked"] = "causal"
     max_tokens: int = Field(default=64, ge=4, description="sentences are cut to this many tokens")
 

@@ -34,3 +34,13 @@ def embedding_variance(vectors: np.ndarray) -> float:
     point (a collapsed contrastive model), near 1 when they spread over the sphere."""
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     return float(unit.var(axis=0).sum())
+
+
+def effective_dimensions(vectors: np.ndarray) -> float:
+    """How many directions the sentences spread over, per dimension rather than in total: exp of
+    the entropy of the covariance eigenvalues' shares (effective rank). Near 1 when a model
+    squeezes its states onto a line even if their total variance looks healthy; the width when
+    every direction carries the same variance."""
+    eigenvalues = np.clip(np.linalg.eigvalsh(np.cov(vectors, rowvar=False)), 0, None)
+    shares = eigenvalues / eigenvalues.sum()
+    return float(np.exp(-(shares * np.log(np.where(shares > 0, shares, 1))).sum()))

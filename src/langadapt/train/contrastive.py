@@ -113,11 +113,21 @@ class ContrastiveContext(nn.Module):
     def __init__(self, width: int, languages: int, cfg: CCPConfig):
         super().__init__()
         self.cfg = cfg
-        self.projection = nn.Sequential(nn.Linear(width, cfg.projection), nn.GELU(),
-                                        nn.Linear(cfg.projection, cfg.projection))
-        self.anchor_norm = nn.BatchNorm1d(cfg.projection)  # one branch only: the asymmetry works against collapse
-        self.register_buffer("bank", torch.zeros(languages, cfg.bank_size, cfg.projection))
+        out = cfg.projection or width
+        self.projection = (nn.Sequential(nn.Linear(width, out), nn.GELU(), nn.Linear(out, out)) if cfg.projection
+                           else nn.Identity())
+        self.anchor_norm = nn.BatchNorm1d(out)  # one branch only: the asymmetry works against collapse
+        self.register_buffer("bank", torch.zeros(languages, cfg.bank_size, out))
         self.register_buffer("filled", torch.zeros(languages, dtype=torch.long))  # entries written so far
+
+    def lr_scale(self, model: PreTrainedModel) -> dict[nn.Parameter, float]:
+        """Every model parameter outside an embedding table learns at `body_lr_scale` × the rate.
+
+        Measured on NTREX (tiny GPT-2 from random init): at the full rate the layers squeeze the
+        pooled states into 3–5 of 64 directions within 100 steps and the loss stays at chance;
+        with the layers slowed, the token embeddings learn which sentences share a context."""
+        tables = {id(p) for module in model.modules() if isinstance(module, nn.Embedding) for p in module.parameters()}
+        return {p: self.cfg.body_lr_scale for p in model.parameters() if id(p) not in tables}
 
     def embed(self, model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor, anchor: bool) -> torch.Tensor:
         projected = self.projection(sentence_embeddings(model, ids, mask).float())

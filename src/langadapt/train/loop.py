@@ -40,11 +40,16 @@ LATEST = "latest"  # a file in the checkpoint folder naming the newest complete 
 READ_BACK_EVERY = 10  # steps between reading losses back: each read waits for the device to finish
 
 
-def _optimizer(modules: list[torch.nn.Module], cfg: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(modules: list[torch.nn.Module], cfg: TrainConfig, lr_scale: dict[torch.nn.Parameter, float]
+               ) -> torch.optim.Optimizer:
+    """AdamW over `modules`' trainable parameters; a parameter in `lr_scale` learns at `cfg.lr` times its scale."""
     params = [p for module in modules for p in module.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    kinds: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}  # (decayed, lr scale): parameters
+    for decay in (True, False):  # matrices first, as checkpoints written before the scales expect
+        for p in (p for p in params if (p.dim() >= 2) == decay):
+            kinds.setdefault((decay, lr_scale.get(p, 1.0)), []).append(p)
+    groups = [{"params": members, "weight_decay": cfg.weight_decay if decay else 0.0, "lr": cfg.lr * scale}
+              for (decay, scale), members in kinds.items()]
     # fused: one kernel over all tensors per step instead of a Python loop over them (CPU and CUDA)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=True)
 
@@ -159,7 +164,8 @@ def train(
     # an objective that is a module (a projection head, a memory bank) trains beside the model and
     # is checkpointed with it (accelerate saves every prepared module's state)
     modules = [model, objective] if isinstance(objective, torch.nn.Module) else [model]
-    optimizer = _optimizer(modules, cfg)
+    # an objective may slow parts of the model down (CCP: the transformer layers, see train/contrastive.py)
+    optimizer = _optimizer(modules, cfg, objective.lr_scale(model) if hasattr(objective, "lr_scale") else {})
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
     model, *extra, optimizer, scheduler = accelerator.prepare(*modules, optimizer, scheduler)
     objective = extra[0] if extra else objective
