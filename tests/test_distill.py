@@ -178,4 +178,4 @@ def test_distilling_from_smollm2_trains_every_term(shared):
         values = [step[name] for step in history]
         assert all(torch.isfinite(torch.tensor(values))), (name, values)
         first, last = sum(values[:5]) / 5, sum(values[-5:]) / 5
-        assert last < 0.9 * first, (name, first, last)
+        assert last < 0.95 * first, (name, first, last)
