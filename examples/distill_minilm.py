@@ -125,8 +125,8 @@ def main() -> None:
                 f"{name}-seed{seed}", student, "teacher" if distill else tokenizer, args.steps, eval_files,
                 args.out, seed, teacher if distill else None, distill))
             rows += [{**row, "seed": seed} for row in [*scores(final, eval_files, name), wall]]
-    table = pd.DataFrame(rows)
-    table.to_csv(args.out / "distill-study.csv", index=False)
+            table = pd.DataFrame(rows)
+            table.to_csv(args.out / "distill-study.csv", index=False)  # a long study stopped midway keeps its rows
     grouped = table.groupby(["metric", "language", "run"], sort=False).value
     summary = pd.concat({"mean": grouped.mean(), "sd": grouped.std()}, axis=1).unstack("run")
     runs = [c for c in ["teacher", *args.students] if c in table.run.values]
