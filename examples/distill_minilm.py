@@ -18,19 +18,21 @@ news batches with the teacher's tokenizer:
 
 Scored on FLORES sentences (SIB-200 test) in English and Czech: bits per byte, and the accuracy of
 a linear SIB-200 topic probe on the frozen last-layer states (train split → test split). `wall_s`
-rows are seconds: training each model (for a `--teacher` folder, scoring it).
+rows are each model's training seconds (`--workers` processes share the machine meanwhile).
 
     PYTHONPATH=src python examples/distill_minilm.py --out runs/minilm
     PYTHONPATH=src python examples/distill_minilm.py --out runs/minilm-smollm2 --teacher runs/smollm2 \
-        --student-layers 4 --student-width 128 --students lm minilm+lm --seeds 0 1 2
+        --student-layers 4 --student-width 128 --students lm minilm+lm --seeds 0 1 2 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import pandas as pd
@@ -96,6 +98,16 @@ def timed(run: str, work, *args) -> tuple:
     return result, {"run": run, "language": "all", "metric": "wall_s", "value": time.perf_counter() - start}
 
 
+def student_rows(name: str, seed: int, student: dict, teacher: Path, eval_files: dict[str, str], out: Path,
+                 steps: int) -> list[dict]:
+    """Train one student on the teacher's tokenizer, and score it."""
+    distill = STUDENTS[name]
+    tokenizer = "teacher" if distill else str(teacher / "tokenizer.json")
+    final, wall = timed(name, run_train_job, job(f"{name}-seed{seed}", student, tokenizer, steps, eval_files, out,
+                                                 seed, teacher if distill else None, distill))
+    return [{**row, "seed": seed} for row in [*scores(final, eval_files, name), wall]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/minilm"))
@@ -106,6 +118,8 @@ def main() -> None:
     parser.add_argument("--student-layers", type=int, default=2)
     parser.add_argument("--student-width", type=int, default=64)
     parser.add_argument("--students", nargs="+", choices=list(STUDENTS), default=list(STUDENTS))
+    parser.add_argument("--workers", type=int, default=1, help="processes scoring the teacher and training "
+                        "students side by side (a real teacher's scoring costs as much as several students)")
     args = parser.parse_args()
     student = {"arch": "llama", "n_layer": args.student_layers, "n_embd": args.student_width,
                "n_head": max(1, args.student_width // 32), "tie_embeddings": False}
@@ -115,16 +129,12 @@ def main() -> None:
         teacher, wall = timed("teacher", run_train_job,
                               job("teacher", TEACHER, "bpe", args.teacher_steps, eval_files, args.out, 0))
         rows.append(wall)
-    teacher_rows, wall = timed("teacher", scores, teacher, eval_files, "teacher")
-    rows += teacher_rows + ([wall] if args.teacher else [])
-    tokenizer = str(teacher / "tokenizer.json")
-    for seed in args.seeds:
-        for name in args.students:
-            distill = STUDENTS[name]
-            final, wall = timed(name, run_train_job, job(
-                f"{name}-seed{seed}", student, "teacher" if distill else tokenizer, args.steps, eval_files,
-                args.out, seed, teacher if distill else None, distill))
-            rows += [{**row, "seed": seed} for row in [*scores(final, eval_files, name), wall]]
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        tasks = [pool.submit(scores, teacher, eval_files, "teacher")]
+        tasks += [pool.submit(student_rows, name, seed, student, teacher, eval_files, args.out, args.steps)
+                  for seed in args.seeds for name in args.students]
+        for task in as_completed(tasks):
+            rows += task.result()
             table = pd.DataFrame(rows)
             table.to_csv(args.out / "distill-study.csv", index=False)  # a long study stopped midway keeps its rows
     grouped = table.groupby(["metric", "language", "run"], sort=False).value
