@@ -108,6 +108,17 @@ def student_rows(name: str, seed: int, student: dict, teacher: Path, eval_files:
     return [{**row, "seed": seed} for row in [*scores(final, eval_files, name), wall]]
 
 
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Per metric and language, each run's mean and each student's sd over seeds (the rows of
+    `distill-study.csv`, also of a study stopped midway)."""
+    grouped = table.groupby(["metric", "language", "run"], sort=False).value
+    summary = pd.concat({"mean": grouped.mean(), "sd": grouped.std()}, axis=1).unstack("run")
+    runs = [run for run in ["teacher", *STUDENTS] if run in table.run.values]
+    columns = [("mean", run) for run in runs] + [("sd", run) for run in runs if run != "teacher"]
+    summary = summary[columns].set_axis([run if stat == "mean" else f"{run} sd" for stat, run in columns], axis=1)
+    return summary.reset_index()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/minilm"))
@@ -137,15 +148,9 @@ def main() -> None:
             rows += task.result()
             table = pd.DataFrame(rows)
             table.to_csv(args.out / "distill-study.csv", index=False)  # a long study stopped midway keeps its rows
-    grouped = table.groupby(["metric", "language", "run"], sort=False).value
-    summary = pd.concat({"mean": grouped.mean(), "sd": grouped.std()}, axis=1).unstack("run")
-    runs = [c for c in ["teacher", *args.students] if c in table.run.values]
-    columns = [("mean", run) for run in runs] + [("sd", run) for run in runs if run != "teacher"]
-    summary = summary[columns].set_axis([run if stat == "mean" else f"{run} sd" for stat, run in columns], axis=1)
-    summary = summary.reset_index()
     print(f"teacher {args.teacher or TEACHER} ({args.teacher_steps} steps), student {student}, {args.steps} steps, "
           f"seeds {args.seeds}: mean, and sd over seeds")
-    print(markdown_table(summary))
+    print(markdown_table(summarise(table)))
 
 
 if __name__ == "__main__":
