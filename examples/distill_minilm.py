@@ -22,7 +22,7 @@ rows are each model's training seconds (`--workers` processes share the machine 
 
     PYTHONPATH=src python examples/distill_minilm.py --out runs/minilm
     PYTHONPATH=src python examples/distill_minilm.py --out runs/minilm-smollm2 --teacher runs/smollm2 \
-        --student-layers 4 --student-width 128 --students lm minilm+lm --seeds 0 1 2 --workers 2
+        --student-layers 4 --student-width 128 --students lm minilm+lm --seeds 0 1 2 --workers 3
 """
 
 from __future__ import annotations
@@ -79,13 +79,13 @@ def job(name: str, model: dict, tokenizer: str, steps: int, eval_files: dict, ou
     return parse_config(spec, name, TrainJobConfig)
 
 
-def scores(folder: Path, eval_files: dict[str, str], run: str) -> list[dict]:
-    """Held-out bpb and SIB-200 probe accuracy of the model in a stock folder (a student's `final/`
-    or the teacher), scored the same way for both."""
+def scores(folder: Path, eval_files: dict[str, str], run: str, languages: list[str] = LANGUAGES) -> list[dict]:
+    """Held-out bpb and SIB-200 probe accuracy in `languages` of the model in a stock folder (a
+    student's `final/` or the teacher), scored the same way for both."""
     model, tokenizer = load_model(folder), load_tokenizer(folder / "tokenizer.json")
-    texts = {language: eval_texts(Path(path), language) for language, path in eval_files.items()}
+    texts = {language: eval_texts(Path(eval_files[language]), language) for language in languages}
     rows = [{"run": run, **row} for row in bpb_rows(model, tokenizer, texts) if row["metric"] == "bpb"]
-    for language in LANGUAGES:
+    for language in languages:
         for row in PROBES["sib200"](model, tokenizer, ProbeTask(DATA / "sib200", language, [language])):
             rows.append({"run": run, "language": language, "metric": "sib200_acc", "value": row["value"]})
     return rows
@@ -141,9 +141,10 @@ def main() -> None:
                               job("teacher", TEACHER, "bpe", args.teacher_steps, eval_files, args.out, 0))
         rows.append(wall)
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        tasks = [pool.submit(scores, teacher, eval_files, "teacher")]
+        # longest first: the teacher (one task per language), then the students that run it
+        tasks = [pool.submit(scores, teacher, eval_files, "teacher", [language]) for language in LANGUAGES]
         tasks += [pool.submit(student_rows, name, seed, student, teacher, eval_files, args.out, args.steps)
-                  for seed in args.seeds for name in args.students]
+                  for name in sorted(args.students, key=lambda name: STUDENTS[name] is None) for seed in args.seeds]
         for task in as_completed(tasks):
             rows += task.result()
             table = pd.DataFrame(rows)
