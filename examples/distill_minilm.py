@@ -149,8 +149,8 @@ def main() -> None:
             rows += task.result()
             table = pd.DataFrame(rows)
             table.to_csv(args.out / "distill-study.csv", index=False)  # a long study stopped midway keeps its rows
-    print(f"teacher {args.teacher or TEACHER} ({args.teacher_steps} steps), student {student}, {args.steps} steps, "
-          f"seeds {args.seeds}: mean, and sd over seeds")
+    teacher_name = args.teacher or f"{TEACHER} ({args.teacher_steps} steps)"
+    print(f"teacher {teacher_name}, student {student}, {args.steps} steps, seeds {args.seeds}: mean, and sd over seeds")
     print(markdown_table(summarise(table)))
 
 
