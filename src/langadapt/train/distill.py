@@ -143,6 +143,8 @@ class MiniLM:
     """A training objective (`train(..., objective=MiniLM(...))`) holding a frozen teacher."""
 
     def __init__(self, teacher: PreTrainedModel, teacher_vocab: int, teacher_eos: int, cfg: DistillConfig):
+        # eval mode (no dropout) and frozen; any attention implementation (sdpa, eager) will do,
+        # because the hooks read the projections and RoPE inputs, not the attention weights
         self.teacher = teacher.eval().requires_grad_(False)
         self.teacher_vocab, self.teacher_eos, self.cfg = teacher_vocab, teacher_eos, cfg
         self.teacher_attention = last_attention(teacher)
@@ -163,7 +165,11 @@ class MiniLM:
         student_attention = last_attention(model)
         self._check_width(student_attention, "student")
         with torch.no_grad(), captured(self.teacher_attention) as teacher:
-            teacher_logits = self.teacher(input_ids=ids.masked_fill(~known, self.teacher_eos), use_cache=False).logits
+            teacher_ids = ids.masked_fill(~known, self.teacher_eos)
+            if self.cfg.logits:
+                teacher_logits = self.teacher(input_ids=teacher_ids, use_cache=False).logits
+            else:  # the relations need the blocks only: skip the output layer (SmolLM2's is 49k × 576)
+                self.teacher.base_model(input_ids=teacher_ids, use_cache=False)
         with captured(student_attention) as student:
             student_logits = model(input_ids=ids, use_cache=False).logits
         length = ids.shape[1]
