@@ -101,9 +101,8 @@ def main() -> None:
 
     def scored(name: str, folder: Path, wanted: EvalRequest, seed: int | None = None) -> None:
         """Score one model and write every row so far: a run stopped later keeps what it measured."""
-        nonlocal rows
-        rows += [{**row, "model": name, "seed": seed}
-                 for row in evaluate_model(name if seed is None else f"{name} s{seed}", folder, wanted)]
+        rows.extend({**row, "model": name, "seed": seed}
+                    for row in evaluate_model(name if seed is None else f"{name} s{seed}", folder, wanted))
         table = pd.DataFrame(rows)
         write_with(args.out / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
 
