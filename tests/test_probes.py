@@ -4,10 +4,11 @@ from collections import Counter
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from langadapt.corpus.document import read_parallel
 from langadapt.errors import LangadaptError
+from langadapt.evaluate.embed import hidden_states
 from langadapt.evaluate.probes import PROBES, ProbeTask, read_conllu
 from langadapt.evaluate.retrieval import retrieval_accuracy
 from langadapt.evaluate.translation import translate, translation_scores
@@ -20,6 +21,28 @@ def model(tokenizers):
     torch.manual_seed(0)
     return GPT2LMHeadModel(GPT2Config(vocab_size=tokenizers[0].get_vocab_size(), n_positions=64, n_embd=32,
                                       n_layer=2, n_head=2)).eval()
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_batched_states_equal_each_text_read_alone_in_context_long_pieces(arch, model, tokenizers, shared):
+    """Batching by length and skipping the output layer change no state: each text, the longest
+    read in 64-token pieces, gets the states the whole model gives it alone, in token order."""
+    if arch == "llama":
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=tokenizers[0].get_vocab_size(), hidden_size=32,
+                                             intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                             max_position_embeddings=64)).eval()
+    source, _ = read_parallel(shared("tatoeba") / "tatoeba.hsb-eng.hsb", shared("tatoeba") / "tatoeba.hsb-eng.eng",
+                              limit=12)
+    texts = [*source, " ".join(source)]  # the last is several context lengths long
+    assert len(tokenizers[0].encode(texts[-1], add_special_tokens=False).ids) > 2 * 64
+    batched = hidden_states(model, tokenizers[0], texts, layer=1, batch_size=5)
+    for text, states in zip(texts, batched, strict=True):
+        ids = tokenizers[0].encode(text, add_special_tokens=False).ids
+        with torch.no_grad():
+            alone = [model(input_ids=torch.tensor([ids[start : start + 64]]), output_hidden_states=True)
+                     .hidden_states[1][0] for start in range(0, len(ids), 64)]
+        torch.testing.assert_close(torch.from_numpy(states), torch.cat(alone), rtol=1e-4, atol=1e-5)
 
 
 def test_pos_probe_beats_the_majority_tag(model, tokenizers, shared):
