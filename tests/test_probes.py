@@ -4,14 +4,16 @@ from collections import Counter
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from transformers import GPT2Config, GPT2LMHeadModel
 
+from langadapt.config import ModelConfig
 from langadapt.corpus.document import read_parallel
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.embed import hidden_states
 from langadapt.evaluate.probes import PROBES, ProbeTask, read_conllu
 from langadapt.evaluate.retrieval import retrieval_accuracy
 from langadapt.evaluate.translation import translate, translation_scores
+from langadapt.model.build import build_model
 from langadapt.vocab.train import EOS
 
 
@@ -24,14 +26,11 @@ def model(tokenizers):
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])
-def test_batched_states_equal_each_text_read_alone_in_context_long_pieces(arch, model, tokenizers, shared):
+def test_batched_states_equal_each_text_read_alone_in_context_long_pieces(arch, tokenizers, shared):
     """Batching by length and skipping the output layer change no state: each text, the longest
     read in 64-token pieces, gets the states the whole model gives it alone, in token order."""
-    if arch == "llama":
-        torch.manual_seed(0)
-        model = LlamaForCausalLM(LlamaConfig(vocab_size=tokenizers[0].get_vocab_size(), hidden_size=32,
-                                             intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                                             max_position_embeddings=64)).eval()
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch=arch, n_layer=2, n_embd=32, n_head=2, block_size=64), tokenizers[0]).eval()
     source, _ = read_parallel(shared("tatoeba") / "tatoeba.hsb-eng.hsb", shared("tatoeba") / "tatoeba.hsb-eng.eng",
                               limit=12)
     texts = [*source, " ".join(source)]  # the last is several context lengths long

@@ -28,20 +28,20 @@ def hidden_states(
     device = next(model.parameters()).device
     model.eval()
     states: list[np.ndarray] = [np.empty(0)] * len(pieces)
-    by_length = sorted(range(len(pieces)), key=lambda piece: len(pieces[piece][1]))
+    by_length = sorted(range(len(pieces)), key=lambda position: len(pieces[position][1]))
     for start in range(0, len(pieces), batch_size):
-        chunk = by_length[start : start + batch_size]
-        width = max(len(pieces[piece][1]) for piece in chunk)
+        positions = by_length[start : start + batch_size]
+        chunk = [pieces[position] for position in positions]
+        width = max(len(ids) for _, ids in chunk)
         ids = torch.zeros((len(chunk), width), dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, piece in enumerate(chunk):
-            sequence = pieces[piece][1]
+        for row, (_, sequence) in enumerate(chunk):
             ids[row, : len(sequence)] = torch.tensor(sequence)
             mask[row, : len(sequence)] = 1
         output = model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
         layer_states = output.hidden_states[layer].float().cpu().numpy()
-        for row, piece in enumerate(chunk):
-            states[piece] = layer_states[row, : len(pieces[piece][1])]
+        for position, (_, sequence), row_states in zip(positions, chunk, layer_states, strict=True):
+            states[position] = row_states[: len(sequence)]
     per_text: list[list[np.ndarray]] = [[] for _ in texts]
     for (index, _), state in zip(pieces, states, strict=True):  # pieces in reading order
         per_text[index].append(state)
