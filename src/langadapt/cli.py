@@ -13,14 +13,16 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markdown import Markdown
+from rich.text import Text
 
+from langadapt.atomic import WRITE_ERRORS
 from langadapt.config import ExperimentConfig, load_config, parse_config
-from langadapt.errors import LangadaptError
+from langadapt.errors import Interrupted, LangadaptError, fs_error
 from langadapt.paths import FOLDER, MODEL, OUTPUT, OUTPUT_FILE, TEXT, check_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Adapt language models to under-served languages: curate, tokenize, train, evaluate, report.")
-console = Console()
+console = Console(markup=False)  # user text (messages, paths, YAML) is printed literally, `[models]` and all
 state = {"debug": False}
 
 
@@ -32,13 +34,34 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for 
     logging.getLogger("langadapt").setLevel(logging.INFO)  # our progress; libraries (gensim, ...) only warn
 
 
+def _show(label: str, value: object, after: str = "") -> None:
+    """`label` then `value` in bold (a path, printed literally), then `after`."""
+    console.print(Text.assemble(label, (str(value), "bold"), after))
+
+
+def _error(message: str) -> None:
+    console.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+
+
 def _guarded(action):
+    """Run a command's action; what a user can fix prints as one paragraph (no traceback): a
+    `LangadaptError`, a file-system refusal (full disk, read-only, permissions) and Ctrl-C."""
     try:
         return action()
     except LangadaptError as err:
         if state["debug"]:
             raise
-        console.print(f"[bold red]error:[/] {err.message}", highlight=False)
+        _error(err.message)
+        raise typer.Exit(code=130 if isinstance(err, Interrupted) else 2) from None
+    except KeyboardInterrupt:
+        if state["debug"]:
+            raise
+        _error("interrupted (Ctrl-C). Finished work is kept: rerun the same command to continue.")
+        raise typer.Exit(code=130) from None
+    except OSError as err:
+        if state["debug"] or err.errno not in WRITE_ERRORS:
+            raise
+        _error(fs_error(err, err.filename or "a file", "writing").message)
         raise typer.Exit(code=2) from None
 
 
@@ -81,12 +104,12 @@ def _run_all(runs: list, dry_run: bool = False, overwrite: bool = False, workers
             folder = compute(run.config, state)
         if isinstance(run.config, ExperimentConfig):  # an experiment has a report of its own
             console.print(Markdown(report_run(folder)))
-        console.print(f"Run folder: [bold]{folder}[/] ({time.perf_counter() - started:.0f} s)")
+        _show("Run folder: ", folder, f" ({time.perf_counter() - started:.0f} s)")
         done.append((folder, run.values))
     if runs[0].values:
         summary = Path(runs[0].config.output_dir)
         console.print(Markdown(write_comparison(summary, done)))
-        console.print(f"Comparison: [bold]{summary / 'report' / 'index.html'}[/]")
+        _show("Comparison: ", summary / "report" / "index.html")
 
 
 DRY_RUN = typer.Option(False, "--dry-run", help="Print what would be computed and what reused; compute nothing.")
@@ -188,13 +211,15 @@ def curate(
         table = out / "removal_table.md"
         if table.is_file():
             console.print(Markdown(table.read_text(encoding="utf-8")))
-        console.print(f"Curated corpus: [bold]{out}[/]")
+        _show("Curated corpus: ", out)
 
     _guarded(action)
 
 
 @app.command("train")
-def train_job(config: Path = typer.Argument(..., help="Training YAML, e.g. examples/train-tiny.yaml.")) -> None:
+def train_job(config: Path = typer.Argument(..., help="Training YAML, e.g. examples/train-tiny.yaml."),
+              overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished or different job in "
+                                             "the output folder (only once the new one has finished).")) -> None:
     """Train one model on a data mixture; rerun the same command to resume from its last checkpoint.
 
     Several processes: `accelerate launch --num_processes 2 -m langadapt.cli train JOB.yaml`.
@@ -205,9 +230,9 @@ def train_job(config: Path = typer.Argument(..., help="Training YAML, e.g. examp
     from langadapt.train.job import run_train_job
 
     def action():
-        final = run_train_job(load_config(config, schema=TrainJobConfig))
+        final = run_train_job(load_config(config, schema=TrainJobConfig), overwrite)
         if PartialState().is_main_process:
-            console.print(f"Model: [bold]{final}[/]")
+            _show("Model: ", final)
 
     _guarded(action)
 
@@ -257,7 +282,7 @@ def eval_(
             console.print(Markdown(report_run(target)))
         else:
             console.print(Markdown(markdown_table(pd.read_parquet(path)[["run", "language", "metric", "value"]])))
-        console.print(f"Results: [bold]{path}[/]")
+        _show("Results: ", path)
 
     _guarded(action)
 
@@ -292,7 +317,7 @@ def translate_file(
             console.print("\n".join(lines), markup=False, highlight=False)
         else:
             write_text(out, "".join(line + "\n" for line in lines))
-            console.print(f"Translations: [bold]{out}[/]")
+            _show("Translations: ", out)
 
     _guarded(action)
 
@@ -313,7 +338,7 @@ def vocab(config: Path = typer.Argument(..., help="Experiment YAML; its language
             check_path(base, MODEL, "--base")
         folder = run_vocab(cfg, base)
         console.print(Markdown(report_run(folder)))
-        console.print(f"Run folder: [bold]{folder}[/] ({time.perf_counter() - started:.0f} s)")
+        _show("Run folder: ", folder, f" ({time.perf_counter() - started:.0f} s)")
 
     _guarded(action)
 

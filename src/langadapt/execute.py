@@ -28,9 +28,7 @@ def compute(cfg: Section, state: str) -> Path:
         if state == "overwrite":  # a half-finished run is recomputed, not resumed
             shutil.rmtree(folder.with_name(folder.name + ".incomplete"), ignore_errors=True)
         return run_experiment(cfg)
-    if state == "overwrite":
-        shutil.rmtree(folder)
-    run_train_job(cfg)
+    run_train_job(cfg, overwrite=state == "overwrite")  # replaces the old folder only once it has finished
     return folder
 
 

@@ -36,9 +36,10 @@ from langadapt.corpus.sources import (
     sample_input_files,
 )
 from langadapt.data.mixing import interlinear
-from langadapt.errors import LangadaptError
+from langadapt.errors import Interrupted, LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.probes import PROBES, ProbeTask
+from langadapt.lock import hold
 from langadapt.model.adapters import stages
 from langadapt.model.base import check_base, import_base
 from langadapt.model.build import load_model, save_model
@@ -86,18 +87,24 @@ def _in_run_folder(cfg: ExperimentConfig, compile) -> Path:
     the config, so nothing in it could be resumed; finished cacheable stages stay in the stage
     cache); any other error or a kill leaves it, so a rerun of the same config resumes it."""
     stages = compile(cfg, Path(cfg.output_dir) / f"{cfg.name}.incomplete")
-    run = Run(cfg)
-    try:
-        run.record_inputs(_input_files(cfg))
-        torch.manual_seed(cfg.seed)
-        run_stages(stages, run, _stage_cache(cfg))
-    except LangadaptError:
-        run.discard()
-        raise
-    except BaseException as err:
-        run.fail(repr(err))
-        raise
-    return run.finish()
+    with hold(Path(cfg.output_dir) / cfg.name):  # one process per run folder
+        run = Run(cfg)
+        try:
+            run.record_inputs(input_files(cfg))
+            torch.manual_seed(cfg.seed)
+            run_stages(stages, run, _stage_cache(cfg))
+        except (KeyboardInterrupt, Interrupted):  # before LangadaptError: an interrupted run is kept
+            run.fail("interrupted")
+            done = ", ".join(run.manifest.get("stages", {})) or "none"
+            raise Interrupted(f"stopped in {run.dir} (finished stages: {done}); a rerun continues from the "
+                              "first unfinished one") from None
+        except LangadaptError:
+            run.discard()
+            raise
+        except BaseException as err:
+            run.fail(repr(err))
+            raise
+        return run.finish()
 
 
 def _stage_cache(cfg: ExperimentConfig) -> Path:
@@ -116,7 +123,8 @@ def _corpus_files(cfg: ExperimentConfig) -> list[Path]:
     return list(cfg.corpus.files) + heldout
 
 
-def _input_files(cfg: ExperimentConfig) -> list[Path]:
+def input_files(cfg: ExperimentConfig) -> list[Path]:
+    """The files an experiment reads, whose hashes its manifest records."""
     other = code_files(cfg.adapt.mix.code_files) if cfg.adapt.mix.code else []
     vectors = cfg.vocab.static_vectors
     return _corpus_files(cfg) + other + ([vectors] if vectors and Path(vectors).is_file() else [])

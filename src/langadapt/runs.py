@@ -17,7 +17,7 @@ from pathlib import Path
 
 from langadapt.atomic import write_json
 from langadapt.config import ExperimentConfig, Section, TrainJobConfig
-from langadapt.errors import LangadaptError
+from langadapt.errors import LangadaptError, fs_error
 
 PACKAGES = ["langadapt", "torch", "transformers", "tokenizers", "peft", "accelerate", "safetensors",
             "datasketch", "py3langid", "langcodes", "django", "polib", "numpy", "pandas", "pydantic",
@@ -79,7 +79,10 @@ class Run:
             self.manifest = {**previous, "status": "running", "resumed": now()}
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir.mkdir(parents=True)
+            try:
+                self.dir.mkdir(parents=True)
+            except OSError as err:
+                raise fs_error(err, self.dir, "creating the run folder") from None
             self.manifest = {"name": cfg.name, "status": "running", "started": now(), "finished": None,
                              "config": config, **provenance([])}
         self.save_manifest()
@@ -117,6 +120,39 @@ class Run:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def changes(old, new, prefix: str = "") -> list[str]:
+    """What differs between two recorded configs (JSON values), one `key: old → new` per leaf, so a
+    refusal to reuse a folder says exactly which edit caused it."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [change for key in dict.fromkeys([*old, *new])
+                for change in changes(old.get(key, "(absent)"), new.get(key, "(absent)"), f"{prefix}{key}.")]
+    if old == new:
+        return []
+    return [f"{prefix.rstrip('.') or '(config)'}: {json.dumps(old, ensure_ascii=False)} → "
+            f"{json.dumps(new, ensure_ascii=False)}"]
+
+
+def different_run(folder: Path, what: list[str], overwrite_flag: str = "--overwrite") -> LangadaptError:
+    """The refusal to reuse `folder` for another run: the differences and the two ways forward."""
+    shown = "; ".join(what[:12]) + (f"; and {len(what) - 12} more" if len(what) > 12 else "")
+    return LangadaptError(f"{folder} holds a run of a different config, so it is neither resumed nor reused "
+                          f"(changed: {shown})",
+                          fix=f"pass {overwrite_flag} to replace it (the old run stays until the new one has "
+                              "finished), or give this config a new `name` or `output_dir`.")
+
+
+def check_inputs(folder: Path, recorded: dict[str, str], paths: list[Path]) -> None:
+    """Refuse to continue a run whose input files changed since it started: its prepared data came
+    from the old contents, so the folder would describe training on data it never saw."""
+    now_hashes = {str(p): file_hash(p) for p in paths if Path(p).is_file()}
+    edited = [f"{path}: contents changed" for path, digest in recorded.items()
+              if path in now_hashes and now_hashes[path] != digest]
+    edited += [f"{path}: no longer an input" for path in recorded if path not in now_hashes]
+    edited += [f"{path}: new input" for path in now_hashes if path not in recorded]
+    if edited:
+        raise different_run(folder, edited)
+
+
 def _manifest(folder: Path) -> dict | None:
     path = folder / "manifest.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
@@ -143,7 +179,21 @@ def run_state(cfg: Section, overwrite: bool = False) -> str:
         raise LangadaptError(f"{final} exists but is not a langadapt run folder (no {record.name})",
                              fix="move it away, or change `name` or `output_dir`.")
     recorded = json.loads(record.read_text(encoding="utf-8"))
-    if (recorded if job else recorded.get("config")) != cfg.model_dump(mode="json"):
-        raise LangadaptError(f"{final} holds a run of a different config",
-                             fix="pass --overwrite to replace it, or change `name` or `output_dir`.")
+    what = changes(recorded if job else recorded.get("config"), cfg.model_dump(mode="json"))
+    if what:
+        raise different_run(final, what)
+    manifest = _manifest(final)
+    if manifest is not None and "inputs" in manifest and getattr(cfg, "task", None) is None:
+        check_inputs(final, manifest["inputs"], _inputs_of(cfg))
     return "finished" if (final / "results.parquet").is_file() else "resume"
+
+
+def _inputs_of(cfg: Section) -> list[Path]:
+    """The input files a run of `cfg` reads (imported late: training pulls in torch)."""
+    if isinstance(cfg, TrainJobConfig):
+        from langadapt.train.job import input_files
+
+        return input_files(cfg)
+    from langadapt.pipeline import input_files
+
+    return input_files(cfg)

@@ -34,6 +34,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.pytorch_utils import Conv1D
 
+from langadapt.atomic import write_folder
 from langadapt.config import LoraConfig
 from langadapt.data.mixing import control_token
 from langadapt.errors import LangadaptError
@@ -382,8 +383,7 @@ def save_peft_adapter(model: nn.Module, path: Path) -> Path | None:
     """A peft model's adapter as a peft folder (adapter_config.json + safetensors); None for others."""
     if not isinstance(model, PeftModel):
         return None
-    model.save_pretrained(path)
-    return path
+    return write_folder(path, model.save_pretrained)
 
 
 def trainable_parameters(model: PreTrainedModel) -> int:

@@ -10,8 +10,6 @@ vocabulary). Byte-level models use `vocab.train.byte_tokenizer()`, whose vocabul
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from langadapt.atomic import write_folder
 from langadapt.config import ModelConfig
 from langadapt.model.card import ModelCard, write_card
 from langadapt.paths import check_weights
@@ -129,22 +128,14 @@ def save_model(model: PreTrainedModel, tokenizer: Tokenizer | PreTrainedTokenize
     """Write model (safetensors, generation config), tokenizer and `card` into a temp folder, then
     rename it into place. A `tokenizers.Tokenizer` is wrapped by `as_transformers`; pass a
     transformers tokenizer (`as_transformers(tok, like=base)`) to keep a base's chat template."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)
-        if not isinstance(tokenizer, PreTrainedTokenizerBase):
-            tokenizer = as_transformers(tokenizer)
-        tokenizer.save_pretrained(tmp)
+        saved = tokenizer if isinstance(tokenizer, PreTrainedTokenizerBase) else as_transformers(tokenizer)
+        saved.save_pretrained(tmp)
         if card is not None:
             write_card(card, tmp)
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
+
+    return write_folder(path, fill)
 
 
 def default_device() -> torch.device:

@@ -245,9 +245,8 @@ def self_train(cfg: TrainJobConfig, start: PreTrainedModel, gold: Labelled, toke
     return fit(cfg, pretrained, gold, tokenizer, pad_id, out), gold_model
 
 
-def run_task_job(cfg: TrainJobConfig) -> Path:
-    """Fine-tune (or resume) the classifier `cfg.task` describes; score it; return its `final/` folder."""
-    out = Path(cfg.output_dir) / cfg.name
+def run_task_job(cfg: TrainJobConfig, out: Path) -> Path:
+    """Fine-tune (or resume) the classifier `cfg.task` describes in `out`; score it; return its `final/` folder."""
     state = make_accelerator()
     train_examples, tests, names = read_task(cfg.task)
     tokenizer, pad_id = task_tokenizer(cfg, texts_of(cfg.task, train_examples))
@@ -255,7 +254,8 @@ def run_task_job(cfg: TrainJobConfig) -> Path:
     model = classifier(cfg, tokenizer, names, pad_id)  # may add a mask token to `tokenizer` (bert)
     if state.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "config.json", cfg.model_dump(mode="json"))
+        if not (out / "config.json").is_file():  # a rerun of the same job keeps what the first one recorded
+            write_json(out / "config.json", cfg.model_dump(mode="json"))
         save_tokenizer(tokenizer, out / "tokenizer.json")
     train_data = encode(cfg.task, tokenizer, train_examples, names)
     test_data = {language: encode(cfg.task, tokenizer, examples, names) for language, examples in tests.items()}

@@ -21,6 +21,7 @@ languages), with the base's chat template, special tokens and generation config.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import itertools
@@ -31,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from tokenizers import Tokenizer
 
-from langadapt.atomic import write_json, write_with
+from langadapt.atomic import replace_folder, write_json, write_with
 from langadapt.config import TRANSLATION_FORMATS, SourceConfig, TrainJobConfig
 from langadapt.corpus.document import Document, read_corpus, read_documents, read_lines, read_parallel
 from langadapt.corpus.sources import code_files, read_code, read_sample
@@ -51,10 +52,11 @@ from langadapt.data.mixing import (
 )
 from langadapt.data.packing import pack_masked, read_tokens, write_tokens
 from langadapt.data.translation import loss_start, translation_card, translation_streams
-from langadapt.errors import LangadaptError
+from langadapt.errors import Interrupted, LangadaptError, fs_error
 from langadapt.evaluate.bpb import bpb_evaluator, bpb_rows
 from langadapt.evaluate.memorisation import probe_rows, probes_evaluator
 from langadapt.languages import normalise
+from langadapt.lock import hold
 from langadapt.model.adapters import (
     ADAPTERS,
     expert_languages,
@@ -67,7 +69,7 @@ from langadapt.model.adapters import (
 from langadapt.model.base import Base, check_base
 from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
-from langadapt.runs import provenance
+from langadapt.runs import changes, check_inputs, different_run, provenance
 from langadapt.train.classify import run_task_job
 from langadapt.train.contrastive import ContextPairs, ContrastiveContext
 from langadapt.train.distill import build_minilm
@@ -118,7 +120,8 @@ def _streams(source: SourceConfig, out: Path, seed: int) -> tuple[dict[str, list
     return {source.name: _documents(source)}, {source.name: source.weight}
 
 
-def _input_files(cfg: TrainJobConfig) -> list[Path]:
+def input_files(cfg: TrainJobConfig) -> list[Path]:
+    """The files a job reads, whose hashes its manifest records (a rerun refuses changed ones)."""
     files = [Path(p) / "train.jsonl" if s.format == "curated" else Path(p)
              for s in active_sources(cfg) if s.format != "code" for p in s.files
              if s.format == "curated" or not Path(p).is_dir()]
@@ -317,15 +320,58 @@ def _mark(out: Path, status: str, reason: str | None = None) -> None:
     write_json(out / STATUS, {"status": status, "reason": reason})
 
 
-def run_train_job(cfg: TrainJobConfig) -> Path:
+def run_train_job(cfg: TrainJobConfig, overwrite: bool = False) -> Path:
     """Train (or resume) the run `cfg` describes; return the final model folder.
 
-    A job that fails before training (its data) leaves no folder behind if it made one; a job
-    that fails while training keeps its last checkpoint and marks the folder failed, with the
-    reason, which the rerun reports before it resumes."""
-    if cfg.task is not None:  # a classifier fine-tuned on labelled data
-        return run_task_job(cfg)
+    One process holds the run folder at a time (`lock.hold`). A rerun resumes only the same job:
+    a folder of another config or other input files is refused, naming what changed. With
+    `overwrite`, the new run trains in a hidden folder beside the old one, which it replaces only
+    once it has finished, so a mistake in the new config never costs the old result."""
     out = Path(cfg.output_dir) / cfg.name
+    main = PartialState().is_main_process
+    with hold(out) if main else contextlib.nullcontext():
+        if not overwrite:
+            return _job(cfg, out)
+        work = out.with_name(f".{out.name}.overwrite")
+        if main:
+            shutil.rmtree(work, ignore_errors=True)
+        try:
+            final = _job(cfg, work)
+        except BaseException:
+            if main:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
+        if main:
+            replace_folder(work, out)
+        PartialState().wait_for_everyone()
+        return out / final.relative_to(work)
+
+
+def check_rerun(cfg: TrainJobConfig, out: Path) -> None:
+    """Refuse a folder that holds something other than this job: another config (naming the keys,
+    old → new), changed input files, or no langadapt run at all."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    record = out / "config.json"
+    if not record.is_file():
+        raise LangadaptError(f"{out} exists but is not a langadapt run folder (no config.json)",
+                             fix="move it away, or change `name` or `output_dir`.")
+    what = changes(json.loads(record.read_text(encoding="utf-8")), cfg.model_dump(mode="json"))
+    if what:
+        raise different_run(out, what)
+    manifest = out / "manifest.json"
+    if cfg.task is None and manifest.is_file():
+        check_inputs(out, json.loads(manifest.read_text(encoding="utf-8")).get("inputs", {}), input_files(cfg))
+
+
+def _job(cfg: TrainJobConfig, out: Path) -> Path:
+    """The job in `out`; a job that fails before training (its data) leaves no folder behind if it
+    made one; a job that fails while training keeps its last checkpoint and marks the folder failed,
+    with the reason, which the rerun reports before it resumes; Ctrl-C says where it stopped."""
+    if PartialState().is_main_process:
+        check_rerun(cfg, out)
+    if cfg.task is not None:  # a classifier fine-tuned on labelled data
+        return run_task_job(cfg, out)
     base = check_base(cfg.init_from, cfg.gguf_file) if cfg.init_from is not None else None
     probe_sets = [read_probe_set(probe) for probe in cfg.probes]  # a bad probe file fails before any work
     state = make_accelerator()
@@ -335,10 +381,15 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
             log.info("train %s: %s", cfg.name, note)
         made = not out.exists()
         try:
-            out.mkdir(parents=True, exist_ok=True)
-            write_json(out / "config.json", cfg.model_dump(mode="json"))
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise fs_error(err, out, "creating the run folder") from None
+            if not (out / "config.json").is_file():  # a rerun of the same job keeps what the first one recorded
+                write_json(out / "config.json", cfg.model_dump(mode="json"))
             prepare_data(cfg, out, base)
-            write_json(out / "manifest.json", provenance(_input_files(cfg)))
+            if not (out / "manifest.json").is_file():
+                write_json(out / "manifest.json", provenance(input_files(cfg)))
         except BaseException:
             if made:  # nothing in it could be resumed: the fix changes the data or the config
                 shutil.rmtree(out, ignore_errors=True)
@@ -346,14 +397,31 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
     state.wait_for_everyone()
     try:
         final = _train_stages(cfg, out, base, state, probe_sets)
+    except KeyboardInterrupt:
+        if state.is_main_process:
+            _mark(out, "failed", "interrupted")
+        raise Interrupted(_stopped_at(out, stages(cfg.method))) from None
     except BaseException as err:
         if state.is_main_process:
-            _mark(out, "failed", err.message if isinstance(err, LangadaptError) else
-                  "interrupted" if isinstance(err, KeyboardInterrupt) else f"{type(err).__name__}: {err}")
+            _mark(out, "failed", err.message if isinstance(err, LangadaptError) else f"{type(err).__name__}: {err}")
         raise
     if state.is_main_process:
         _mark(out, "completed")
     return final
+
+
+def _stopped_at(out: Path, methods: list[str]) -> str:
+    """Where an interrupted job stopped, in words: its newest complete checkpoint, or none."""
+    for method, folder, final in _stage_folders(out, methods):
+        if final.is_dir():
+            continue
+        checkpoint = latest_checkpoint(folder / "checkpoints")
+        stage = f" of stage {method}" if len(methods) > 1 else ""
+        if checkpoint is None:
+            return f"stopped{stage} before its first checkpoint (in {folder}); a rerun starts it from step 0"
+        return (f"stopped{stage} after the checkpoint of step {int(checkpoint.name.removeprefix('step-'))} "
+                f"({checkpoint}); a rerun continues from there")
+    return f"stopped after training, while writing the results in {out}"
 
 
 def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Accelerator,

@@ -30,7 +30,7 @@ from transformers import PreTrainedModel, get_cosine_schedule_with_warmup
 from langadapt.atomic import write_jsonl, write_text
 from langadapt.config import TrainConfig
 from langadapt.data.packing import Batch
-from langadapt.errors import LangadaptError
+from langadapt.errors import LangadaptError, os_cause
 from langadapt.paths import check_weights
 from langadapt.train.objectives import OBJECTIVES, Objective
 
@@ -101,7 +101,7 @@ def _save_checkpoint(accelerator: Accelerator, sampler, checkpoint_dir: Path, st
         shutil.rmtree(partial, ignore_errors=True)
         previous = latest_checkpoint(checkpoint_dir)
         kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
-        raise LangadaptError(f"writing checkpoint {final} failed ({str(err).splitlines()[0][:200]}); {kept}",
+        raise LangadaptError(f"writing checkpoint {final} failed ({os_cause(err)}); {kept}",
                              fix="free disk space (or raise the file-size limit, `ulimit -f`), then rerun the "
                                  "same command: it resumes from the last complete checkpoint.") from err
     accelerator.wait_for_everyone()
