@@ -9,11 +9,20 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from langadapt.data.probe_config import ProbeSetConfig, check_probes
 from langadapt.errors import LangadaptError
@@ -39,12 +48,20 @@ from langadapt.paths import (
     TokenizerSpec,
     check_by_format,
     check_model_files,
+    path_fields,
 )
 from langadapt.train.distill_config import DistillConfig, check_teacher
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _expand_path_keys(cls, value, info: ValidationInfo):
+        """`~` and `$NAME` in every path key, as a shell would, so `output_dir: ~/runs` is not a
+        literal `./~` folder."""
+        return expand_path_value(value) if info.field_name in path_keys(cls) else value
 
     @model_validator(mode="after")
     def _paths_fit_format(self):
@@ -82,6 +99,32 @@ class LanguagesConfig(Section):
     @property
     def all(self) -> list[str]:
         return [*self.source, self.target]
+
+
+@cache
+def path_keys(schema: type[BaseModel]) -> frozenset[str]:
+    return frozenset(path_fields(schema))
+
+
+UNSET = re.compile(r"\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)")
+
+
+def expand_path_value(value):
+    """A path (or list / mapping of them) with `~` and environment variables expanded; an unset
+    variable is an error rather than a folder named after it."""
+    if isinstance(value, list):
+        return [expand_path_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: expand_path_value(item) for key, item in value.items()}
+    if not isinstance(value, str | Path):
+        return value
+    expanded = os.path.expanduser(os.path.expandvars(str(value)))
+    unset = UNSET.search(expanded)
+    if unset:
+        name = unset.group(1).strip("{}")
+        raise ValueError(f"the environment variable {name} is not set; set it (`export {name}=...`) or write the "
+                         "path out")
+    return type(value)(expanded) if isinstance(value, Path) else expanded
 
 
 def _normalise_code(code: str) -> str:
@@ -508,6 +551,16 @@ class ExperimentConfig(Section):
     evaluate: EvaluateConfig = EvaluateConfig()
 
     @model_validator(mode="after")
+    def _texts_are_of_configured_languages(self):
+        for key in ("texts", "heldout"):
+            stray = [code for code in getattr(self.corpus, key) if code not in self.languages.all]
+            if stray:
+                raise ValueError(f"corpus.{key} gives files for {', '.join(stray)}, which is not among the "
+                                 f"configured languages ({', '.join(self.languages.all)}), so they would be "
+                                 "ignored: add it to languages.source (or make it languages.target), or remove them")
+        return self
+
+    @model_validator(mode="after")
     def _pivot_is_source(self):
         pivot = self.adapt.mix.pivot
         if pivot is not None and pivot not in self.languages.source:
@@ -658,6 +711,11 @@ class DataConfig(Section):
     vocab_size: int = Field(default=2000, ge=300)
     eval_files: dict[str, TextFile] = Field(default={}, description="language → text file (one text per line) "
                                         "scored in bits per byte every train.eval_every steps")
+
+    @field_validator("eval_files", mode="before")
+    @classmethod
+    def _normalise_keys(cls, value):
+        return {_normalise_code(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
 
 class TaskConfig(Section):
@@ -837,13 +895,44 @@ def parse_config(data: dict, source: str = "<config>", schema: type[Section] = E
         raise _explain(err, source, schema) from None
 
 
+class DuplicateKey(Exception):
+    def __init__(self, key: str, first: int, second: int):
+        self.key, self.first, self.second = key, first, second
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one
+    silently, so an edit above a forgotten duplicate would have no effect)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise DuplicateKey(str(key), seen[key], key_node.start_mark.line + 1)
+                seen[key] = key_node.start_mark.line + 1
+            except TypeError:  # an unhashable key: the base loader says so
+                continue
+        return super().construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping)
+
+
 def read_yaml(path: Path) -> dict:
     """Read an experiment YAML into a dict; syntax and encoding errors name the file and line."""
     path = Path(path)
     if not path.is_file():
         raise LangadaptError(f"config file not found: {path}", fix="pass the path of an experiment YAML.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}  # noqa: S506 (a safe loader)
+    except DuplicateKey as err:
+        raise LangadaptError(f"the key `{err.key}` is given twice in one mapping, on lines {err.first} and "
+                             f"{err.second}", where=str(path),
+                             fix="keep one of the two (YAML would silently use the last).") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}" if mark else str(path)

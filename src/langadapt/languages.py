@@ -32,6 +32,12 @@ def normalise(code: str) -> str:
             f"unknown language code {code!r}",
             fix="use an ISO 639-3 code with a script, such as 'hsb_Latn' or 'ces_Latn'.",
         ) from err
+    if not language.is_valid() or _private(alpha3, "qaa", "qtz") or _private(language.script, "Qaaa", "Qabx"):
+        raise LangadaptError(
+            f"unknown language code {code!r}: {_unknown_part(language)} is not in ISO 639-3 / ISO 15924",
+            fix="use an ISO 639-3 code with an ISO 15924 script, such as 'hsb_Latn' or 'ces_Latn' "
+                "(codes qaa-qtz and scripts Qaaa-Qabx are reserved for private use).",
+        )
     script = language.script or language.maximize().script
     if not script:
         raise LangadaptError(
@@ -39,6 +45,17 @@ def normalise(code: str) -> str:
             fix="add the script explicitly, such as 'srp_Cyrl' or 'srp_Latn'.",
         )
     return f"{alpha3}_{script}"
+
+
+def _private(subtag: str | None, first: str, last: str) -> bool:
+    return subtag is not None and len(subtag) == len(first) and first <= subtag <= last
+
+
+def _unknown_part(language: langcodes.Language) -> str:
+    script = language.script
+    if script and not langcodes.Language.get(f"und-{script}").is_valid() or _private(script, "Qaaa", "Qabx"):
+        return f"the script {script!r}"
+    return f"the language {language.language!r}"
 
 
 def is_canonical(code: str) -> bool:

@@ -5,6 +5,8 @@ language as a field, and the corpus artifact both curation engines write: a fold
 from __future__ import annotations
 
 import json
+import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,6 +14,8 @@ from typing import Any
 
 from langadapt.atomic import write_jsonl
 from langadapt.errors import LangadaptError
+
+log = logging.getLogger("langadapt")
 
 SPLITS = ("train", "heldout")
 
@@ -36,7 +40,7 @@ def read_documents(path: Path) -> Iterator[Document]:
         for number, raw in enumerate(handle, start=1):
             where = f"{path}, line {number}"
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a byte-order mark is not JSON
             except UnicodeDecodeError as err:
                 raise LangadaptError(
                     f"invalid UTF-8 at byte {err.start}", where=where,
@@ -125,8 +129,59 @@ def read_utf8(path: Path) -> str:
     if not path.is_file():
         raise LangadaptError(f"no such file: {path}", fix="check the path in your config.")
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8").removeprefix("\ufeff")  # a byte-order mark is not text
     except UnicodeDecodeError as err:
         line = path.read_bytes()[: err.start].count(b"\n") + 1
         raise LangadaptError(f"invalid UTF-8 at byte {err.start}", where=f"{path}, line {line}",
                              fix="re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from err
+
+
+class LanguageFilter:
+    """Keeps the documents of `languages` and counts the ones it drops, so a file of mislabelled
+    (or other-language) documents is reported as such — how many, which labels, where — instead of
+    surfacing later as a source with too few tokens or an empty held-out split."""
+
+    def __init__(self, languages: Iterable[str], where: str):
+        self.languages, self.where = list(languages), where
+        self.kept: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
+
+    def __call__(self, docs: Iterable[Document]) -> Iterator[Document]:
+        for doc in docs:
+            if doc.lang in self.languages:
+                self.kept[doc.lang] += 1
+                yield doc
+            else:
+                self.dropped[doc.lang] += 1
+
+    def dropped_note(self) -> str:
+        total = sum(self.kept.values()) + sum(self.dropped.values())
+        labels = ", ".join(f"{lang}: {count}" for lang, count in self.dropped.most_common(5))
+        return (f"{sum(self.dropped.values())} of the {total} documents in {self.where} were dropped because their "
+                f"`lang` label is not a configured language ({labels}; configured: {', '.join(self.languages)})")
+
+    def check(self) -> None:
+        """Warn about dropped documents; raise when a configured language kept none."""
+        empty = [lang for lang in self.languages if not self.kept[lang]]
+        if empty:
+            raise LangadaptError(f"no document of {', '.join(empty)} in {self.where}"
+                                 + (f": {self.dropped_note()}" if self.dropped else " (the files hold no documents)"),
+                                 fix="correct the documents' `lang` field, or configure the languages they are in.")
+        if self.dropped:
+            log.warning("%s", self.dropped_note())
+
+
+SLICE_CHARS = 1 << 16  # a text is tokenised in pieces of at most this many characters
+
+
+def slices(text: str, size: int = SLICE_CHARS) -> Iterator[tuple[int, str]]:
+    """(character offset, piece) of `text` in pieces of at most `size` characters, each cut just
+    before a space, where a whitespace-splitting pre-tokenizer cuts anyway, so the pieces give the
+    tokens the whole text gives (a text without spaces is cut at `size`)."""
+    begin = 0
+    while len(text) - begin > size:
+        cut = text.rfind(" ", begin + 1, begin + size)
+        cut = cut if cut > begin else begin + size
+        yield begin, text[begin:cut]
+        begin = cut
+    yield begin, text[begin:]

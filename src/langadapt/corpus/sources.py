@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from langadapt.corpus.document import Document, read_documents, read_lines, read_utf8
+from langadapt.corpus.document import Document, LanguageFilter, read_documents, read_lines, read_utf8
 from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
 
@@ -93,12 +93,16 @@ def read_catalog(po_path: Path, catalog: str, lang: str, msgids: bool = False) -
 
 
 def read_jsonl_files(paths: list[Path], languages: list[str]) -> Iterator[Document]:
-    """Yield documents of `languages` from JSONL files; codes in the files are normalised."""
-    for path in paths:
-        for doc in read_documents(path):
-            doc.lang = normalise(doc.lang)
-            if doc.lang in languages:
-                yield doc
+    """Yield documents of `languages` from JSONL files; codes in the files are normalised. The
+    documents of other languages are counted and reported (`LanguageFilter`)."""
+    chosen = LanguageFilter(languages, ", ".join(map(str, paths)))
+    yield from chosen(_normalised(doc) for path in paths for doc in read_documents(path))
+    chosen.check()
+
+
+def _normalised(doc: Document) -> Document:
+    doc.lang = normalise(doc.lang)
+    return doc
 
 
 def read_text_corpus(texts: dict[str, list[Path]], languages: list[str]) -> Iterator[Document]:

@@ -22,6 +22,7 @@ import torch
 from tokenizers import Tokenizer
 
 from langadapt.atomic import write_json, write_with
+from langadapt.corpus.document import slices
 
 Batch = dict[str, torch.Tensor]  # "input_ids" and "labels" (-100: no loss) at least, one row per sequence
 
@@ -30,26 +31,48 @@ def pack(texts: Iterable[str], tokenizer: Tokenizer, eos_id: int, seed: int) -> 
     return pack_masked(texts, None, tokenizer, eos_id, seed)[0]
 
 
+BATCH_CHARS = 1 << 20  # characters tokenised at a time (texts in slices), so memory stays flat
+
+
 def pack_masked(texts: Iterable[str], loss_from: list[int | None] | None, tokenizer: Tokenizer, eos_id: int,
                 seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Pack `texts` (shuffled by `seed`); with `loss_from` (a character offset per text, None: all of
     it), also a 0/1 mask beside the tokens: 1 where a token takes loss, i.e. it ends after the offset,
-    and on each end-of-text. Prompt tokens thus stay out of the loss wherever a window cuts."""
+    and on each end-of-text. Prompt tokens thus stay out of the loss wherever a window cuts.
+
+    Texts are tokenised in slices (`slices`) and batches of about `BATCH_CHARS` characters, so
+    memory stays flat whatever the length of a line or of the corpus."""
     texts = list(texts)
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)
-    ids: list[int] = []
-    mask: list[int] = []
-    for index, encoding in zip(order, tokenizer.encode_batch([texts[i] for i in order], add_special_tokens=False),
-                               strict=True):
-        ids.extend(encoding.ids)
-        ids.append(eos_id)
-        if loss_from is not None:
-            start = loss_from[index] or 0
-            mask.extend(int(end > start) for _, end in encoding.offsets)
-            mask.append(1)
     dtype = np.uint16 if tokenizer.get_vocab_size() <= np.iinfo(np.uint16).max + 1 else np.int32
-    return np.asarray(ids, dtype=dtype), (np.asarray(mask, dtype=np.uint8) if loss_from is not None else None)
+    ids: list[np.ndarray] = []
+    mask: list[np.ndarray] = []
+    batch: list[tuple[int, int, str, bool]] = []  # (text index, offset, piece, last piece of its text)
+
+    def flush() -> None:
+        for (index, offset, _, last), encoding in zip(
+                batch, tokenizer.encode_batch([piece for _, _, piece, _ in batch], add_special_tokens=False),
+                strict=True):
+            ids.append(np.asarray(encoding.ids + ([eos_id] if last else []), dtype=dtype))
+            if loss_from is not None:
+                ends = np.asarray([end for _, end in encoding.offsets], dtype=np.int64) + offset
+                piece_mask = (ends > (loss_from[index] or 0)).astype(np.uint8)
+                mask.append(np.append(piece_mask, np.uint8(1)) if last else piece_mask)
+        batch.clear()
+
+    size = 0
+    for index in order:
+        pieces = list(slices(texts[index]))
+        for number, (offset, piece) in enumerate(pieces):
+            batch.append((index, offset, piece, number == len(pieces) - 1))
+            size += len(piece)
+            if size >= BATCH_CHARS:
+                flush()
+                size = 0
+    flush()
+    tokens = np.concatenate(ids) if ids else np.zeros(0, dtype=dtype)
+    return tokens, (np.concatenate(mask) if mask else np.zeros(0, dtype=np.uint8)) if loss_from is not None else None
 
 
 def write_tokens(path: Path, tokens: np.ndarray) -> Path:

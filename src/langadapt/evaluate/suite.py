@@ -20,6 +20,7 @@ from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.harness import write_bpb_task
 from langadapt.evaluate.probes import PROBES, ProbeTask
+from langadapt.languages import normalise
 from langadapt.paths import FOLDER, MODEL, OUTPUT, TEXT, check_path
 
 log = logging.getLogger("langadapt")
@@ -71,13 +72,23 @@ def _language_and_files(spec: str, option: str) -> tuple[str, list[Path]]:
     return language, [Path(f) for f in files.split(",")]
 
 
+def _code(language: str, spec: str, option: str) -> str:
+    """The language of a `LANG=...` flag as `xxx_Scrp`, or an error naming the flag (rows for a
+    language called "english" would never meet the rest of the results)."""
+    try:
+        return normalise(language)
+    except LangadaptError as err:
+        raise LangadaptError(f"{option} {spec!r}: {err.what}", fix=err.fix) from None
+
+
 def _pairs(specs: list[str], option: str) -> dict[str, tuple[Path, Path]]:
     pairs = {}
     for spec in specs:
         language, files = _language_and_files(spec, option)
         if len(files) != 2:
             raise LangadaptError(f"{option} {spec!r} needs two files", fix=f"write {option} LANG=FILE,PIVOT_FILE")
-        pairs[language] = (check_path(files[0], TEXT, option), check_path(files[1], TEXT, option))
+        key = _code(language, spec, option) if option == "--retrieval" else language
+        pairs[key] = (check_path(files[0], TEXT, option), check_path(files[1], TEXT, option))
     return pairs
 
 
@@ -97,13 +108,16 @@ def build_request(
                           max_new_tokens=max_new_tokens, num_beams=num_beams, batch_size=batch_size)
     for spec in texts:
         language, files = _language_and_files(spec, "--text") if "=" in spec else (None, [Path(spec)])
+        language = _code(language, spec, "--text") if language is not None else None
         for found, found_texts in read_texts(check_path(files[0], TEXT, "--text"), language).items():
             request.texts.setdefault(found, []).extend(found_texts)
     if sib200:
         check_path(sib200, FOLDER, "--sib200")
         if not probe_train:
             raise LangadaptError("--sib200 needs --probe-train LANG", fix="name the language the probe trains on.")
-        request.probes["sib200"] = ProbeTask(Path(sib200), probe_train, probe_test or [], limit=limit)
+        tested = [_code(code, code, "--probe-test") for code in probe_test or []]
+        request.probes["sib200"] = ProbeTask(Path(sib200), _code(probe_train, probe_train, "--probe-train"), tested,
+                                             limit=limit)
     if pos:
         check_path(pos, FOLDER, "--pos")
         request.probes["pos"] = ProbeTask(Path(pos), limit=limit)

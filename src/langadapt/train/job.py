@@ -37,7 +37,7 @@ from tokenizers import Tokenizer
 
 from langadapt.atomic import replace_folder, write_json, write_with
 from langadapt.config import TRANSLATION_FORMATS, SourceConfig, TrainJobConfig
-from langadapt.corpus.document import Document, read_corpus, read_documents, read_lines, read_parallel
+from langadapt.corpus.document import Document, LanguageFilter, read_corpus, read_documents, read_lines, read_parallel
 from langadapt.corpus.sources import code_files, read_code, read_sample
 from langadapt.data.backtranslation import backtranslation_streams
 from langadapt.data.codeswitch import restore_streams
@@ -91,11 +91,15 @@ def _documents(source: SourceConfig) -> list[Document]:
     lang = "-".join(languages) or "und"
     if source.format == "sample":
         return list(read_sample(languages))
-    if source.format == "jsonl":
-        docs = [doc for path in source.files for doc in read_documents(path)]
-        return [doc for doc in docs if doc.lang in languages] if languages else docs
-    if source.format == "curated":
-        return [doc for folder in source.files for doc in read_corpus(folder, "train", languages)]
+    if source.format in ("jsonl", "curated"):
+        docs = (doc for path in source.files
+                for doc in (read_documents(path) if source.format == "jsonl" else read_corpus(path, "train")))
+        if not languages:
+            return list(docs)
+        chosen = LanguageFilter(languages, f"data source {source.name!r} ({', '.join(map(str, source.files))})")
+        kept = list(chosen(docs))
+        chosen.check()
+        return kept
     if source.format == "code":
         return read_code([str(pattern) for pattern in source.files])
     if source.format == "text":  # lines of several files alternate, so a byte budget takes from each
@@ -253,7 +257,11 @@ def eval_texts(path: Path, language: str) -> list[str]:
     """A text file's lines, or a JSONL file's documents in `language` (one held-out file serves
     every language, as an experiment's curated `heldout.jsonl` does)."""
     if Path(path).suffix == ".jsonl":
-        return [doc.text for doc in read_documents(path) if doc.lang == language]
+        chosen = LanguageFilter([language], f"data.eval_files {language} ({path})")
+        texts = [doc.text for doc in chosen(read_documents(path))]
+        if not texts:  # other languages' documents are expected here; none of this one is not
+            chosen.check()
+        return texts
     return read_lines(path)
 
 

@@ -17,6 +17,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from langadapt.atomic import write_text
+from langadapt.corpus.document import slices
 from langadapt.data.mixing import mixture_probabilities
 from langadapt.errors import LangadaptError
 
@@ -41,7 +42,8 @@ def _train(model, trainer_class, texts: Iterable[str], vocab_size: int, special_
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+    pieces = (piece for text in texts for _, piece in slices(text))  # a 50 MB line costs what 50 MB of lines do
+    tokenizer.train_from_iterator(pieces, trainer=trainer)
     return tokenizer
 
 
