@@ -36,11 +36,11 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for 
 
 def _show(label: str, value: object, after: str = "") -> None:
     """`label` then `value` in bold (a path, printed literally), then `after`."""
-    console.print(Text.assemble(label, (str(value), "bold"), after))
+    console.print(Text.assemble(label, (str(value), "bold"), after), soft_wrap=True)  # a path is never cut
 
 
 def _error(message: str) -> None:
-    console.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+    console.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
 
 
 def _guarded(action):

@@ -27,7 +27,8 @@ class LangadaptError(Exception):
         return " ".join(parts)
 
 
-_ERRNO = re.compile(r"(?:code:\s*|errno\s*|\[Errno\s*)(\d+)", re.IGNORECASE)
+_ERRNO = re.compile(r"(?:code:\s*|errno\s*|\[Errno\s*|os error\s*)(\d+)", re.IGNORECASE)
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -38,6 +39,8 @@ def os_errno(err: BaseException) -> int | None:
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno is not None:
             return seen.errno
+        if isinstance(seen, OSError) and _SHORT_WRITE.search(str(seen)):  # numpy's `tofile` on a full disk
+            return errno.ENOSPC
         found = _ERRNO.search(str(seen))
         if found:
             return int(found.group(1))
@@ -48,6 +51,8 @@ def os_errno(err: BaseException) -> int | None:
 def os_cause(err: BaseException) -> str:
     """`err`'s cause in plain words ("No space left on device"), not a library's rendering of it."""
     number = os_errno(err)
+    if _SHORT_WRITE.search(str(err)):
+        return f"the disk took only part of the data ({err}): it is full, or a file-size limit was reached"
     if number is not None:
         return os.strerror(number)
     text = str(err).strip()

@@ -126,6 +126,9 @@ def changes(old, new, prefix: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         return [change for key in dict.fromkeys([*old, *new])
                 for change in changes(old.get(key, "(absent)"), new.get(key, "(absent)"), f"{prefix}{key}.")]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [change for index, (a, b) in enumerate(zip(old, new, strict=True))
+                for change in changes(a, b, f"{prefix}{index}.")]
     if old == new:
         return []
     return [f"{prefix.rstrip('.') or '(config)'}: {json.dumps(old, ensure_ascii=False)} → "
