@@ -170,10 +170,16 @@ def run_state(cfg: Section, overwrite: bool = False) -> str:
     """
     final = Path(cfg.output_dir) / cfg.name
     if not final.exists():
-        partial = _manifest(final.with_name(final.name + ".incomplete"))  # an experiment stopped half-way
-        if partial is not None and partial.get("config") == cfg.model_dump(mode="json"):
-            return "overwrite" if overwrite else "resume"
-        return "new"
+        incomplete = final.with_name(final.name + ".incomplete")
+        partial = _manifest(incomplete)  # an experiment stopped half-way
+        if partial is None:
+            return "new"
+        if overwrite:
+            return "overwrite"
+        what = changes(partial.get("config"), cfg.model_dump(mode="json"))
+        if what:  # its finished stages would be thrown away unasked
+            raise different_run(incomplete, what)
+        return "resume"
     if overwrite:
         return "overwrite"
     job = isinstance(cfg, TrainJobConfig)
