@@ -24,6 +24,7 @@ from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
 from langadapt.errors import LangadaptError
+from langadapt.model.kind import require_causal
 
 
 @dataclass
@@ -75,7 +76,9 @@ def bits_per_byte(
     """Bits per byte of `texts` as one corpus (total bits / total bytes).
 
     `stride` defaults to half the context: long texts get at least half a window of context
-    for every token after the first window."""
+    for every token after the first window. Only a causal LM has a bits per byte (model/kind.py)."""
+    require_causal(model.config, f"model {model.config.name_or_path or model.config.model_type}",
+                   job="scoring held-out text (bits per byte)")
     context = model.config.max_position_embeddings
     stride = stride or max(1, context // 2)
     windows: list[Window] = []

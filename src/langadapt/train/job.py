@@ -326,7 +326,8 @@ def run_train_job(cfg: TrainJobConfig) -> Path:
     if cfg.task is not None:  # a classifier fine-tuned on labelled data
         return run_task_job(cfg)
     out = Path(cfg.output_dir) / cfg.name
-    base = check_base(cfg.init_from, cfg.gguf_file) if cfg.init_from is not None else None
+    base = (check_base(cfg.init_from, cfg.gguf_file, causal=cfg.train.objective == "causal",
+                       block_size=cfg.model.block_size) if cfg.init_from is not None else None)
     probe_sets = [read_probe_set(probe) for probe in cfg.probes]  # a bad probe file fails before any work
     state = make_accelerator()
     if state.is_main_process:
