@@ -28,6 +28,7 @@ from langadapt.model.kind import check_block_size, check_embedding_rows, require
 from langadapt.paths import PathProblem, check_model_files
 from langadapt.vocab.train import end_of_text
 
+
 @dataclass
 class Base:
     path: Path
