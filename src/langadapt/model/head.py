@@ -32,6 +32,7 @@ from transformers import PreTrainedModel
 log = logging.getLogger("langadapt")
 
 LOGITS_PER_SLICE = 1 << 23  # logits held at once (32 MB in float32): slice rows = this // vocabulary
+SLICED = True  # False: every model takes the full-logits path (benchmarks/large_vocab.py compares the two)
 CHECK_TOKENS = 8  # positions of the one-off comparison with the model's own forward
 _checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → OutputLayer | None
 
@@ -44,6 +45,7 @@ class OutputLayer:
     body: nn.Module
     head: nn.Module
     transform: Callable[[torch.Tensor], torch.Tensor]
+    vocab: int = 0  # logits per position, read off the model's own output by `output_layer`
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.transform(self.head(hidden))
@@ -84,12 +86,14 @@ def _split(model: nn.Module) -> OutputLayer | None:
 
 @torch.no_grad()
 def _matches(model: nn.Module, layer: OutputLayer, input_ids: torch.Tensor) -> bool:
+    """Whether the split reproduces the model's own logits on a few tokens (and learn their width)."""
     training = model.training
     model.eval()  # no dropout: both paths see the same weights and consume no random numbers
     try:
         ids = input_ids[:1, :CHECK_TOKENS]
         expected = model(input_ids=ids, use_cache=False).logits.float()
         ours = layer.logits(layer.hidden(input_ids=ids)).float()
+        layer.vocab = expected.shape[-1]
         return ours.shape == expected.shape and torch.allclose(ours, expected, rtol=1e-3, atol=1e-3)
     finally:
         model.train(training)
@@ -97,6 +101,8 @@ def _matches(model: nn.Module, layer: OutputLayer, input_ids: torch.Tensor) -> b
 
 def output_layer(model: nn.Module, input_ids: torch.Tensor) -> OutputLayer | None:
     """The model split at its output layer, or None where only its own forward is right (checked once)."""
+    if not SLICED:
+        return None
     try:
         return _checked[model]
     except (KeyError, TypeError):
@@ -115,7 +121,7 @@ def output_layer(model: nn.Module, input_ids: torch.Tensor) -> OutputLayer | Non
 
 
 def slice_rows(layer: OutputLayer) -> int:
-    return max(1, LOGITS_PER_SLICE // layer.head.weight.shape[0])
+    return max(1, LOGITS_PER_SLICE // layer.vocab)
 
 
 class ChunkedCrossEntropy(torch.autograd.Function):
