@@ -104,3 +104,14 @@ def test_model_types_without_a_causal_lm_are_refused_with_the_reason(model_type,
         require_causal(config, "base model here")
     assert reason.split(" ")[0] in err.value.message and "classifiers" in err.value.fix
     assert model_kind(AutoConfig.for_model("bert", is_decoder=True)) == "causal"  # BertLMHeadModel is causal
+
+
+def test_a_model_whose_blocks_cannot_be_found_names_its_type_and_the_methods_that_still_work(corpus):
+    expansion, _, _, eos = corpus
+    model = tiny_model("olmo2", expansion.first_new_id, eos)
+    model.config.num_hidden_layers = 3  # no module list of that length: the blocks cannot be told apart
+    with pytest.raises(LangadaptError) as err:
+        ADAPTERS["layra"](model, LoraConfig(r=4, alpha=8), [])
+    assert "'olmo2'" in err.value.message and "blocks" in err.value.message
+    assert all(method in err.value.fix for method in ("full", "embeddings"))
+    assert ADAPTERS["embeddings"](model, LoraConfig(), [expansion.first_new_id - 1]) is not None  # still works

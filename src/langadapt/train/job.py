@@ -241,7 +241,7 @@ def _contrastive(cfg: TrainJobConfig, state: Accelerator, tokenizer: Tokenizer, 
 
 
 def _heldout(cfg: TrainJobConfig) -> dict[str, list[str]]:
-    if cfg.model.arch == "bert":  # bits per byte scores a causal LM
+    if cfg.model.arch == "bert" or cfg.train.objective == "masked":  # bits per byte scores a causal LM
         return {}
     return {lang: eval_texts(path, lang) for lang, path in cfg.data.eval_files.items()}
 
