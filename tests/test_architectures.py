@@ -12,19 +12,24 @@ user-facing jobs; here the decision itself, from configs alone).
 
 import copy
 
+import pandas as pd
 import pytest
 import torch
+import yaml
 from tiny_models import CAUSAL_TYPES, REFUSED, tiny_config, tiny_model
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoModelForCausalLM
 
-from langadapt.config import LoraConfig, TrainConfig
+from langadapt.config import LoraConfig, TrainConfig, TrainJobConfig, load_config
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
 from langadapt.model.adapters import ADAPTERS, export, stages
+from langadapt.model.build import save_model
+from langadapt.model.card import ModelCard, read_card
 from langadapt.model.kind import model_kind, require_causal
+from langadapt.train.job import run_train_job
 from langadapt.train.loop import train
 from langadapt.vocab.init import resize_and_init
-from langadapt.vocab.train import end_of_text
+from langadapt.vocab.train import as_transformers, end_of_text
 
 METHODS = ["full", "lora", "layra", "embeddings+layra"]
 BLOCK, STEPS = 32, 6
@@ -115,3 +120,24 @@ def test_a_model_whose_blocks_cannot_be_found_names_its_type_and_the_methods_tha
     assert "'olmo2'" in err.value.message and "blocks" in err.value.message
     assert all(method in err.value.fix for method in ("full", "embeddings"))
     assert ADAPTERS["embeddings"](model, LoraConfig(), [expansion.first_new_id - 1]) is not None  # still works
+
+
+@pytest.mark.parametrize("model_type", ["gemma3_text", "qwen3", "phi3"])
+def test_current_model_types_adapt_through_langadapt_train(model_type, expanded, corpus, sample_docs, tmp_path):
+    """The user's path: a saved expanded folder of a 2025 model type, `init_from` it, a staged method."""
+    expansion, _, _, _ = corpus
+    new_ids = list(range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens)))
+    base = save_model(expanded(model_type), as_transformers(expansion.tokenizer), tmp_path / "base",
+                      ModelCard(base=f"tiny-{model_type}", new_ids=new_ids, languages=["hsb_Latn"]))
+    heldout = tmp_path / "heldout.txt"
+    heldout.write_text("\n".join(d.text for d in sample_docs if d.lang == "hsb_Latn")[-2000:], encoding="utf-8")
+    job = {"name": model_type, "output_dir": str(tmp_path / "runs"), "init_from": str(base),
+           "model": {"block_size": BLOCK}, "method": "embeddings+layra", "lora": {"r": 4, "alpha": 8},
+           "data": {"sources": [{"name": "hsb", "format": "sample", "languages": ["hsb_Latn"]}],
+                    "eval_files": {"hsb_Latn": str(heldout)}},
+           "train": {"steps": 3, "batch_size": 4, "lr": 3e-2, "warmup_steps": 0, "checkpoint_every": 3}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job), encoding="utf-8")
+    final = run_train_job(load_config(tmp_path / "job.yaml", schema=TrainJobConfig))
+    assert AutoModelForCausalLM.from_pretrained(final).config.model_type == model_type
+    assert read_card(final).method == "embeddings+layra" and set(new_ids) <= set(read_card(final).new_ids)
+    assert pd.read_parquet(final.parent / "results.parquet").query("metric == 'bpb'").value.item() > 0
