@@ -1,7 +1,7 @@
 """Large vocabularies: one training step and one scoring pass, sliced output layer vs full logits.
 
 A tiny Gemma-3-shaped model (2 blocks, width `--width`) with a 262,144-row tied vocabulary, as
-Gemma 3 has: nearly all of a step is the output layer, which is what the slicing in
+Gemma 3 has (`--vocab` for another size): nearly all of a step is the output layer, which is what the slicing in
 model/head.py is for. Each path runs in a fresh process (so peak memory is its own): `--warmup`
 untimed steps, then `--repeats` timed training steps (AdamW over every weight, the loop's
 `causal` objective) and scoring passes (`bits_per_byte`'s summed NLL, every position scored);
@@ -38,11 +38,9 @@ from langadapt.model import head
 from langadapt.model.adapters import ADAPTERS
 from langadapt.train.objectives import causal_lm
 
-VOCAB = 262_144
 
-
-def tiny_gemma(width: int, device: torch.device) -> torch.nn.Module:
-    config = AutoConfig.for_model("gemma3_text", vocab_size=VOCAB, hidden_size=width, intermediate_size=4 * width,
+def tiny_gemma(width: int, vocab: int, device: torch.device) -> torch.nn.Module:
+    config = AutoConfig.for_model("gemma3_text", vocab_size=vocab, hidden_size=width, intermediate_size=4 * width,
                                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
                                   head_dim=width // 4, max_position_embeddings=1024, sliding_window=128,
                                   final_logit_softcapping=30.0, pad_token_id=0, bos_token_id=2, eos_token_id=1)
@@ -72,10 +70,10 @@ def worker(args) -> dict:
     """One path (`--path sliced|full`) in this process: median step and scoring times, peak memory rises."""
     head.SLICED = args.path == "sliced"
     device = torch.device(args.device)
-    model = tiny_gemma(args.width, device).train()
+    model = tiny_gemma(args.width, args.vocab, device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, VOCAB, (args.batch, args.block + 1), generator=generator).to(device)
+    ids = torch.randint(3, args.vocab, (args.batch, args.block + 1), generator=generator).to(device)
     batch = {"input_ids": ids[:, :-1], "labels": ids[:, 1:]}
     result = {}
 
@@ -101,12 +99,12 @@ def worker(args) -> dict:
     return result
 
 
-def optimiser_rows(width: int) -> dict[str, int]:
+def optimiser_rows(width: int, vocab: int) -> dict[str, int]:
     """Trainable parameters (= AdamW state pairs) of `embeddings` (1,000 new rows) vs `embeddings-all`."""
     counts = {}
     for method in ("embeddings", "embeddings-all"):
-        model = tiny_gemma(width, torch.device("cpu"))
-        adapted = ADAPTERS[method](model, LoraConfig(), list(range(VOCAB - 1000, VOCAB)))
+        model = tiny_gemma(width, vocab, torch.device("cpu"))
+        adapted = ADAPTERS[method](model, LoraConfig(), list(range(vocab - 1000, vocab)))
         counts[method] = sum(p.numel() for p in adapted.parameters() if p.requires_grad)
     return counts
 
@@ -116,6 +114,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--block", type=int, default=256)
     parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--vocab", type=int, default=262_144, help="rows (49152: SmolLM2's vocabulary)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -133,7 +132,7 @@ def main() -> None:
             print(f"{path}: failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.processor() or 'cpu'}, " \
         f"{torch.get_num_threads()} threads"
-    print(f"# large vocabulary: {VOCAB} rows, width {args.width}, batch {args.batch} x {args.block}, "
+    print(f"# large vocabulary: {args.vocab} rows, width {args.width}, batch {args.batch} x {args.block}, "
           f"{args.repeats} repeats (medians)")
     print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {device}, torch {torch.__version__}, "
           f"transformers {metadata.version('transformers')}, load average {psutil.getloadavg()[0]:.1f}")
@@ -144,7 +143,7 @@ def main() -> None:
         ours, full = results["sliced"][name], results["full"][name]
         print(f"{name:8} {ours['s']:9.3f} {full['s']:9.3f} {ours['s'] / full['s']:7.2f} {ours['peak_mb']:10.0f} "
               f"{full['peak_mb']:10.0f} {ours['peak_mb'] / full['peak_mb']:9.2f}")
-    counts = optimiser_rows(args.width)
+    counts = optimiser_rows(args.width, args.vocab)
     print(f"trainable (AdamW state) with 1,000 new rows: embeddings {counts['embeddings']:,}, "
           f"embeddings-all {counts['embeddings-all']:,}")
 
