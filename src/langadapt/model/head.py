@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 
 log = logging.getLogger("langadapt")
 
-LOGITS_PER_SLICE = 1 << 23  # logits held at once (32 MB in float32): slice rows = this // vocabulary
+LOGITS_PER_SLICE = 1 << 25  # logits held at once (128 MB in float32): slice rows = this // vocabulary
 SLICED = True  # False: every model takes the full-logits path (benchmarks/large_vocab.py compares the two)
 CHECK_TOKENS = 8  # positions of the one-off comparison with the model's own forward
 _checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → OutputLayer | None
