@@ -24,6 +24,8 @@ from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
 from langadapt.errors import LangadaptError
+from langadapt.model.head import output_layer, summed_loss
+from langadapt.model.kind import require_causal
 
 
 @dataclass
@@ -63,6 +65,19 @@ def sliding_windows(ids: list[int], context: int, stride: int) -> list[Window]:
     return windows
 
 
+def _scored_nats(model: PreTrainedModel, ids: torch.Tensor, attention: torch.Tensor, scored: torch.Tensor
+                 ) -> torch.Tensor:
+    """Summed NLL of the scored targets; the output layer runs on the scored positions only, in
+    slices (model/head.py), so a 262k vocabulary never holds a batch's logits at once."""
+    inputs = {"input_ids": ids[:, :-1], "attention_mask": attention[:, :-1]}
+    layer = output_layer(model, inputs["input_ids"])
+    if layer is None:
+        logits = model(**inputs).logits.float()
+        return F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")[scored].sum()
+    hidden = layer.hidden(**inputs)
+    return summed_loss(layer, hidden[scored], ids[:, 1:][scored])
+
+
 @torch.no_grad()
 def bits_per_byte(
     model: PreTrainedModel,
@@ -75,7 +90,9 @@ def bits_per_byte(
     """Bits per byte of `texts` as one corpus (total bits / total bytes).
 
     `stride` defaults to half the context: long texts get at least half a window of context
-    for every token after the first window."""
+    for every token after the first window. Only a causal LM has a bits per byte (model/kind.py)."""
+    require_causal(model.config, f"model {model.config.name_or_path or model.config.model_type}",
+                   job="scoring held-out text (bits per byte)")
     context = model.config.max_position_embeddings
     stride = stride or max(1, context // 2)
     windows: list[Window] = []
@@ -100,9 +117,7 @@ def bits_per_byte(
             attention[row, :length] = 1
             scored[row, length - 1 - window.scored : length - 1] = True
         ids, attention, scored = ids.to(device), attention.to(device), scored.to(device)
-        logits = model(input_ids=ids[:, :-1], attention_mask=attention[:, :-1]).logits.float()
-        nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
-        nats += float(nll[scored].sum())
+        nats += float(_scored_nats(model, ids, attention, scored))
     n_bytes = sum(len(text.encode("utf-8")) for text in texts)
     return BpbResult(bits=nats / math.log(2), bytes=n_bytes, tokens=n_tokens)
 

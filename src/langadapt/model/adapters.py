@@ -43,9 +43,9 @@ from langadapt.vocab.factorise import FactorisedEmbedding, factorise, multiply_o
 Adapter = Callable[[PreTrainedModel, LoraConfig, list[int]], PreTrainedModel]
 ADAPTERS: dict[str, Adapter] = {}
 
-# The model types every method is tested on (tests/test_methods.py). The adapters find blocks,
-# projections and embeddings from the model itself, so this list states support, not layout.
-ARCHITECTURES = ("gpt2", "llama", "qwen2", "mistral", "gemma", "gemma2")
+# Blocks, projections and embeddings are found from the model itself (no table of architectures);
+# these methods need only the embeddings, so they still work when the blocks cannot be found.
+WITHOUT_BLOCKS = ("full", "embeddings", "embeddings-all")
 PROJECTIONS = (nn.Linear, Conv1D)  # GPT-2 stores its linear layers as Conv1D, weight (in, out)
 
 
@@ -66,6 +66,12 @@ def _unwrapped(model: nn.Module) -> nn.Module:
     return model.get_base_model() if isinstance(model, PeftModel) else model
 
 
+def not_found(model: nn.Module, missing: str) -> LangadaptError:
+    """The error for a model whose layout an adapter cannot read: its type, what is missing, what still works."""
+    return LangadaptError(f"cannot find {missing} of a {_unwrapped(model).config.model_type!r} model",
+                          fix=f"use a method that does not need them: {', '.join(WITHOUT_BLOCKS)}.")
+
+
 def blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
     """The transformer blocks and their module path (`model.layers`, `transformer.h`, ...).
 
@@ -75,8 +81,7 @@ def blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
     for name, module in model.named_modules():
         if isinstance(module, nn.ModuleList) and len(module) == model.config.num_hidden_layers:
             return name, module
-    raise LangadaptError(f"cannot find the transformer blocks of a {model.config.model_type} model",
-                         fix=f"use the `full` method, or one of the tested architectures: {', '.join(ARCHITECTURES)}.")
+    raise not_found(model, f"the transformer blocks (a module list of {model.config.num_hidden_layers} layers)")
 
 
 def _name_of(model: nn.Module, target: nn.Module) -> str:
@@ -94,7 +99,12 @@ def _untied_output(model: PreTrainedModel) -> nn.Module | None:
 def _embedding_modules(model: PreTrainedModel) -> list[str]:
     """Module names whose new rows train: the input embedding, and an untied output layer too
     (a tied one follows the input), so new tokens are learnt on both sides."""
-    modules = [model.get_input_embeddings(), _untied_output(model)]
+    try:
+        modules = [model.get_input_embeddings(), _untied_output(model)]
+    except (NotImplementedError, AttributeError):
+        modules = [None]
+    if modules[0] is None:
+        raise not_found(model, "the input embedding")
     return [_name_of(model, module) for module in modules if module is not None]
 
 
@@ -114,6 +124,8 @@ def _lora(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int], la
     chosen = range(len(layer_list)) if layers is None else layers
     projections = {name.rsplit(".", 1)[-1]: module for name, module in layer_list[0].named_modules()
                    if isinstance(module, PROJECTIONS)}
+    if not projections:
+        raise not_found(model, f"linear projections (torch Linear or Conv1D) inside the blocks of {path}")
     targets = (rf"{re.escape(path)}\.({'|'.join(map(str, chosen))})\.(.*\.)?"
                rf"({'|'.join(map(re.escape, projections))})")
     config = PeftLoraConfig(

@@ -1,9 +1,13 @@
 """A pretrained base model: checked before any work starts, imported once into a stock folder.
 
 `check_base` is what an experiment calls at validation time: it reads only configs and the
-tokenizer, and turns every problem a user can fix (a missing folder, pickle-only weights, a GGUF
-name that is not there, remote code, an architecture the adapters do not know, a tokenizer
-larger than the embedding matrix) into one `LangadaptError` naming the path and the fix.
+tokenizer (and the weights' shapes from the safetensors header, never the weights), and turns
+every problem a user can fix (a missing folder, pickle-only weights, a GGUF name that is not
+there, remote code, an encoder-only or seq2seq model given for causal work, a `vocab_size` that
+disagrees with the weights, training blocks longer than the model's positions, a tokenizer larger
+than the embedding matrix) into one `LangadaptError` naming the path and the fix. There is no
+list of architectures: any causal LM transformers loads is a base (model/kind.py decides from
+the config).
 `import_base` then writes the base as the folder every later stage starts from: safetensors
 weights (a GGUF file dequantised by transformers), the tokenizer with its chat template and
 special tokens, `generation_config.json` and a `langadapt.json` card.
@@ -18,13 +22,11 @@ from pathlib import Path
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig, PretrainedConfig, PreTrainedTokenizerBase
 
 from langadapt.errors import LangadaptError
-from langadapt.model.adapters import ARCHITECTURES
 from langadapt.model.build import load_model, save_model
 from langadapt.model.card import ModelCard, read_card
+from langadapt.model.kind import check_block_size, check_embedding_rows, require_causal
 from langadapt.paths import PathProblem, check_model_files
 from langadapt.vocab.train import end_of_text
-
-KNOWN_TYPES = (*ARCHITECTURES, "bert")  # bert: masked-LM jobs; the causal methods are tested on ARCHITECTURES
 
 
 @dataclass
@@ -46,11 +48,14 @@ def _check_files(path: Path, gguf_file: str | None) -> None:
         raise _refuse(path, err.what, err.fix) from None
 
 
-def check_base(path: Path, gguf_file: str | None = None) -> Base:
+def check_base(path: Path, gguf_file: str | None = None, causal: bool = True, block_size: int | None = None) -> Base:
     """Check that `path` (or the GGUF file `gguf_file` in it) is a base langadapt can adapt.
 
-    Reads configs and the tokenizer, never the weights. A padded embedding matrix (more rows
-    than tokens, as many models ship for speed) is fine; more tokens than rows is refused,
+    Reads configs, the tokenizer and the safetensors header, never the weights. `causal`: the
+    job predicts next tokens (adaptation, causal training, bits per byte), so encoder-only and
+    seq2seq models are refused; classifiers and masked-LM jobs pass False. `block_size`: the
+    job's training block, which must fit the model's positions. A padded embedding matrix (more
+    rows than tokens, as many models ship for speed) is fine; more tokens than rows is refused,
     because those tokens would index past the matrix."""
     path = Path(path)
     _check_files(path, gguf_file)
@@ -61,9 +66,13 @@ def check_base(path: Path, gguf_file: str | None = None) -> Base:
         raise _refuse(path, f"cannot be read by transformers ({str(err).splitlines()[0]})",
                       "check that it is a complete transformers folder (config.json, tokenizer files) "
                       "or a GGUF file transformers can dequantise.") from None
-    if config.model_type not in KNOWN_TYPES:
-        raise _refuse(path, f"is a {config.model_type!r} model, which the adaptation methods do not know",
-                      f"use a {', '.join(ARCHITECTURES)} model.")
+    where = f"base model {path}"
+    if causal:
+        require_causal(config, where)
+    if block_size is not None:
+        check_block_size(config, block_size, where)
+    if gguf_file is None:  # a GGUF file's config is read from the file itself
+        check_embedding_rows(path, config, where)
     rows = config.vocab_size
     if len(tokenizer) > rows:
         raise _refuse(path, f"its tokenizer has {len(tokenizer)} tokens but the embedding matrix only {rows} rows",

@@ -30,6 +30,7 @@ from transformers import (
 from langadapt.atomic import write_folder
 from langadapt.config import ModelConfig
 from langadapt.model.card import ModelCard, write_card
+from langadapt.model.kind import model_kind
 from langadapt.paths import check_weights
 from langadapt.vocab.train import as_transformers, end_of_text
 
@@ -146,8 +147,8 @@ def default_device() -> torch.device:
 def load_model(path: Path, gguf_file: str | None = None) -> PreTrainedModel:
     """Load a local model folder (safetensors only, never remote code), or a GGUF file in it.
 
-    Masked-LM folders (BERT) load as masked LMs, everything else as a causal LM; transformers
-    dequantises GGUF weights to float on load.
+    Masked-LM folders (BERT, any encoder-only model: model/kind.py) load as masked LMs, everything
+    else as a causal LM; transformers dequantises GGUF weights to float on load.
     """
     if gguf_file is not None:
         model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, trust_remote_code=False)
@@ -156,6 +157,6 @@ def load_model(path: Path, gguf_file: str | None = None) -> PreTrainedModel:
             del model.config.quantization_config
         return model
     check_weights(path, f"model {path}")
-    masked = AutoConfig.from_pretrained(path).model_type == "bert"
+    masked = model_kind(AutoConfig.from_pretrained(path)) == "masked"
     auto = AutoModelForMaskedLM if masked else AutoModelForCausalLM
     return auto.from_pretrained(path, use_safetensors=True, trust_remote_code=False)

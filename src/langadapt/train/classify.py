@@ -109,7 +109,7 @@ def encode(task: TaskConfig, tokenizer: Tokenizer, examples: list, names: list[s
 def task_tokenizer(cfg: TrainJobConfig, train_texts: list[str]) -> tuple[Tokenizer, int]:
     """The tokenizer (the base's, a given file, or a BPE trained on the task's text) and its pad id."""
     if cfg.init_from is not None:
-        base = check_base(cfg.init_from, cfg.gguf_file)
+        base = check_base(cfg.init_from, cfg.gguf_file, causal=False)  # a classifier takes any encoder or decoder
         tokenizer = Tokenizer.from_str(base.tokenizer.backend_tokenizer.to_str())
         pad = base.config.pad_token_id
         return tokenizer, pad if isinstance(pad, int) else end_of_text(tokenizer, base.config.eos_token_id)

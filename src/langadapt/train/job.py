@@ -248,7 +248,7 @@ def _contrastive(cfg: TrainJobConfig, state: Accelerator, tokenizer: Tokenizer, 
 
 
 def _heldout(cfg: TrainJobConfig) -> dict[str, list[str]]:
-    if cfg.model.arch == "bert":  # bits per byte scores a causal LM
+    if cfg.model.arch == "bert" or cfg.train.objective == "masked":  # bits per byte scores a causal LM
         return {}
     return {lang: eval_texts(path, lang) for lang, path in cfg.data.eval_files.items()}
 
@@ -380,7 +380,8 @@ def _job(cfg: TrainJobConfig, out: Path) -> Path:
         check_rerun(cfg, out)
     if cfg.task is not None:  # a classifier fine-tuned on labelled data
         return run_task_job(cfg, out)
-    base = check_base(cfg.init_from, cfg.gguf_file) if cfg.init_from is not None else None
+    base = (check_base(cfg.init_from, cfg.gguf_file, causal=cfg.train.objective == "causal",
+                       block_size=cfg.model.block_size) if cfg.init_from is not None else None)
     probe_sets = [read_probe_set(probe) for probe in cfg.probes]  # a bad probe file fails before any work
     state = make_accelerator()
     if state.is_main_process:

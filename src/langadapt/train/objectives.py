@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from langadapt.data.packing import Batch
+from langadapt.model.head import causal_loss
 
 Objective = Callable[[PreTrainedModel, Batch], torch.Tensor]
 OBJECTIVES: dict[str, Objective] = {}
@@ -41,8 +42,9 @@ def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 @objective("causal")
 def causal_lm(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
     """Predict every next token (GPT-2 / Llama pretraining). No KV cache: training never reuses
-    it, and building one costs ~8 % of a step."""
-    return _cross_entropy(model(input_ids=batch["input_ids"], use_cache=False).logits, batch["labels"])
+    it, and building one costs ~8 % of a step. The output layer runs in slices of positions
+    (model/head.py), so a large vocabulary never puts all the batch's logits in memory."""
+    return causal_loss(model, batch["input_ids"], batch["labels"])
 
 
 def _takes_loss(labels: torch.Tensor) -> torch.Tensor:

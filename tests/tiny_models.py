@@ -1,0 +1,46 @@
+"""Tiny random causal LMs of every model type the suite covers, built offline in milliseconds.
+
+One place that knows how to shrink each model type (2 blocks, width 32, the caller's vocabulary),
+so every test that runs "all architectures" (the method matrix in test_architectures.py, a later
+export round trip) builds the same models. `tiny_model(model_type, vocab_size)` returns a
+freshly initialised stock transformers model; `CAUSAL_TYPES` lists the covered types and
+`REFUSED` the model types that cannot be causal bases, each with its reason.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
+
+SHAPE = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+         "num_key_value_heads": 1, "head_dim": 16, "max_position_embeddings": 64}
+MOE = {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16}
+# keys a model type needs beyond SHAPE, where its defaults are large or do not fit a width of 32
+OVERRIDES: dict[str, dict] = {
+    "qwen3_moe": MOE,
+    "qwen2_moe": {**MOE, "shared_expert_intermediate_size": 32},
+    "olmoe": {"num_experts": 4, "num_experts_per_tok": 2},
+    "mixtral": {"num_local_experts": 4},
+    "gemma2": {"sliding_window": 16},
+    "gemma3_text": {"sliding_window": 16},
+    "cohere2": {"sliding_window": 16},
+}
+CAUSAL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2",
+                "granite", "stablelm", "gpt_neox", "gpt2", "cohere", "cohere2", "olmo", "phi", "starcoder2",
+                "helium", "qwen3_moe", "mixtral", "bloom")
+# model types that have no causal LM in them: refused as causal bases (model/kind.py decides from the config)
+REFUSED = {"bert": "encoder-only (masked LM): it sees the token it predicts",
+           "bart": "encoder-decoder (seq2seq): it predicts from a separate encoder input",
+           "t5": "encoder-decoder (seq2seq): it predicts from a separate encoder input"}
+
+
+def tiny_config(model_type: str, vocab_size: int, eos_id: int = 0, **extra):
+    """A 2-block, width-32 config of `model_type` with `vocab_size` rows (padding id inside the vocabulary)."""
+    return AutoConfig.for_model(model_type, **SHAPE, **OVERRIDES.get(model_type, {}), vocab_size=vocab_size,
+                                bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id, **extra)
+
+
+def tiny_model(model_type: str, vocab_size: int, eos_id: int = 0, seed: int = 0, **extra) -> PreTrainedModel:
+    """A freshly initialised tiny causal LM of `model_type` (same weights for the same seed)."""
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(tiny_config(model_type, vocab_size, eos_id, **extra))
