@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,23 +328,28 @@ def check_text(folder: Path, ids: Sequence[int] = (), n: int = 96) -> str:
 
 def check_gguf(model_dir: Path, gguf_file: Path, texts: Sequence[str], max_tokens: int = 256) -> RoundTrip:
     """Reload `gguf_file` with transformers' GGUF loader and compare it with `model_dir`'s model:
-    the ids each tokenizer gives `texts`, and the logits both models give the folder's ids."""
+    the ids each tokenizer gives `texts`, and the logits both models give the folder's ids.
+
+    The file is read through a link in an empty folder: transformers also reads tokenizer and
+    config files lying beside a GGUF file, which would check those instead of the file."""
     from langadapt.model.build import load_model
 
-    gguf_file = Path(gguf_file)
+    reference = load_model(Path(model_dir)).float().eval()
     ours = AutoTokenizer.from_pretrained(model_dir)
-    theirs = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    with tempfile.TemporaryDirectory() as alone:
+        link = Path(alone) / Path(gguf_file).name
+        link.symlink_to(Path(gguf_file).resolve())
+        theirs = AutoTokenizer.from_pretrained(alone, gguf_file=link.name)
+        try:
+            reloaded = AutoModelForCausalLM.from_pretrained(alone, gguf_file=link.name, dtype=torch.float32,
+                                                            trust_remote_code=False).eval()
+        except (ValueError, NotImplementedError, RuntimeError, KeyError) as err:
+            raise LangadaptError(f"{gguf_file} was written, but transformers' GGUF loader cannot read it back "
+                                 f"to check it ({type(err).__name__}: {err})", where=str(gguf_file),
+                                 fix="export with --no-check to keep it unchecked, or use `--to merged`.") from None
     ids = [ours(text).input_ids for text in texts]
     same = ids == [theirs(text).input_ids for text in texts]
-    reference = load_model(Path(model_dir)).float().eval()
     flat = [i for row in ids for i in row][:min(max_tokens, reference.config.max_position_embeddings)]
-    try:
-        reloaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name,
-                                                        dtype=torch.float32, trust_remote_code=False).eval()
-    except (ValueError, NotImplementedError, RuntimeError, KeyError) as err:
-        raise LangadaptError(f"{gguf_file} was written, but transformers' GGUF loader cannot read it back "
-                             f"to check it ({type(err).__name__}: {err})", where=str(gguf_file),
-                             fix="export with --no-check to keep the file unchecked, or use `--to merged`.") from None
     batch = torch.tensor([flat])
     with torch.no_grad():
         diff = (reference(batch).logits - reloaded(batch).logits).abs().max().item()
