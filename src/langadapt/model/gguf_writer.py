@@ -53,8 +53,7 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "llama": Family("llama", permute_qk=True),
     # llama.cpp's architecture for Mistral; it reloads as Llama, which computes the same up to the sliding
-    # window (llama.cpp's llama graph has none). transformers 5.24 cannot reload a llama file *named*
-    # mistral (its loader asks gguf for a `mistral` tensor map, which gguf does not have).
+    # window (llama.cpp's llama graph has none).
     "mistral": Family("llama", permute_qk=True),
     "qwen2": Family("qwen2"),
     "qwen3": Family("qwen3"),
@@ -285,6 +284,8 @@ def write_gguf(model: PreTrainedModel, folder: Path, out: Path, quant: str = "f1
     file_type = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
                  "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[quant]
     name = Path(folder).resolve().name
+    if name == "mistral":  # transformers 5.24 reads a llama file named exactly this as Mistral, then fails
+        name = "mistral-model"
 
     def write(tmp: Path) -> None:
         writer = gguf.GGUFWriter(str(tmp), fam.arch)
