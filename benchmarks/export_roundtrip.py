@@ -54,7 +54,8 @@ def measure(folder: Path, texts: list[str], out: Path, name: str) -> list[dict]:
         seconds = time.perf_counter() - started
         check = check_gguf(folder, path, texts)
         rows.append({"model": name, "quant": quant, "MiB": path.stat().st_size / 2**20, "write s": seconds,
-                     "tokens": check.tokens, "same ids": check.same_ids, "max |Δlogit|": check.max_abs_logit_diff})
+                     "tokens": check.tokens, "same ids": check.same_ids, "max |Δlogit|": check.max_abs_logit_diff,
+                     "top-1": check.top1_agreement})
     return rows
 
 
@@ -86,10 +87,11 @@ def main() -> None:
     print(f"# GGUF export round trip — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}, transformers {version('transformers')}, "
           f"gguf {version('gguf')}")
-    print("| model | quant | MiB | write s | tokens | same ids | max abs Δlogit |\n|---|---|---|---|---|---|---|")
+    print("| model | quant | MiB | write s | tokens | same ids | max abs Δlogit | same top-1 |\n"
+          "|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['model']} | {row['quant']} | {row['MiB']:.2f} | {row['write s']:.1f} | {row['tokens']} | "
-              f"{row['same ids']} | {row['max |Δlogit|']:.2e} |")
+              f"{row['same ids']} | {row['max |Δlogit|']:.2e} | {row['top-1']:.1%} |")
 
 
 if __name__ == "__main__":

@@ -331,7 +331,8 @@ def export_adapted(cfg: ExperimentConfig, folder: Path, out: Path) -> dict:
                      "quant": cfg.export.quant if to == "gguf" else None,
                      "check": str(done.check) if done.check is not None else None,
                      "same_ids": done.check.same_ids if done.check is not None else None,
-                     "max_abs_logit_diff": done.check.max_abs_logit_diff if done.check is not None else None}
+                     "max_abs_logit_diff": done.check.max_abs_logit_diff if done.check is not None else None,
+                     "top1_agreement": done.check.top1_agreement if done.check is not None else None}
     summary = {"method": method, "files": files}
     write_json(out / "export.json", summary)
     return summary

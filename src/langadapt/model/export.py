@@ -45,9 +45,9 @@ class Exported:
 def model_folder(model_dir: Path) -> Path:
     """The model folder MODEL_DIR stands for: itself, or a training run's `final/`."""
     model_dir = Path(model_dir)
-    if (model_dir / "config.json").is_file() or (model_dir / ADAPTER).is_file():
+    if (model_dir / ADAPTER).is_file() or any(model_dir.glob("*.safetensors")):
         return model_dir
-    if (model_dir / "final" / "config.json").is_file():
+    if (model_dir / "final" / "config.json").is_file():  # a run folder's config.json is the job's, not a model's
         return model_dir / "final"
     raise LangadaptError(f"{model_dir} is not a model folder, a peft adapter folder or a training run",
                          where=str(model_dir), fix="point at a folder with config.json and *.safetensors "

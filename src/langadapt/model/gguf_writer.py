@@ -77,10 +77,11 @@ class RoundTrip:
     tokens: int  # token ids compared
     same_ids: bool  # the file's tokenizer gives the folder's ids on the check text
     max_abs_logit_diff: float  # max |Δ logit| over those positions and the whole vocabulary
+    top1_agreement: float  # share of positions where both models predict the same next token
 
     def __str__(self) -> str:
         return (f"{self.tokens} tokens, ids {'identical' if self.same_ids else 'DIFFER'}, "
-                f"max |Δlogit| {self.max_abs_logit_diff:.2e}")
+                f"max |Δlogit| {self.max_abs_logit_diff:.2e}, same top-1 prediction at {self.top1_agreement:.1%}")
 
 
 def family(config: PretrainedConfig) -> Family:
@@ -215,6 +216,22 @@ def _merge_scores(tokens: Sequence[str], merges: list[str]) -> list[float]:
     return [rank.get(token, 0.0 if len(token) == 1 else -float(len(merges) + 1)) for token in tokens]
 
 
+def _adds_space_prefix(spec: dict) -> bool:
+    """Whether a SentencePiece-style tokenizer puts `▁` before the text (Llama 2, Mistral) or not (Gemma)."""
+    def parts(node):
+        if isinstance(node, dict):
+            yield node
+            for value in node.values():
+                yield from parts(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from parts(value)
+
+    steps = [*parts(spec.get("normalizer")), *parts(spec.get("pre_tokenizer"))]
+    return any(step.get("type") == "Metaspace" and step.get("prepend_scheme", "always") != "never" or
+               step.get("type") == "Prepend" for step in steps)
+
+
 def _tokenizer_metadata(writer, folder: Path, config: PretrainedConfig) -> None:
     """The folder's tokenizer as GGUF metadata: tokens, types, merges (and scores for
     SentencePiece-style vocabularies), special ids, BOS/EOS behaviour and the chat template."""
@@ -256,8 +273,7 @@ def _tokenizer_metadata(writer, folder: Path, config: PretrainedConfig) -> None:
     writer.add_token_types([kind(i, token) for i, token in enumerate(tokens)])
     if not byte_level:
         writer.add_token_scores(_merge_scores(tokens, merges))
-        writer.add_add_space_prefix('"prepend_scheme": "first"' in json.dumps(spec) or
-                                    '"add_prefix_space": true' in json.dumps(spec))
+        writer.add_add_space_prefix(_adds_space_prefix(spec))
     writer.add_token_merges(merges)
     ids = {"bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id, "unk": tokenizer.unk_token_id,
            "pad": tokenizer.pad_token_id}
@@ -311,10 +327,7 @@ def export_gguf(model_dir: Path, out: Path, quant: str = "f16") -> Path:
     they are (an adapter folder is merged first by `model.export.export_model`)."""
     from langadapt.model.build import load_model
 
-    model = load_model(Path(model_dir))
-    if quant != "f32" and model.dtype != torch.float32:
-        model = model.float()
-    return write_gguf(model, Path(model_dir), out, quant)
+    return write_gguf(load_model(Path(model_dir)), Path(model_dir), out, quant)
 
 
 def check_text(folder: Path, ids: Sequence[int] = (), n: int = 96) -> str:
@@ -353,5 +366,6 @@ def check_gguf(model_dir: Path, gguf_file: Path, texts: Sequence[str], max_token
     flat = [i for row in ids for i in row][:min(max_tokens, reference.config.max_position_embeddings)]
     batch = torch.tensor([flat])
     with torch.no_grad():
-        diff = (reference(batch).logits - reloaded(batch).logits).abs().max().item()
-    return RoundTrip(len(flat), same, diff)
+        expected, found = reference(batch).logits, reloaded(batch).logits
+    agreement = (expected.argmax(-1) == found.argmax(-1)).float().mean().item()
+    return RoundTrip(len(flat), same, (expected - found).abs().max().item(), agreement)
