@@ -178,7 +178,7 @@ def _tensors(model: PreTrainedModel, fam: Family):
             raise LangadaptError(f"no GGUF name for the {config.model_type} tensor {hf_name!r} in gguf's mapping "
                                  f"table for {fam.arch}", fix="export it with `--to merged` instead.")
         array = tensor.detach().float().cpu().numpy()
-        if fam.permute_qk and gguf_name.endswith((".attn_q", ".attn_k")) and suffix == "weight":
+        if fam.permute_qk and gguf_name.endswith((".attn_q", ".attn_k")):  # weights and biases alike
             heads = config.num_attention_heads if gguf_name.endswith(".attn_q") else config.num_key_value_heads
             array = _permute_qk(array, heads)
         if fam.norm_offset and gguf_name.endswith("norm") and suffix == "weight":
@@ -200,6 +200,8 @@ def _pre_tokenizer(spec: dict) -> str:
     for name in (*PREFERRED_PRE, *GGUF_PRE_TOKENIZER_SPLITS):
         if name in GGUF_PRE_TOKENIZER_SPLITS and json.dumps(GGUF_PRE_TOKENIZER_SPLITS[name])[1:-1] in text:
             return name
+    if '"Digits"' in text and '"individual_digits": true' in text and '"Split"' not in text:
+        return "smollm"  # GPT-2's split after one digit per piece (SmolLM); transformers reads it as GPT-2's
     if '"Split"' in text:
         log.warning("gguf: the tokenizer's split regex is not one llama.cpp names; writing `default`, "
                     "which splits text as GPT-2 does")
