@@ -49,11 +49,16 @@ def tiny(model_type: str, vocab_size: int, eos: int, **shape):
               "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 256,
               "bos_token_id": eos, "eos_token_id": eos, "pad_token_id": None, **SHAPES[model_type], **shape}
     torch.manual_seed(0)
-    return AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **config)).eval()
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **config)).eval()
+    with torch.no_grad():  # biases and norms start at 0 or 1, where a misplaced value would not show
+        for name, parameter in model.named_parameters():
+            if name.endswith(".bias") or "norm" in name:
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    return model
 
 
-def _folder(model_type: str, tokenizer, path: Path, card: ModelCard | None = None) -> Path:
-    model = tiny(model_type, tokenizer.get_vocab_size(), end_of_text(tokenizer))
+def _folder(model_type: str, tokenizer, path: Path, card: ModelCard | None = None, **shape) -> Path:
+    model = tiny(model_type, tokenizer.get_vocab_size(), end_of_text(tokenizer), **shape)
     return save_model(model, tokenizer, path, card)
 
 
@@ -188,6 +193,10 @@ def test_export_refuses_what_it_cannot_write_in_one_paragraph(polish, tmp_path):
     with pytest.raises(LangadaptError, match="cannot export a gpt2 model to GGUF.*--to merged"):
         export_gguf(gpt2, tmp_path / "gpt2.gguf")
     assert not (tmp_path / "gpt2.gguf").exists()
+    biased = _folder("llama", polish, tmp_path / "biased-llama", attention_bias=True)
+    with pytest.raises(LangadaptError, match="does not read back model.layers.0.self_attn.k_proj.bias.*--no-check"):
+        export_model(biased, "gguf", tmp_path / "biased.gguf")
+    assert (tmp_path / "biased.gguf").is_file()  # written: llama.cpp reads the biases
     job = tmp_path / "job"  # a training run: its config.json is the job's; the model is final/
     shutil.copytree(gpt2, job / "final")
     (job / "config.json").write_text(json.dumps({"name": "job", "method": "full"}))

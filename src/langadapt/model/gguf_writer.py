@@ -363,6 +363,12 @@ def check_gguf(model_dir: Path, gguf_file: Path, texts: Sequence[str], max_token
             raise LangadaptError(f"{gguf_file} was written, but transformers' GGUF loader cannot read it back "
                                  f"to check it ({type(err).__name__}: {err})", where=str(gguf_file),
                                  fix="export with --no-check to keep it unchecked, or use `--to merged`.") from None
+    lost = sorted(set(reference.state_dict()) - set(reloaded.state_dict()))
+    if lost:  # e.g. Llama's optional q/k/v/o biases: llama.cpp reads them, transformers' loader builds no slot
+        raise LangadaptError(f"{gguf_file} holds every weight, but transformers' GGUF loader does not read back "
+                             f"{', '.join(lost[:4])}{' ...' if len(lost) > 4 else ''}, so the file cannot be checked",
+                             where=str(gguf_file), fix="keep the file unchecked with --no-check (llama.cpp reads "
+                             "these tensors), or use `--to merged`.")
     ids = [ours(text).input_ids for text in texts]
     same = ids == [theirs(text).input_ids for text in texts]
     flat = [i for row in ids for i in row][:min(max_tokens, reference.config.max_position_embeddings)]
