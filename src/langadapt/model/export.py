@@ -25,11 +25,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer
 
 from langadapt.errors import LangadaptError
 from langadapt.model.build import load_model, save_model
 from langadapt.model.card import read_card
+from langadapt.model.gguf_writer import RoundTrip, check_gguf, check_quant, check_text, export_gguf, family
 
 FORMATS = ("hf", "merged", "gguf")
 ADAPTER = "adapter_config.json"
@@ -39,7 +40,7 @@ ADAPTER = "adapter_config.json"
 class Exported:
     path: Path  # the folder or GGUF file written
     source: Path  # the model folder it was made from
-    check: object | None = None  # gguf: the RoundTrip of the reloaded file
+    check: RoundTrip | None = None  # gguf: how the reloaded file compares
 
 
 def model_folder(model_dir: Path) -> Path:
@@ -70,20 +71,19 @@ def _tokenizer(folder: Path, fallback: Path):
     return AutoTokenizer.from_pretrained(source)
 
 
-def merged_model(model_dir: Path, base: Path | None = None):
-    """(stock model with every adapter folded in, its tokenizer, its card, the folder read)."""
+def _merged(folder: Path, base: Path | None):
+    """(stock model with every adapter folded in, its tokenizer, its card)."""
     from peft import PeftModel
 
-    folder = model_folder(model_dir)
     if not (folder / ADAPTER).is_file():
-        return load_model(folder), AutoTokenizer.from_pretrained(folder), read_card(folder), folder
+        return load_model(folder), AutoTokenizer.from_pretrained(folder), read_card(folder)
     base = _adapter_base(folder, base)
     model = PeftModel.from_pretrained(load_model(base), str(folder)).merge_and_unload()
-    return model, _tokenizer(folder, base), read_card(folder) or read_card(base), folder
+    return model, _tokenizer(folder, base), read_card(folder) or read_card(base)
 
 
-def _write_folder(model_dir: Path, out: Path, base: Path | None) -> Path:
-    model, tokenizer, card, _ = merged_model(model_dir, base)
+def _write_folder(folder: Path, out: Path, base: Path | None) -> Path:
+    model, tokenizer, card = _merged(folder, base)
     return save_model(model, tokenizer, out, card)
 
 
@@ -116,8 +116,11 @@ def export_model(model_dir: Path, to: str, out: Path, quant: str = "f16", base: 
         return Exported(_write_adapter(folder, out, base), folder)
     if to in ("hf", "merged"):
         return Exported(_write_folder(folder, out, base), folder)
+    check_quant(quant)
+    adapter = (folder / ADAPTER).is_file()
+    family(AutoConfig.from_pretrained(_adapter_base(folder, base) if adapter else folder))  # refused before work
     out.parent.mkdir(parents=True, exist_ok=True)
-    if (folder / ADAPTER).is_file():  # merged into a stock folder first: GGUF holds plain weights
+    if adapter:  # merged into a stock folder first: GGUF holds plain weights
         with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
             merged = _write_folder(folder, Path(tmp) / "merged", base)
             return _gguf(merged, out, quant, check, check_texts, folder)
@@ -128,8 +131,6 @@ def export_model(model_dir: Path, to: str, out: Path, quant: str = "f16", base: 
 
 
 def _gguf(folder: Path, out: Path, quant: str, check: bool, texts: list[str] | None, source: Path) -> Exported:
-    from langadapt.model.gguf_writer import check_gguf, check_text, export_gguf
-
     path = export_gguf(folder, out, quant)
     if not check:
         return Exported(path, source)

@@ -84,6 +84,12 @@ class RoundTrip:
                 f"max |Δlogit| {self.max_abs_logit_diff:.2e}, same top-1 prediction at {self.top1_agreement:.1%}")
 
 
+def check_quant(quant: str) -> str:
+    if quant not in QUANTS:
+        raise LangadaptError(f"unknown GGUF quantisation {quant!r}", fix=f"use one of {', '.join(QUANTS)}.")
+    return quant
+
+
 def family(config: PretrainedConfig) -> Family:
     """The layout of `config`'s model type, or a LangadaptError saying why it has none."""
     model_type = config.model_type
@@ -296,8 +302,7 @@ def write_gguf(model: PreTrainedModel, folder: Path, out: Path, quant: str = "f1
     """Write `model` (loaded from `folder`, whose tokenizer it uses) to the GGUF file `out`, atomically."""
     import gguf
 
-    if quant not in QUANTS:
-        raise LangadaptError(f"unknown GGUF quantisation {quant!r}", fix=f"use one of {', '.join(QUANTS)}.")
+    check_quant(quant)
     fam = family(model.config)
     file_type = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
                  "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[quant]
