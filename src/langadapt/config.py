@@ -499,6 +499,17 @@ class EvaluateConfig(Section):
     probe_limit: int | None = Field(default=None, ge=10, description="at most this many probe training sentences")
 
 
+class ExportConfig(Section):
+    """Export the adapted model as the experiment's last stage (model/export.py); the report lists the files."""
+
+    to: list[Literal["hf", "merged", "gguf"]] = Field(default=["gguf"], min_length=1, description="formats: "
+                                                      "merged/hf (a stock transformers folder), gguf (one file)")
+    quant: Literal["f16", "q8_0", "f32"] = Field(default="f16", description="GGUF tensor type")
+    method: str | None = Field(default=None, description="the adaptation to export (one of adapt.methods); "
+                               "default: the one with the lowest held-out bpb on the target language")
+    check: bool = Field(default=True, description="gguf: reload the file with transformers, compare ids and logits")
+
+
 class BaseModelConfig(Section):
     """A pretrained model to adapt instead of pretraining one from scratch."""
 
@@ -549,6 +560,15 @@ class ExperimentConfig(Section):
     pretrain: TrainConfig = TrainConfig(checkpoint_every=100)
     adapt: AdaptConfig = AdaptConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    export: ExportConfig | None = Field(default=None, description="export the best adapted model (merged "
+                                        "folder, GGUF file) after evaluation")
+
+    @model_validator(mode="after")
+    def _export_method_is_adapted(self):
+        if self.export is not None and self.export.method not in (None, *self.adapt.methods):
+            raise ValueError(f"export.method {self.export.method} is not one of adapt.methods "
+                             f"({', '.join(self.adapt.methods)})")
+        return self
 
     @model_validator(mode="after")
     def _texts_are_of_configured_languages(self):

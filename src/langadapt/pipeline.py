@@ -1,7 +1,7 @@
 """The experiment as a list of stages, compiled from its config and run by `stages.run_stages`:
 
     curate → [base: import a pretrained model] → vocab → [pretrain: a training job] → init
-      → mix → adapt:<method> (one training job per method) → evaluate → report
+      → mix → adapt:<method> (one training job per method) → evaluate → [export] → report
 
 Every stage is a function that fills one folder of the run from the folders of the stages
 before it; the runner owns caching, resume and the manifest. Training is always a training
@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
-from langadapt.atomic import write_jsonl, write_with
+from langadapt.atomic import write_json, write_jsonl, write_with
 from langadapt.config import DataConfig, ExperimentConfig, SourceConfig, TrainConfig, TrainJobConfig
 from langadapt.corpus.curate import curate, training_and_heldout
 from langadapt.corpus.document import SPLITS, Document, read_curated, read_documents
@@ -231,6 +231,9 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
             rows += _probe_rows(cfg, method, folder / "train" / method / "final")
         _write_rows(out / "results.parquet", rows)
 
+    def export(out: Path) -> None:
+        export_adapted(cfg, folder, out)
+
     def report(out: Path) -> None:
         _write_results(cfg, folder, out, adapt)
 
@@ -258,7 +261,10 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
         stages.append(Stage("mix", "train/data", mix))
         stages += [Stage(f"adapt:{method}", f"train/{method}", adapt_with(method), resumable=True)
                    for method in cfg.adapt.methods]
-    return [*stages, Stage("evaluate", "evaluate", evaluate), Stage("report", "report", report)]
+    stages.append(Stage("evaluate", "evaluate", evaluate))
+    if adapt and cfg.export is not None:
+        stages.append(Stage("export", "export", export))
+    return [*stages, Stage("report", "report", report)]
 
 
 INIT_ONLY = {"initialisers", "train_with", "static_dim", "ofa_rank", "static_vectors"}  # read by `init`, not `vocab`
@@ -308,6 +314,36 @@ def adaptation_job(cfg: ExperimentConfig, method: str, folder: Path, out: Path) 
             stage: lr for stage, lr in cfg.adapt.stage_lr.items() if stage in stages(method)}}),
         data=DataConfig(sources=sources, control_tokens=["lang"] if experts else [],
                         eval_files={lang: folder / HELD_OUT for lang in cfg.languages.all}))
+
+
+def best_method(cfg: ExperimentConfig, folder: Path) -> str:
+    """The adaptation with the lowest held-out bpb on the target language (its job's own scores)."""
+    rows = pd.DataFrame(sum((_adapted_rows(cfg, m, folder / "train" / m) for m in cfg.adapt.methods), []))
+    target = rows[(rows.metric == "bpb") & (rows.language == cfg.languages.target)]
+    return str(target.sort_values("value").iloc[0]["method"]) if not target.empty else cfg.adapt.methods[0]
+
+
+def export_adapted(cfg: ExperimentConfig, folder: Path, out: Path) -> dict:
+    """`export:`: write the chosen adapted model in each format into `out`, and `out/export.json`
+    (method, files relative to the run folder, the GGUF round trip) for the report."""
+    from langadapt.model.export import export_model
+
+    method = cfg.export.method or best_method(cfg, folder)
+    final = folder / "train" / method / "final"
+    names = {"hf": "hf", "merged": "merged", "gguf": f"{cfg.name}-{method.replace('+', '-')}.{cfg.export.quant}.gguf"}
+    files = {}
+    for to in cfg.export.to:
+        log.info("export: %s as %s", method, to)
+        done = export_model(final, to, out / names[to], cfg.export.quant, check=cfg.export.check)
+        files[to] = {"path": str(Path("export") / names[to]), "method": method,
+                     "quant": cfg.export.quant if to == "gguf" else None,
+                     "check": str(done.check) if done.check is not None else None,
+                     "same_ids": done.check.same_ids if done.check is not None else None,
+                     "max_abs_logit_diff": done.check.max_abs_logit_diff if done.check is not None else None,
+                     "top1_agreement": done.check.top1_agreement if done.check is not None else None}
+    summary = {"method": method, "files": files}
+    write_json(out / "export.json", summary)
+    return summary
 
 
 def _model_rows(model_dir: Path, heldout: dict[str, list[str]]) -> list[dict]:

@@ -165,6 +165,17 @@ def curation_table(run_dir: Path) -> pd.DataFrame:
     return table.rename_axis("language").reset_index()
 
 
+def export_table(run_dir: Path) -> pd.DataFrame:
+    """Where the `export` stage wrote the adapted model, per format (from `export/export.json`)."""
+    path = Path(run_dir) / "export" / "export.json"
+    if not path.is_file():
+        return pd.DataFrame()
+    files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    return pd.DataFrame([{"format": to, "file": entry["path"], "method": entry["method"],
+                          "quant": entry["quant"] or "", "round trip": entry["check"] or ""}
+                         for to, entry in files.items()])
+
+
 def loss_logs(run_dir: Path) -> dict[str, pd.DataFrame]:
     """Training loss per step for every `train/<run>/log.jsonl`."""
     logs = {}
@@ -339,7 +350,8 @@ def write_report(results: pd.DataFrame, out: Path, run_dir: Path | None = None) 
     if not translation_table(results).empty:
         sections.append(("Translation: chrF per direction", "", translation_table(results), []))
     for heading, table in (("Other metrics", other_metrics_table(results)), ("Curation: documents removed",
-                                                                               curation_table(run_dir))):
+                                                                               curation_table(run_dir)),
+                           ("Exported models", export_table(run_dir))):
         if not table.empty:
             sections.append((heading, "", table, []))
     figs = figures(results, run_dir)

@@ -1,0 +1,384 @@
+"""A transformers causal-LM folder as one GGUF file, for llama.cpp, Ollama and LM Studio.
+
+Why here and not llama.cpp's converter: an adapted model carries a vocabulary langadapt grew
+(new merges, new rows, control tokens), and converters that rebuild the tokenizer from a base
+repository drop or mangle exactly those. This writer reads the folder's own `tokenizer.json`.
+
+Everything GGUF-specific comes from the `gguf` package itself: tensor names from its mapping
+tables (`get_tensor_name_map`: `model.layers.3.self_attn.q_proj` → `blk.3.attn_q`), metadata
+keys from `GGUFWriter`'s methods, Q8_0 blocks from `gguf.quants`. What this module adds is the
+per-family layout llama.cpp expects, which transformers' GGUF loader undoes on reading:
+
+- llama (and Mistral, written as llama): q/k rows permuted from rotate-half to interleaved rotary
+  pairs (the loader's `_reverse_permute_weights` is the inverse);
+- Gemma 2/3: RMSNorm weights stored as `1 + w` (the loader subtracts 1 from every `*norm.weight`);
+- Qwen2/Qwen3: as they are (llama.cpp uses the rotate-half layout for them).
+
+A file is checked by `check_gguf`: reloaded with transformers' GGUF loader, it must tokenise
+text into the same ids and give logits within quantisation tolerance of the folder's model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedModel
+
+from langadapt.atomic import write_with
+from langadapt.errors import LangadaptError
+
+log = logging.getLogger("langadapt")
+
+QUANTS = ("f32", "f16", "q8_0")
+
+
+@dataclass(frozen=True)
+class Family:
+    """How llama.cpp lays out one transformers model type."""
+
+    arch: str  # GGUF `general.architecture` (a value of gguf.MODEL_ARCH_NAMES)
+    permute_qk: bool = False  # llama.cpp's interleaved rotary layout for the q/k rows
+    norm_offset: float = 0.0  # Gemma's RMSNorm scales by (1 + w); llama.cpp stores 1 + w
+    sliding_window: bool = False  # the file says the window (Gemma 2/3)
+    softcapping: bool = False  # attention and final logit soft-capping (Gemma 2)
+
+
+FAMILIES: dict[str, Family] = {
+    "llama": Family("llama", permute_qk=True),
+    # llama.cpp's architecture for Mistral; it reloads as Llama, which computes the same up to the sliding
+    # window (llama.cpp's llama graph has none).
+    "mistral": Family("llama", permute_qk=True),
+    "qwen2": Family("qwen2"),
+    "qwen3": Family("qwen3"),
+    "gemma2": Family("gemma2", norm_offset=1.0, sliding_window=True, softcapping=True),
+    "gemma3_text": Family("gemma3", norm_offset=1.0, sliding_window=True),
+}
+
+# Model types with a reason they are not written. The round trip through transformers' loader is
+# the check every export gets, so a family only counts as supported once that check passes.
+REFUSED: dict[str, str] = {
+    "gemma": "transformers' GGUF loader has no `gemma` (Gemma 1) architecture, so the file cannot be checked",
+    "gpt2": "GPT-2 stores fused, transposed Conv1D projections; not written yet",
+    "phi3": "Phi-3's fused qkv/gate-up layout is not written yet",
+}
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """How a GGUF file reloaded by transformers compares with the folder it came from."""
+
+    tokens: int  # token ids compared
+    same_ids: bool  # the file's tokenizer gives the folder's ids on the check text
+    max_abs_logit_diff: float  # max |Δ logit| over those positions and the whole vocabulary
+    top1_agreement: float  # share of positions where both models predict the same next token
+
+    def __str__(self) -> str:
+        return (f"{self.tokens} tokens, ids {'identical' if self.same_ids else 'DIFFER'}, "
+                f"max |Δlogit| {self.max_abs_logit_diff:.2e}, same top-1 prediction at {self.top1_agreement:.1%}")
+
+
+def check_quant(quant: str) -> str:
+    if quant not in QUANTS:
+        raise LangadaptError(f"unknown GGUF quantisation {quant!r}", fix=f"use one of {', '.join(QUANTS)}.")
+    return quant
+
+
+def family(config: PretrainedConfig) -> Family:
+    """The layout of `config`'s model type, or a LangadaptError saying why it has none."""
+    model_type = config.model_type
+    if model_type in REFUSED:
+        raise LangadaptError(f"cannot export a {model_type} model to GGUF: {REFUSED[model_type]}",
+                             fix=f"export it with `--to merged` instead; GGUF export supports {', '.join(FAMILIES)}.")
+    if model_type not in FAMILIES:
+        raise LangadaptError(f"cannot export a {model_type} model to GGUF: its llama.cpp layout is not known here",
+                             fix=f"export it with `--to merged` instead; GGUF export supports {', '.join(FAMILIES)}.")
+    rope = getattr(config, "rope_parameters", None) or {}
+    kinds = {part.get("rope_type", "default") for part in (rope.values() if "rope_type" not in rope else [rope])
+             if isinstance(part, dict)}
+    if kinds - {"default"}:
+        raise LangadaptError(f"cannot export this {model_type} model to GGUF: its rotary scaling "
+                             f"{sorted(kinds - {'default'})} is not written (transformers' GGUF loader would "
+                             "read it back without scaling)", fix="export it with `--to merged` instead.")
+    return FAMILIES[model_type]
+
+
+def _rope_theta(config: PretrainedConfig, layer_type: str = "full_attention") -> float | None:
+    """rope_theta from transformers 5's `rope_parameters` (per layer type for Gemma 3)."""
+    rope = getattr(config, "rope_parameters", None) or {}
+    rope = rope.get(layer_type, rope) if "rope_theta" not in rope else rope
+    return rope.get("rope_theta", getattr(config, "rope_theta", None))
+
+
+def _head_dim(config: PretrainedConfig) -> int:
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+
+
+def _hyperparameters(writer, config: PretrainedConfig, fam: Family, name: str) -> None:
+    writer.add_name(name)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(getattr(config, "num_key_value_heads", None) or config.num_attention_heads)
+    head_dim = _head_dim(config)
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_vocab_size(config.vocab_size)
+    if (theta := _rope_theta(config)) is not None:
+        writer.add_rope_freq_base(float(theta))
+    if fam.sliding_window and getattr(config, "sliding_window", None):
+        writer.add_sliding_window(config.sliding_window)
+        if (local := _rope_theta(config, "sliding_attention")) is not None and local != _rope_theta(config):
+            writer.add_rope_freq_base_swa(float(local))
+    if fam.softcapping:
+        if getattr(config, "attn_logit_softcapping", None):
+            writer.add_attn_logit_softcapping(config.attn_logit_softcapping)
+        if getattr(config, "final_logit_softcapping", None):
+            writer.add_final_logit_softcapping(config.final_logit_softcapping)
+
+
+def _permute_qk(weight: np.ndarray, n_head: int) -> np.ndarray:
+    """Rotate-half rows → llama.cpp's interleaved pairs, per head (the inverse of transformers'
+    `LlamaTensorProcessor._reverse_permute_weights`)."""
+    return (weight.reshape(n_head, 2, weight.shape[0] // n_head // 2, *weight.shape[1:])
+            .swapaxes(1, 2).reshape(weight.shape))
+
+
+def _encode(array: np.ndarray, quant: str):
+    """(data, raw GGML type or None) for one tensor: 1-D tensors (norms, biases) stay float32 as in
+    llama.cpp, and Q8_0 falls back to F16 where a row is not a whole number of 32-value blocks."""
+    from gguf import GGMLQuantizationType, quants
+
+    if array.ndim == 1 or quant == "f32":
+        return array.astype(np.float32), None
+    if quant == "q8_0" and array.shape[-1] % 32 == 0:
+        return quants.quantize(array.astype(np.float32), GGMLQuantizationType.Q8_0), GGMLQuantizationType.Q8_0
+    return array.astype(np.float16), None
+
+
+def _tensors(model: PreTrainedModel, fam: Family):
+    """(GGUF name, float32 array) for every weight, named by gguf's own mapping tables."""
+    import gguf
+
+    arch = next(key for key, value in gguf.MODEL_ARCH_NAMES.items() if value == fam.arch)
+    names = gguf.get_tensor_name_map(arch, model.config.num_hidden_layers)
+    config = model.config
+    seen: set[int] = set()
+    for hf_name, tensor in model.state_dict(keep_vars=True).items():
+        if id(tensor) in seen:  # a tied output layer is the embedding: llama.cpp reuses token_embd
+            continue
+        seen.add(id(tensor))
+        stem, suffix = hf_name.rsplit(".", 1)
+        gguf_name = names.get_name(stem)
+        if gguf_name is None:
+            raise LangadaptError(f"no GGUF name for the {config.model_type} tensor {hf_name!r} in gguf's mapping "
+                                 f"table for {fam.arch}", fix="export it with `--to merged` instead.")
+        array = tensor.detach().float().cpu().numpy()
+        if fam.permute_qk and gguf_name.endswith((".attn_q", ".attn_k")):  # weights and biases alike
+            heads = config.num_attention_heads if gguf_name.endswith(".attn_q") else config.num_key_value_heads
+            array = _permute_qk(array, heads)
+        if fam.norm_offset and gguf_name.endswith("norm") and suffix == "weight":
+            array = array + fam.norm_offset
+        yield f"{gguf_name}.{suffix}", array
+
+
+# llama.cpp's pre-tokenizer names, by the split regex transformers' GGUF loader maps each to;
+# the first name listed for a regex is llama.cpp's own spelling of it.
+PREFERRED_PRE = ("llama-bpe", "qwen2", "gpt-4o", "tekken", "qwen35")
+
+
+def _pre_tokenizer(spec: dict) -> str:
+    """llama.cpp's `tokenizer.ggml.pre` for a byte-level tokenizer: found by its split regex in
+    transformers' table (so the loader splits text the same way), else GPT-2's own split."""
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
+
+    text = json.dumps(spec.get("pre_tokenizer"))
+    for name in (*PREFERRED_PRE, *GGUF_PRE_TOKENIZER_SPLITS):
+        if name in GGUF_PRE_TOKENIZER_SPLITS and json.dumps(GGUF_PRE_TOKENIZER_SPLITS[name])[1:-1] in text:
+            return name
+    if '"Digits"' in text and '"individual_digits": true' in text and '"Split"' not in text:
+        return "smollm"  # GPT-2's split after one digit per piece (SmolLM); transformers reads it as GPT-2's
+    if '"Split"' in text:
+        log.warning("gguf: the tokenizer's split regex is not one llama.cpp names; writing `default`, "
+                    "which splits text as GPT-2 does")
+    return "gpt2" if '"Split"' not in text else "default"
+
+
+def _merge_scores(tokens: Sequence[str], merges: list[str]) -> list[float]:
+    """SentencePiece-style scores for llama.cpp's `llama` tokenizer, which merges the pair with
+    the highest-scoring result first: a merge's result scores -rank, so the order is the
+    tokenizer's merge order; tokens no merge makes score below every merge."""
+    rank = {}
+    for index, merge in enumerate(merges):
+        rank.setdefault(merge.replace(" ", "", 1), -float(index))
+    return [rank.get(token, 0.0 if len(token) == 1 else -float(len(merges) + 1)) for token in tokens]
+
+
+def _adds_space_prefix(spec: dict) -> bool:
+    """Whether a SentencePiece-style tokenizer puts `▁` before the text (Llama 2, Mistral) or not (Gemma)."""
+    def parts(node):
+        if isinstance(node, dict):
+            yield node
+            for value in node.values():
+                yield from parts(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from parts(value)
+
+    steps = [*parts(spec.get("normalizer")), *parts(spec.get("pre_tokenizer"))]
+    return any(step.get("type") == "Metaspace" and step.get("prepend_scheme", "always") != "never" or
+               step.get("type") == "Prepend" for step in steps)
+
+
+def _tokenizer_metadata(writer, folder: Path, config: PretrainedConfig) -> None:
+    """The folder's tokenizer as GGUF metadata: tokens, types, merges (and scores for
+    SentencePiece-style vocabularies), special ids, BOS/EOS behaviour and the chat template."""
+    from gguf import TokenType
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    backend = tokenizer.backend_tokenizer
+    spec = json.loads(backend.to_str())
+    model = spec["model"]
+    if model["type"] != "BPE":
+        raise LangadaptError(f"cannot write a {model['type']} tokenizer to GGUF: export supports BPE tokenizers "
+                             "(byte-level, or SentencePiece-style with byte fallback)",
+                             where=str(folder / "tokenizer.json"), fix="export with `--to merged` instead.")
+    by_id = {index: token for token, index in backend.get_vocab(with_added_tokens=True).items()}
+    if max(by_id) >= config.vocab_size:
+        raise LangadaptError(f"the tokenizer has {max(by_id) + 1} tokens but the model only {config.vocab_size} rows",
+                             where=str(folder), fix="resize the model's embeddings to the tokenizer.")
+    tokens = [by_id.get(i, f"[PAD{i}]") for i in range(config.vocab_size)]  # rows no token uses
+    added = {token["id"]: token for token in spec.get("added_tokens", [])}
+    unk = model.get("unk_token")
+
+    def kind(index: int, token: str) -> int:
+        if index in added:
+            return TokenType.CONTROL if added[index]["special"] else TokenType.USER_DEFINED
+        if index not in by_id:
+            return TokenType.UNUSED
+        if token == unk:
+            return TokenType.UNKNOWN
+        if model.get("byte_fallback") and len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
+            return TokenType.BYTE
+        return TokenType.NORMAL
+
+    merges = [" ".join(merge) if isinstance(merge, list) else merge for merge in model["merges"]]
+    byte_level = '"ByteLevel"' in json.dumps([spec.get("pre_tokenizer"), spec.get("decoder")])
+    writer.add_tokenizer_model("gpt2" if byte_level else "llama")
+    if byte_level:
+        writer.add_tokenizer_pre(_pre_tokenizer(spec))
+    writer.add_token_list(tokens)
+    writer.add_token_types([kind(i, token) for i, token in enumerate(tokens)])
+    if not byte_level:
+        writer.add_token_scores(_merge_scores(tokens, merges))
+        writer.add_add_space_prefix(_adds_space_prefix(spec))
+    writer.add_token_merges(merges)
+    ids = {"bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id, "unk": tokenizer.unk_token_id,
+           "pad": tokenizer.pad_token_id}
+    ids["bos"] = ids["bos"] if ids["bos"] is not None else config.bos_token_id
+    eos = ids["eos"] if ids["eos"] is not None else config.eos_token_id
+    ids["eos"] = eos[0] if isinstance(eos, list) else eos
+    for role, index in ids.items():
+        if index is not None:
+            getattr(writer, f"add_{role}_token_id")(index)
+    probe = tokenizer("a").input_ids
+    writer.add_add_bos_token(bool(probe) and probe[0] == ids["bos"] and ids["bos"] is not None)
+    writer.add_add_eos_token(bool(probe) and probe[-1] == ids["eos"] and ids["eos"] is not None)
+    if tokenizer.chat_template:
+        writer.add_chat_template(tokenizer.chat_template)
+
+
+def write_gguf(model: PreTrainedModel, folder: Path, out: Path, quant: str = "f16") -> Path:
+    """Write `model` (loaded from `folder`, whose tokenizer it uses) to the GGUF file `out`, atomically."""
+    import gguf
+
+    check_quant(quant)
+    fam = family(model.config)
+    file_type = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
+                 "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[quant]
+    name = Path(folder).resolve().name
+    if name == "mistral":  # transformers 5.24 reads a llama file named exactly this as Mistral, then fails
+        name = "mistral-model"
+
+    def write(tmp: Path) -> None:
+        writer = gguf.GGUFWriter(str(tmp), fam.arch)
+        _hyperparameters(writer, model.config, fam, name)
+        writer.add_file_type(file_type)
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+        _tokenizer_metadata(writer, Path(folder), model.config)
+        for tensor_name, array in _tensors(model, fam):
+            data, raw_type = _encode(array, quant)
+            writer.add_tensor(tensor_name, data, raw_dtype=raw_type)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+
+    return write_with(Path(out), write)
+
+
+def export_gguf(model_dir: Path, out: Path, quant: str = "f16") -> Path:
+    """A model folder (stock transformers, safetensors) as a GGUF file at `out`; returns `out`.
+
+    The entry point for tests and the architecture matrix: the folder's model and tokenizer as
+    they are (an adapter folder is merged first by `model.export.export_model`)."""
+    from langadapt.model.build import load_model
+
+    return write_gguf(load_model(Path(model_dir)), Path(model_dir), out, quant)
+
+
+def check_text(folder: Path, ids: Sequence[int] = (), n: int = 96) -> str:
+    """Text to check a round trip on when none is given: the folder's new tokens (`ids`, the
+    card's new rows) and `n` ids spread over the vocabulary, decoded, so every part of the
+    vocabulary is exercised without reading a corpus."""
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    size = len(tokenizer)
+    spread = np.linspace(0, size - 1, n).astype(int).tolist()
+    return tokenizer.decode([*ids[:256], *spread], skip_special_tokens=True)
+
+
+def check_gguf(model_dir: Path, gguf_file: Path, texts: Sequence[str], max_tokens: int = 256) -> RoundTrip:
+    """Reload `gguf_file` with transformers' GGUF loader and compare it with `model_dir`'s model:
+    the ids each tokenizer gives `texts`, and the logits both models give the folder's ids.
+
+    The file is read through a link in an empty folder: transformers also reads tokenizer and
+    config files lying beside a GGUF file, which would check those instead of the file."""
+    from langadapt.model.build import load_model
+
+    reference = load_model(Path(model_dir)).float().eval()
+    ours = AutoTokenizer.from_pretrained(model_dir)
+    with tempfile.TemporaryDirectory() as alone:
+        link = Path(alone) / Path(gguf_file).name
+        link.symlink_to(Path(gguf_file).resolve())
+        theirs = AutoTokenizer.from_pretrained(alone, gguf_file=link.name)
+        try:
+            reloaded = AutoModelForCausalLM.from_pretrained(alone, gguf_file=link.name, dtype=torch.float32,
+                                                            trust_remote_code=False).eval()
+        except (ValueError, NotImplementedError, RuntimeError, KeyError) as err:
+            raise LangadaptError(f"{gguf_file} was written, but transformers' GGUF loader cannot read it back "
+                                 f"to check it ({type(err).__name__}: {err})", where=str(gguf_file),
+                                 fix="export with --no-check to keep it unchecked, or use `--to merged`.") from None
+    lost = sorted(set(reference.state_dict()) - set(reloaded.state_dict()))
+    if lost:  # e.g. Llama's optional q/k/v/o biases: llama.cpp reads them, transformers' loader builds no slot
+        raise LangadaptError(f"{gguf_file} holds every weight, but transformers' GGUF loader does not read back "
+                             f"{', '.join(lost[:4])}{' ...' if len(lost) > 4 else ''}, so the file cannot be checked",
+                             where=str(gguf_file), fix="keep the file unchecked with --no-check (llama.cpp reads "
+                             "these tensors), or use `--to merged`.")
+    ids = [ours(text).input_ids for text in texts]
+    same = ids == [theirs(text).input_ids for text in texts]
+    flat = [i for row in ids for i in row][:min(max_tokens, reference.config.max_position_embeddings)]
+    batch = torch.tensor([flat])
+    with torch.no_grad():
+        expected, found = reference(batch).logits, reloaded(batch).logits
+    agreement = (expected.argmax(-1) == found.argmax(-1)).float().mean().item()
+    return RoundTrip(len(flat), same, (expected - found).abs().max().item(), agreement)
