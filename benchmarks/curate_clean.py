@@ -72,7 +72,7 @@ def sources(lang: str, lines: int) -> dict[str, list[str]]:
     return {name: [line for line in text if line.strip()][:lines] for name, text in found.items()}
 
 
-def cross_domain(languages: list[str], lines: int, margin: float) -> None:
+def cross_domain(languages: list[str], lines: int, margin: float, cutoffs: dict[str, float]) -> None:
     """The matrix of issue 28 (see the module docstring)."""
     from datatrove.data import Document
 
@@ -83,7 +83,7 @@ def cross_domain(languages: list[str], lines: int, margin: float) -> None:
 
     started = time.process_time()
     cfg = CurationConfig.model_validate({"languages": languages, "inputs": [{"format": "jsonl", "path": __file__}],
-                                         "thresholds": {"margin": margin}})
+                                         "thresholds": {"margin": margin}, "lid": {"language_score": cutoffs}})
     options, lid, rng = cfg.filters.model_dump(), Py3LangId(), random.Random(13)
     matrices, derived, junk, other = {}, defaultdict(dict), {}, []
     for lang in languages:
@@ -107,7 +107,7 @@ def cross_domain(languages: list[str], lines: int, margin: float) -> None:
     print(f"# Thresholds across domains — {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {platform.machine()}, Python {platform.python_version()}, datatrove {version('datatrove')}, "
           f"py3langid {version('py3langid')}; ≤ {lines} lines per source, pass rate {cfg.thresholds.pass_rate}, "
-          f"margin {margin} IQR, "
+          f"margin {margin} IQR, language-ID cutoffs set: {cutoffs or 'none'}, "
           f"filters {', '.join(cfg.filters.enabled)}; cells: clean documents (≥ 50 words) the quality filters remove; "
           "rows: derived from, columns: measured on\n")
     names = ["ntrex", "flores", "udhr", "tatoeba"]
@@ -129,11 +129,13 @@ def cross_domain(languages: list[str], lines: int, margin: float) -> None:
         rules = [f"{stage} {statistic(reason, th, options)} ({n})" for stage, counts in row["reasons"].items()
                  if stage != "language_id" for reason, n in counts.items()]
         print(f"- {lang} {origin} → {measured} {share:.1%} of {row['documents']}: " + "; ".join(rules))
-    print("\nLanguage-ID recall on each source (the cutoff derived from it), labels of lost documents:")
+    print("\nLanguage-ID recall on each source, at the cutoff derived from NTREX (labels of documents lost to "
+          "another language):")
     for lang, matrix in matrices.items():
-        cells = [f"{n} {1 - matrix[n][n]['shares']['language_id']:.1%} ({derived[n][lang].language_score})"
-                 + (f" lost to {matrix[n][n]['lost_to']}" if matrix[n][n]["lost_to"] else "") for n in matrix]
-        print(f"- {lang}: " + ", ".join(cells))
+        row = matrix["ntrex"]
+        cells = [f"{n} {1 - row[n]['shares']['language_id']:.1%}" + (f" (lost to {row[n]['lost_to']})"
+                 if row[n]["lost_to"] else "") for n in row]
+        print(f"- {lang} (cutoff {derived['ntrex'][lang].language_score}): " + ", ".join(cells))
     print("\n| derived from | junk removed | other-language pages removed |\n|---|---|---|")
     for origin, thresholds in derived.items():
         junk_docs = [text for lang in thresholds for text in junk[lang]]
@@ -153,11 +155,14 @@ def main() -> None:
                         "clean source and measured on the others")
     parser.add_argument("--lines", type=int, default=1000, help="--cross-domain: lines per source")
     parser.add_argument("--margin", type=float, default=3.0, help="--cross-domain: `thresholds.margin`")
+    parser.add_argument("--language-score", nargs="*", default=[], metavar="LANG=CUTOFF",
+                        help="--cross-domain: `lid.language_score` entries, e.g. zul_Latn=0.5")
     args = parser.parse_args()
     logger.remove()
     logging.disable(logging.WARNING)
     if args.cross_domain:
-        cross_domain(args.languages or list(CROSS), args.lines, args.margin)
+        cutoffs = {lang: float(value) for lang, value in (item.split("=") for item in args.language_score)}
+        cross_domain(args.languages or list(CROSS), args.lines, args.margin, cutoffs)
         return
     args.languages = args.languages or list(LANGS)
     results, seconds = {}, {}

@@ -14,6 +14,7 @@ only worth as much as it keeps of the others.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def filter_removals(thresholds: dict[str, Thresholds], texts: dict[str, list[str
                     cfg: CurationConfig) -> dict[str, dict]:
     """Per language of `texts` (clean documents of it): the share each stage would remove alone
     (`shares`: each stage, `filters` for any quality filter, `any` for any stage), the reasons
-    (`reasons`: stage → reason → documents) and the labels language ID gave the documents it lost."""
+    (`reasons`: stage → reason → documents), the labels language ID gave the documents it lost to
+    other languages, and `keeps_all`: a cutoff (a multiple of 0.05) that would keep the documents it
+    identified as the language but scored below the cutoff (None when there are none)."""
     options = cfg.filters.model_dump()
     lid = LanguageIdFilter(cfg.lid.backend, cfg.lid.model_path, {k: t.language_score for k, t in thresholds.items()})
     filters = {kind: LanguageFilters(kind, thresholds, options) for kind in cfg.filters.enabled}
@@ -78,12 +81,15 @@ def filter_removals(thresholds: dict[str, Thresholds], texts: dict[str, list[str
     for lang, docs in texts.items():
         reasons: dict[str, list[str | None]] = {name: [] for name in ["language_id", *filters]}
         lost_to: Counter = Counter()
+        low_scores: list[float] = []  # of documents identified as the language, below its cutoff
         for i, text in enumerate(docs):
             identified = Document(text=text, id=str(i), metadata={})
             why = _reason(lid, identified)
             if why is None and identified.metadata["language"] != lang:
                 why = "identified_as_other_language"
-            if why is not None and why != "language_score":
+            if why == "language_score":
+                low_scores.append(identified.metadata["language_score"])
+            elif why is not None:
                 lost_to[identified.metadata.get("lid_label") or "?"] += 1
             reasons["language_id"].append(why)
             for name, block in filters.items():
@@ -94,6 +100,7 @@ def filter_removals(thresholds: dict[str, Thresholds], texts: dict[str, list[str
         shares[QUALITY] = sum(quality) / size
         shares["any"] = sum(q or r is not None for q, r in zip(quality, reasons["language_id"], strict=True)) / size
         report[lang] = {"documents": len(docs), "shares": shares, "lost_to": dict(lost_to),
+                        "keeps_all": math.floor(min(low_scores) * 20) / 20 if low_scores else None,
                         "reasons": {name: dict(Counter(r for r in flags if r is not None))
                                     for name, flags in reasons.items()}}
     return report
@@ -107,7 +114,10 @@ def explain(report: dict, th: Thresholds, options: dict) -> list[str]:
             for reason, count in counts.items()]
     lines = []
     for share, stage, reason in sorted(rows, reverse=True):
-        if stage == "language_id" and reason != "language_score":
+        if stage == "language_id" and reason == "language_score" and report["keeps_all"] is not None:
+            lines.append(f"language_id: {statistic(reason, th, options)} on {share:.1%}; `lid.language_score: "
+                         f"{{{th.language}: {report['keeps_all']}}}` keeps them")
+        elif stage == "language_id" and reason != "language_score":
             labels = ", ".join(f"{label} {n}" for label, n in Counter(report["lost_to"]).most_common(3))
             lines.append(f"language_id: identified as another language ({labels}) on {share:.1%}")
         else:
