@@ -74,11 +74,8 @@ def sources(lang: str, lines: int) -> dict[str, list[str]]:
 
 def cross_domain(languages: list[str], lines: int, margin: float, cutoffs: dict[str, float]) -> None:
     """The matrix of issue 28 (see the module docstring)."""
-    from datatrove.data import Document
-
     from langadapt.config import CurationConfig
-    from langadapt.corpus.blocks import LanguageFilters, LanguageIdFilter
-    from langadapt.corpus.check import QUALITY, _reason, cross_domain, statistic
+    from langadapt.corpus.check import QUALITY, cross_domain, pipeline_removes, statistic
     from langadapt.corpus.lid import Py3LangId
 
     started = time.process_time()
@@ -96,12 +93,7 @@ def cross_domain(languages: list[str], lines: int, margin: float, cutoffs: dict[
         other += _pages(_sib(SHARED_DATA.joinpath, lang, "dev", "test"), rng)[:12]
 
     def removal(thresholds: dict, texts: list[str]) -> str:
-        """The share of `texts` the pipeline's language ID, then the quality filters of the language it
-        finds, remove."""
-        blocks = [LanguageIdFilter("py3langid", None, {k: t.language_score for k, t in thresholds.items()}),
-                  *(LanguageFilters(kind, thresholds, options) for kind in cfg.filters.enabled)]
-        gone = [any(_reason(block, doc) for block in blocks)  # `any` stops at the first block that removes
-                for doc in (Document(text=text, id=str(i), metadata={}) for i, text in enumerate(texts))]
+        gone = pipeline_removes(thresholds, texts, cfg)
         return f"{sum(gone) / len(gone):.1%} of {len(gone)}"
 
     print(f"# Thresholds across domains — {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")

@@ -67,6 +67,10 @@ def statistic(reason: str, th: Thresholds, options: dict) -> str:
     }.get(reason, reason)
 
 
+def _language_id(thresholds: dict[str, Thresholds], cfg: CurationConfig) -> LanguageIdFilter:
+    return LanguageIdFilter(cfg.lid.backend, cfg.lid.model_path, {k: t.language_score for k, t in thresholds.items()})
+
+
 def filter_removals(thresholds: dict[str, Thresholds], texts: dict[str, list[str]],
                     cfg: CurationConfig) -> dict[str, dict]:
     """Per language of `texts` (clean documents of it): the share each stage would remove alone
@@ -75,7 +79,7 @@ def filter_removals(thresholds: dict[str, Thresholds], texts: dict[str, list[str
     other languages, and `keeps_all`: a cutoff (a multiple of 0.05) that would keep the documents it
     identified as the language but scored below the cutoff (None when there are none)."""
     options = cfg.filters.model_dump()
-    lid = LanguageIdFilter(cfg.lid.backend, cfg.lid.model_path, {k: t.language_score for k, t in thresholds.items()})
+    lid = _language_id(thresholds, cfg)
     filters = {kind: LanguageFilters(kind, thresholds, options) for kind in cfg.filters.enabled}
     report: dict[str, dict] = {}
     for lang, docs in texts.items():
@@ -104,6 +108,16 @@ def filter_removals(thresholds: dict[str, Thresholds], texts: dict[str, list[str
                         "reasons": {name: dict(Counter(r for r in flags if r is not None))
                                     for name, flags in reasons.items()}}
     return report
+
+
+def pipeline_removes(thresholds: dict[str, Thresholds], texts: list[str], cfg: CurationConfig) -> list[bool]:
+    """Whether the pipeline would remove each of `texts`: language ID over the languages of `thresholds`,
+    then the quality filters of the language it finds (dedup aside). For junk and other-language text."""
+    options = cfg.filters.model_dump()
+    blocks = [_language_id(thresholds, cfg),
+              *(LanguageFilters(kind, thresholds, options) for kind in cfg.filters.enabled)]
+    return [any(_reason(block, doc) for block in blocks)  # `any` stops at the first block that removes
+            for doc in (Document(text=text, id=str(i), metadata={}) for i, text in enumerate(texts))]
 
 
 def explain(report: dict, th: Thresholds, options: dict) -> list[str]:

@@ -256,7 +256,7 @@ def derive_stopwords(split: list[list[str]], pass_rate: float = PASS_RATE,
                      notes: dict[str, str] | None = None) -> tuple[str, ...]:
     """The language's most frequent words (by documents they occur in), as few as let `pass_rate` of
     the held-out half of the reference documents `split` (their words) contain `MIN_STOP_WORDS` +
-    `STOP_MARGIN` different ones. A word counts under its spelling without case or diacritics (`_bare`),
+    `STOP_MARGIN` different ones. A word counts under its spelling without case or diacritics (`unmarked`),
     and the list holds every spelling the reference has of it (datatrove compares words as written): a
     text that writes tones, accents or capitals differently from the reference (Yoruba news often drops
     its tone marks) still finds its function words."""
@@ -266,8 +266,8 @@ def derive_stopwords(split: list[list[str]], pass_rate: float = PASS_RATE,
         for words in docs:
             seen = {w for w in words if any(c.isalpha() for c in w)}
             for word in seen:
-                spellings.setdefault(_bare(word), Counter())[word] += 1
-            counts.update({_bare(w) for w in seen})
+                spellings.setdefault(unmarked(word), Counter())[word] += 1
+            counts.update({unmarked(w) for w in seen})
         return tuple(word for bare, _ in counts.most_common(k) for word, _ in spellings[bare].most_common())
 
     fit, held = split[0::2], split[1::2]
@@ -282,7 +282,7 @@ def derive_stopwords(split: list[list[str]], pass_rate: float = PASS_RATE,
     return frequent(split, k)
 
 
-def _bare(word: str) -> str:
+def unmarked(word: str) -> str:
     """`word` without case and combining diacritics (U+0300-U+036F: tones, accents; not the vowel
     signs of Indic or Ethiopic scripts, which are letters of the word)."""
     return "".join(c for c in unicodedata.normalize("NFD", word.casefold()) if not 0x300 <= ord(c) <= 0x36F)
