@@ -8,15 +8,22 @@ distribution (upper tail for metrics that flag junk when high, lower tail for th
 when low) or Tukey's fence (Q3 + 1.5·IQR, Q1 − 1.5·IQR) where that is looser, never stricter than
 the English Gopher/FineWeb value; the tail level is the smallest at which that threshold, fitted on
 one half of the documents, passes `pass_rate` of the other half, and is then applied to all of them.
-Held-out text of the same domain is a weak check: clean text of another domain (headings, numbers,
-quotes) spreads wider, and the fence's margin grows with the spread the language's own text shows.
 The English floor means a threshold only loosens where the language needs it
 (Chinese words are one character; Finnish words are long; some scripts end lines without ".").
-Stopwords are the language's most frequent words, as many as it takes for the held-out half to
-pass the two-stopword rule at the same rate (FineWeb2's published lists are tuned to web text).
-The language-ID cutoff is max(0.3, min(0.9, median − σ)) of the scores of documents identified as
-the language, as the FineWeb2 paper reports. `benchmarks/curate_thresholds.py` compares derived
-with published values over many languages; `langadapt curate --check-thresholds` measures them.
+
+Held-out text of the same domain is a weak check: a user's corpus is never the register of the
+reference, and clean text of another domain spreads beyond its tail (dialogue has more punctuation
+per word than news, a charter more headings; `benchmarks/curate_clean.py --cross-domain` measures
+thresholds derived from one source on others). So every threshold then moves `margin` interquartile
+ranges of the reference further out, never past what junk is by construction (`LOOSEST`); a document
+with no line ending in terminal punctuation is left to the other rules; and a tail is only estimated
+from `MIN_REFERENCE_DOCS` documents or more. Stopwords are the language's most frequent words,
+compared without case and diacritics and listed in every spelling the reference has, as many as it
+takes for the held-out half to hold `STOP_MARGIN` more than the two-stopword rule asks (FineWeb2's
+published lists are tuned to web text). The language-ID cutoff is max(0.3, min(0.9, median − σ)) of
+the scores of documents identified as the language, as the FineWeb2 paper reports.
+`benchmarks/curate_thresholds.py` compares derived with published values over many languages;
+`langadapt curate --check-thresholds` measures them.
 """
 
 from __future__ import annotations
