@@ -113,6 +113,9 @@ def cross_domain(languages: list[str], lines: int, margin: float, cutoffs: dict[
             off = [(row[n]["shares"][QUALITY], lang, origin, n) for n in row if n != origin]
             worst += off
             print(f"| {lang} | {origin} | " + " | ".join(cells) + f" | {max(off)[0]:.1%} |")
+    print("\ndocuments (≥ 50 words) per source: " + "; ".join(
+        f"{lang} " + ", ".join(f"{n} {report['documents']}" for n, report in next(iter(matrix.values())).items())
+        for lang, matrix in matrices.items()))
     over = [cell for cell in worst if cell[0] > 0.05]
     print(f"\noff-diagonal cells: {len(worst)}, over 5 %: {len(over)}; median {sorted(worst)[len(worst) // 2][0]:.1%}, "
           f"max {max(worst)[0]:.1%}\n\nRules behind the off-diagonal cells over 5 %:")
