@@ -161,10 +161,14 @@ def test_check_names_the_rule_and_lets_a_user_lower_the_language_id_cutoff(tmp_p
     cutoff it suggests (`lid.language_score`) keeps the documents language ID scored low."""
     from test_clean_text import _sib
 
-    reference = tmp_path / "zul.txt"
-    reference.write_text("\n".join(_sib(shared, "zul_Latn", "train", "dev", "test")), encoding="utf-8")
-    sections = {"thresholds": {"prefer": "derived", "reference": {"zul": [str(reference)]}}}
+    files = [tmp_path / "zul-train.txt", tmp_path / "zul-dev-test.txt"]
+    files[0].write_text("\n".join(_sib(shared, "zul_Latn", "train")), encoding="utf-8")
+    files[1].write_text("\n".join(_sib(shared, "zul_Latn", "dev", "test")), encoding="utf-8")
+    sections = {"thresholds": {"prefer": "derived", "reference": {"zul": [str(path) for path in files]}}}
     before = check_thresholds(_config(tmp_path, ["zul_Latn"], **sections))["zul_Latn"]
+    matrix = before["cross_domain"]  # two reference files: each one's thresholds measured on the other
+    assert set(matrix) == {"zul-train.txt", "zul-dev-test.txt"} and set(matrix["zul-train.txt"]) == set(matrix)
+    assert max(matrix["zul-train.txt"]["zul-dev-test.txt"], matrix["zul-dev-test.txt"]["zul-train.txt"]) <= 0.05
     assert 0 < before["removed"]["language_id"] <= 0.1 and before["language_score"] == 0.9
     line = next(why for why in before["why"] if why.startswith("language_id"))
     assert "language-ID score < 0.9 on" in line and "`lid.language_score: {zul_Latn: " in line
@@ -174,6 +178,7 @@ def test_check_names_the_rule_and_lets_a_user_lower_the_language_id_cutoff(tmp_p
     assert after["removed"]["language_id"] == 0 and after["language_score"] == suggested
     table = check_table({"zul_Latn": before})
     assert f"{1 - before['removed']['language_id']:.1%} (0.9)" in table and "what removes" in table
+    assert "| zul-train.txt | " in table  # the matrix's rows
 
 
 def test_language_id_cutoffs_are_validated(tmp_path):
