@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 from datatrove.utils.word_tokenizers import SpaCyTokenizer
 
@@ -57,3 +59,15 @@ def test_languages_without_a_tokenizer_share_one_memoised_fallback(shared):
             assert tokenizer.word_tokenize(text) == reference.word_tokenize(text)
             assert tokenizer.sent_tokenize(text) == reference.sent_tokenize(text)
     assert _xx.cache_info().currsize == 1  # built once, however the languages alternate
+
+
+def test_ethiopic_wordspace_separates_words(shared):
+    """The Amharic UDHR separates words with "፡", not spaces: each is a word of its own (spaCy alone
+    returns one "word" per phrase, and the word-length rule removed every page of it)."""
+    body = shared("udhr", "udhr_amh.txt").read_text(encoding="utf-8").split("\n---\n", 1)[1]
+    line = next(line.strip() for line in body.splitlines() if line.count("\u1361") >= 5)
+    tokenizer = pickle.loads(pickle.dumps(word_tokenizer("amh_Ethi")))  # as a pipeline worker gets it
+    words = tokenizer.word_tokenize(line)
+    assert not any("\u1361" in word for word in words)
+    assert len(words) >= line.count("\u1361") + 1
+    assert "".join(words) == "".join(line.replace("\u1361", " ").split())  # nothing else changes

@@ -157,6 +157,14 @@ class CurationInput(Section):
 class CurationLid(Section):
     backend: str = Field(default="py3langid", description="py3langid (offline, built in), fasttext or glotlid")
     model_path: InputFile | None = Field(default=None, description="local .bin model for fasttext / glotlid")
+    language_score: dict[str, Annotated[float, Field(gt=0, le=1)]] = Field(
+        default={}, description="per language: the language-ID cutoff, instead of the derived or published one "
+        "(lower it where `--check-thresholds` shows low recall on clean text)")
+
+    @field_validator("language_score", mode="before")
+    @classmethod
+    def _normalise_keys(cls, value):
+        return {_normalise_code(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
     @field_validator("backend")
     @classmethod
@@ -173,6 +181,8 @@ class CurationThresholds(Section):
                                                                      "sentence or paragraph a line, to derive from")
     pass_rate: float = Field(default=0.99, gt=0.5, le=1, description="derived thresholds: the share of held-out "
                              "reference text each must pass (sets the quantile)")
+    margin: float = Field(default=3.0, ge=0, description="derived thresholds: interquartile ranges of the reference "
+                          "added beyond its tail, so clean text of other domains passes (0: the bare quantile)")
     stopwords: Literal["published", "derived"] = Field(
         default="derived", description="with reference text: the language's frequent words from it, also under "
         "published thresholds (FineWeb2's lists are tuned to web text)")
@@ -252,6 +262,13 @@ class CurationConfig(CurationStages):
     @classmethod
     def _normalise_list(cls, value):
         return [_normalise_code(code) for code in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _cutoffs_for_configured_languages(self):
+        if unknown := sorted(set(self.lid.language_score) - set(self.languages)):
+            raise ValueError(f"lid.language_score names {', '.join(unknown)}, not in `languages` "
+                             f"({', '.join(self.languages)}); set cutoffs only for configured languages")
+        return self
 
 
 # ---------------------------------------------------------------------------------------------

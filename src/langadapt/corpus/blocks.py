@@ -59,7 +59,7 @@ def gopher_repetition(th: Thresholds, options: dict) -> BaseFilter:
 def fineweb_quality(th: Thresholds, options: dict) -> BaseFilter:
     """Line-ending punctuation and new-line ratio per language; FineWeb2 disables the short-line rule."""
     return FineWebQualityFilter(
-        line_punct_thr=th.line_punct_thr, line_punct_exclude_zero=th.line_punct_thr < 0,
+        line_punct_thr=th.line_punct_thr, line_punct_exclude_zero=th.line_punct_thr < 0 or th.line_punct_exclude_zero,
         short_line_thr=999, char_duplicates_ratio=options.get("char_duplicates_ratio", 0.1),
         new_line_ratio=th.new_line_ratio, language=word_tokenizer(th.language),
     )

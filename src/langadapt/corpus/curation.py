@@ -25,6 +25,7 @@ import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from datatrove.pipeline.base import PipelineStep
@@ -83,9 +84,24 @@ def _removed(out: Path, name: str) -> JsonlWriter:
 def resolve_thresholds(cfg: CurationConfig) -> dict[str, Thresholds]:
     """Every configured language's thresholds; a language with neither source is a user error."""
     lid = make_backend(cfg.lid.backend, cfg.lid.model_path)
-    return {lang: resolve(lang, cfg.thresholds.published_dir, reference_text(cfg, lang, lid), lid,
-                          cfg.thresholds.prefer, cfg.thresholds.pass_rate, cfg.thresholds.stopwords)
-            for lang in cfg.languages}
+    return {lang: language_thresholds(cfg, lang, reference_text(cfg, lang, lid), lid) for lang in cfg.languages}
+
+
+def language_thresholds(cfg: CurationConfig, lang: str, reference: list[str] | None, lid: LidBackend) -> Thresholds:
+    """`lang`'s thresholds under the config's `thresholds` and `lid` sections, from `reference` lines."""
+    options = cfg.thresholds
+    return apply_overrides(cfg, lang, resolve(lang, options.published_dir, reference, lid, options.prefer,
+                                              options.pass_rate, options.stopwords, options.margin))
+
+
+def apply_overrides(cfg: CurationConfig, lang: str, th: Thresholds) -> Thresholds:
+    """`th` with the user's language-ID cutoff for `lang` (`lid.language_score`), when one is set:
+    short paragraphs of a low-resource language score low, and only the user knows their corpus."""
+    score = cfg.lid.language_score.get(lang)
+    if score is None:
+        return th
+    return replace(th, language_score=score, notes={**th.notes, "language_score": f"set by lid.language_score "
+                                                    f"(was {th.language_score})"})
 
 
 def reference_text(cfg: CurationConfig, lang: str, lid: LidBackend) -> list[str] | None:

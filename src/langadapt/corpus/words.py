@@ -24,6 +24,9 @@ from datatrove.utils.word_tokenizers import (
 )
 
 NO_SPACE_SCRIPTS = {"Hani", "Hans", "Hant", "Jpan", "Thai", "Khmr", "Laoo", "Mymr", "Tibt", "Bali", "Java"}
+# Word separators other than spaces, per script: formal and older Ethiopic text (the Amharic UDHR)
+# separates words with the wordspace "፡", which spaCy leaves inside one "word" per phrase.
+WORD_SEPARATORS = {"Ethi": str.maketrans({"\u1361": " "})}
 
 
 class CharacterTokenizer(WhitespaceTokenizer):
@@ -147,9 +150,10 @@ class LanguageWords(WordTokenizer):
     def __init__(self, lang: str):
         super().__init__(lang)
         self._inner: WordTokenizer | None = None
+        self._spaces = WORD_SEPARATORS.get(lang.partition("_")[2], {})
 
     def __getstate__(self) -> dict:
-        return {"language": self.language, "_inner": None}
+        return {"language": self.language, "_inner": None, "_spaces": self._spaces}
 
     @property
     def inner(self) -> WordTokenizer:
@@ -158,7 +162,7 @@ class LanguageWords(WordTokenizer):
         return self._inner
 
     def word_tokenize(self, text: str) -> list[str]:
-        return self.inner.word_tokenize(text)
+        return self.inner.word_tokenize(text.translate(self._spaces))
 
     def sent_tokenize(self, text: str) -> list[str]:
         return self.inner.sent_tokenize(text)
