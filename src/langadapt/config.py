@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from langadapt.data.probe_config import ProbeSetConfig, check_probes
+from langadapt.data.public import DATA_ENV, data_home
 from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
 from langadapt.paths import (
@@ -865,7 +866,8 @@ VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 def _expand_variables(value, where: str):
     """Replace `${NAME}` and `${NAME:-default}` in string values by environment variables, so one
-    example YAML serves every machine: `LANGADAPT_DATA=/data langadapt run examples/mixing.yaml`."""
+    example YAML serves every machine: `LANGADAPT_DATA=/data langadapt run examples/mixing.yaml`.
+    `${LANGADAPT_DATA}` unset means the data home, where `langadapt data get` installs the sets."""
     if isinstance(value, dict):
         return {key: _expand_variables(item, where) for key, item in value.items()}
     if isinstance(value, list):
@@ -877,6 +879,8 @@ def _expand_variables(value, where: str):
         name, default = match.group(1), match.group(2)
         if name in os.environ:
             return os.environ[name]
+        if name == DATA_ENV and default is None:  # the data home `langadapt data get` fills (~/.cache/langadapt/data)
+            return str(data_home())
         if default is None:
             raise LangadaptError(f"the config uses ${{{name}}} but that environment variable is not set",
                                  where=where, fix=f"set it (`export {name}=...`) or write ${{{name}:-default}}.")

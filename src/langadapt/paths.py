@@ -25,6 +25,7 @@ from typing import Annotated, Any, get_args
 
 from pydantic import AfterValidator, BaseModel
 
+from langadapt.data.public import missing_hint
 from langadapt.errors import LangadaptError
 
 PEEK = 1 << 16  # bytes read to recognise a format; whole files are read by the stage that needs them
@@ -53,7 +54,7 @@ class PathKind:
         path = Path(path)
         if not path.exists():
             near = f" (relative paths start at {Path.cwd()})" if not path.is_absolute() else ""
-            raise PathProblem(f"{path} does not exist{near}", f"give the path of {self.expects}.")
+            raise PathProblem(f"{path} does not exist{near}", missing_hint(path) or f"give the path of {self.expects}.")
         if self.folder is False and path.is_dir():
             raise PathProblem(f"{path} is a folder", f"name {self.expects} inside it.")
         if self.folder is True and not path.is_dir():
