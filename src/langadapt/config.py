@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from langadapt.data.probe_config import ProbeSetConfig, check_probes
-from langadapt.data.public import DATA_ENV, data_home
+from langadapt.data.public import DATA_ENV, data_home, fetch_hint
 from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
 from langadapt.paths import (
@@ -798,13 +798,17 @@ class TrainJobConfig(Section):
 
 
 def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> LangadaptError:
-    lines, fixes = [], []
+    lines, fixes, fetches, explained = [], [], [], 0
     for problem in err.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         cause = problem.get("ctx", {}).get("error")
         if isinstance(cause, PathProblem):  # a path key: its own fix says what to give instead
             lines.append(f"`{key}` = {str(problem.get('input'))!r}: {cause.what}")
-            fixes.append(cause.fix)
+            explained += 1
+            if cause.fetch:  # data-home files: one `langadapt data get` per set, below
+                fetches += cause.fetch
+            else:
+                fixes.append(cause.fix)
         elif problem["type"] == "extra_forbidden":
             known = _known_keys(model, problem["loc"][:-1])
             close = difflib.get_close_matches(str(problem["loc"][-1]), known, n=1)
@@ -815,7 +819,9 @@ def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> Langa
         else:
             message = problem["msg"].removeprefix("Value error, ")
             lines.append(f"`{key}` = {problem.get('input')!r}: {message}")
-    if len(fixes) < len(lines):
+    if fetches:
+        fixes.insert(0, fetch_hint(fetches))
+    if explained < len(lines):
         fixes.append("correct the key(s) above; `examples/quickstart.yaml` shows every key with its default.")
     return LangadaptError("invalid config: " + "; ".join(lines), where=source, fix=" ".join(fixes))
 

@@ -164,14 +164,15 @@ def lookup(name: str) -> PublicSet:
 
 def _download_hf(item: PublicSet, path: str, target: Path) -> None:
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import RemoteEntryNotFoundError
 
+    where = f"huggingface.co/datasets/{item.hf_repo}"
     try:
         cached = hf_hub_download(item.hf_repo, item.hf_prefix + path, repo_type="dataset", revision=item.revision)
-    except EntryNotFoundError:
-        raise _absent(item, path, f"huggingface.co/datasets/{item.hf_repo}") from None
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:
-        raise _offline(item, f"huggingface.co/datasets/{item.hf_repo}", err) from None
+    except RemoteEntryNotFoundError:  # the repository answered: no such file (a wrong language code)
+        raise _absent(item, path, where) from None
+    except OSError as err:  # no connection and nothing cached (LocalEntryNotFoundError), HTTP errors
+        raise _offline(item, where, err) from None
     write_with(target, lambda tmp: shutil.copyfile(cached, tmp))
 
 
@@ -226,7 +227,6 @@ def get(name: str, languages: Iterable[str] | None = None, home: Path | None = N
         if target.is_file() and not overwrite:
             done.append(target)
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
         if source is not None:
             origin = Path(source) / item.name / path
             if not origin.is_file():
@@ -242,35 +242,38 @@ def get(name: str, languages: Iterable[str] | None = None, home: Path | None = N
     return done
 
 
-def missing_hint(path: Path) -> str | None:
-    """For a missing file under the data home, the command that fetches it; else None."""
-    home = data_home()
+def wanted(path: Path) -> tuple[str, str | None] | None:
+    """(set, language) if `path` lies in a known set's folder of the data home, else None: what
+    `langadapt data get` would fetch to create it."""
     try:
-        relative = Path(os.path.abspath(path)).relative_to(os.path.abspath(home))
+        relative = Path(os.path.abspath(path)).relative_to(os.path.abspath(data_home()))
     except ValueError:
         return None
     if not relative.parts or relative.parts[0] not in SETS:
         return None
-    item = SETS[relative.parts[0]]
     inner = "/".join(relative.parts[1:])
-    language = item.language_of(inner) if inner else None
-    return (f"fetch it with `{item.command([language] if language else [])}` "
-            f"(into {home}; set {DATA_ENV} to use another folder)")
+    return relative.parts[0], SETS[relative.parts[0]].language_of(inner) if inner else None
+
+
+def fetch_hint(pairs: Iterable[tuple[str, str | None]], home: Path | None = None) -> str:
+    """The commands that fetch these (set, language) pairs, one per set, as a fix to print."""
+    languages: dict[str, list[str]] = {}
+    for name, language in pairs:
+        languages.setdefault(name, [])
+        if language and language not in languages[name]:
+            languages[name].append(language)
+    home = Path(home) if home is not None else data_home()
+    place = "" if home == data_home() else f" --to {home}"
+    commands = " and ".join(f"`{lookup(name).command(chosen)}{place}`" for name, chosen in languages.items())
+    return f"fetch the data with {commands} (into {home}; {DATA_ENV} names another folder)."
 
 
 def missing_data(needs: dict[str, Iterable[str]], home: Path | None = None) -> str | None:
     """None if the data home holds what `needs` ({set: languages}) names; else a message giving the
     first missing file and the commands that fetch everything missing. Scripts check it before any work."""
     home = Path(home) if home is not None else data_home()
-    place = "" if home == data_home() else f" --to {home}"
-    first, commands = None, []
-    for name, languages in needs.items():
-        item, chosen = lookup(name), list(languages)
-        missing = [home / item.name / path for path in item.needed(chosen) if not (home / item.name / path).is_file()]
-        if missing:
-            first = first or missing[0]
-            commands.append(f"`{item.command(chosen)}{place}`")
-    if first is None:
+    missing = [(home / name / path, name, lookup(name).language_of(path)) for name, languages in needs.items()
+               for path in lookup(name).needed(list(languages)) if not (home / name / path).is_file()]
+    if not missing:
         return None
-    return f"data missing: {first}. Fetch it with {' and '.join(commands)} (the data home is {home}; " \
-           f"{DATA_ENV} names another)."
+    return f"data missing: {missing[0][0]}. " + fetch_hint([(name, lang) for _, name, lang in missing], home)
