@@ -20,6 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_DATA = ROOT / "tests" / "fixtures" / "data"
+# Examples read `${LANGADAPT_DATA}`: under the tests (subprocesses included) that is the fixture cut.
+os.environ["LANGADAPT_DATA"] = str(FIXTURE_DATA)
 
 
 @pytest.fixture(scope="session")
