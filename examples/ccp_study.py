@@ -1,5 +1,7 @@
 """CCP vs LM-only at equal steps, scored by sentence retrieval (README "Sentence representations").
 
+    # the data, once (into ~/.cache/langadapt/data, or $LANGADAPT_DATA):
+    langadapt data get ntrex128 --languages deu,fra && langadapt data get tatoeba --languages deu,fra
     PYTHONPATH=src python examples/ccp_study.py --steps 200 --seeds 0 1 2
 
 Each language's NTREX-128 lines (news articles, in order) are cut into documents of `--doc-lines`

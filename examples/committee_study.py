@@ -1,6 +1,8 @@
 """Tiny-LM finding: a committee of shallow classifiers vs one deeper classifier of the same width
 (README "Sentence representations"), fine-tuned from scratch on SIB-200.
 
+    # the data, once (into ~/.cache/langadapt/data, or $LANGADAPT_DATA):
+    langadapt data get sib200 --languages kin_Latn
     PYTHONPATH=src python examples/committee_study.py --seeds 0 1 2
 
 Per seed: `--members` 1-layer classifiers (each its own seed), one `--members`-layer classifier

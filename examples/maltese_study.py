@@ -1,6 +1,8 @@
 """Maltese BERTu at small scale: a masked LM pretrained on growing amounts of Maltese news, scored
 by UD Maltese POS tagging, fine-tuned and frozen (README "Sentence representations").
 
+    # the data, once (into ~/.cache/langadapt/data, or $LANGADAPT_DATA):
+    langadapt data get ntrex128 --languages mlt && langadapt data get ud_maltese
     PYTHONPATH=src python examples/maltese_study.py --sizes 0 50000 200000 --seeds 0
 
 Per data size (UTF-8 bytes of NTREX-128 Maltese; 0 = one step from the random init, the baseline)

@@ -1,6 +1,8 @@
 """Pseudo-label self-training ("predictions for pretraining") vs gold only vs plain self-training on
 SIB-200 (README "Sentence representations").
 
+    # the data, once (into ~/.cache/langadapt/data, or $LANGADAPT_DATA):
+    langadapt data get sib200 --languages kin_Latn && langadapt data get ntrex128 --languages kin
     PYTHONPATH=src python examples/pseudo_label_study.py --sizes 50 100 701 --seeds 0 1 2
 
 Per N gold sentences and seed, two `langadapt train` jobs with `task.unlabelled` (NTREX-128

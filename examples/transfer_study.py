@@ -1,6 +1,9 @@
 """Fine-tuned SIB-200 classifiers, trained on language A and tested on a related language B
 (README "Sentence representations": Kinyarwanda→Kirundi and more pairs), pretrained vs scratch.
 
+    # the data, once (into ~/.cache/langadapt/data, or $LANGADAPT_DATA):
+    langadapt data get sib200 --languages kin_Latn,run_Latn,fao_Latn,isl_Latn,ces_Latn,slk_Latn
+    langadapt data get ntrex128 --languages kin,fao,isl,ces,slk
     PYTHONPATH=src python examples/transfer_study.py --seeds 0 1 2
 
 Per pair, a tiny GPT-2 is pretrained (causal LM, `--pretrain-steps`) on the NTREX-128 text of A
