@@ -276,4 +276,5 @@ def missing_data(needs: dict[str, Iterable[str]], home: Path | None = None) -> s
                for path in lookup(name).needed(list(languages)) if not (home / name / path).is_file()]
     if not missing:
         return None
-    return f"data missing: {missing[0][0]}. " + fetch_hint([(name, lang) for _, name, lang in missing], home)
+    hint = fetch_hint([(name, lang) for _, name, lang in missing], home)
+    return f"data missing: {missing[0][0]}. {hint[0].upper()}{hint[1:]}"
