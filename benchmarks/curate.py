@@ -45,7 +45,7 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 LANG = "ces_Latn"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import os
 import platform
 import time
 from importlib.metadata import version
@@ -27,7 +28,7 @@ from langadapt.corpus.thresholds import MARGIN, PASS_RATE, derive, load_publishe
 from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
 def ntrex_files() -> dict[str, Path]:

@@ -35,7 +35,7 @@ from langadapt.evaluate.retrieval import retrieval_accuracy
 from langadapt.model.build import build_gpt2, load_model, save_model
 from langadapt.vocab.train import EOS, train_bpe
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 PRESETS = {"6M": ModelConfig(n_layer=6, n_embd=256, n_head=4, block_size=256),
            "25M": ModelConfig(n_layer=8, n_embd=512, n_head=8, block_size=256)}
 

@@ -36,7 +36,7 @@ from langadapt.model.base import import_base
 from langadapt.model.build import build_gpt2, load_model
 from langadapt.vocab.train import end_of_text, load_tokenizer, train_bpe
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 NAMES = {"eng_Latn": "English", "swh_Latn": "Swahili"}
 
 

@@ -44,7 +44,7 @@ from langadapt.vocab.stage import init_context  # noqa: E402
 from langadapt.vocab.static import StaticVectors, train_static  # noqa: E402
 from langadapt.vocab.train import EOS, balance, train_bpe  # noqa: E402
 
-NTREX = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ntrex128"
+NTREX = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "ntrex128"
 
 
 def read(code: str) -> list[str]:

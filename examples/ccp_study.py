@@ -1,6 +1,8 @@
 """CCP vs LM-only at equal steps, scored by sentence retrieval (README "Sentence representations").
 
-    PYTHONPATH=src python examples/ccp_study.py --data ../shared/data --steps 200 --seeds 0 1 2
+    # the data, once (into ~/.cache/langadapt/data, or $LANGADAPT_DATA):
+    langadapt data get ntrex128 --languages deu,fra && langadapt data get tatoeba --languages deu,fra
+    PYTHONPATH=src python examples/ccp_study.py --steps 200 --seeds 0 1 2
 
 Each language's NTREX-128 lines (news articles, in order) are cut into documents of `--doc-lines`
 consecutive lines (NTREX marks no article boundaries, so a few documents straddle two articles);
@@ -26,6 +28,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from langadapt.config import TrainJobConfig, parse_config
 from langadapt.corpus.document import read_lines
+from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.embed import mean_pooled
 from langadapt.evaluate.retrieval import effective_dimensions, embedding_variance, retrieval_accuracy
 from langadapt.model.build import load_model
@@ -97,7 +100,7 @@ def score(model, tokenizer, data: Path, languages: list[str], heldout: int, tato
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=data_home(), help="data home (`langadapt data get` fills it)")
     parser.add_argument("--out", type=Path, default=Path("runs/ccp-study"))
     parser.add_argument("--languages", nargs="+", default=["eng", "deu", "fra"])
     parser.add_argument("--steps", type=int, default=200)
@@ -108,6 +111,9 @@ def main() -> None:
     parser.add_argument("--tatoeba", type=int, default=500, help="first N Tatoeba pairs per language")
     parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES))
     args = parser.parse_args()
+    others = [language for language in args.languages if language != "eng"]
+    if problem := missing_data({"ntrex128": others, "tatoeba": others}, args.data):
+        raise SystemExit(problem)
     args.out.mkdir(parents=True, exist_ok=True)
     documents = write_documents(args.data, args.out, args.languages, args.doc_lines, args.heldout)
     rows = []

@@ -1,7 +1,9 @@
 """Tiny-LM finding: a committee of shallow classifiers vs one deeper classifier of the same width
 (README "Sentence representations"), fine-tuned from scratch on SIB-200.
 
-    PYTHONPATH=src python examples/committee_study.py --data ../shared/data --seeds 0 1 2
+    # the data, once (into ~/.cache/langadapt/data, or $LANGADAPT_DATA):
+    langadapt data get sib200 --languages kin_Latn
+    PYTHONPATH=src python examples/committee_study.py --seeds 0 1 2
 
 Per seed: `--members` 1-layer classifiers (each its own seed), one `--members`-layer classifier
 (the same number of blocks) and one deep enough to match the committee's parameter count, all
@@ -20,6 +22,7 @@ import pandas as pd
 from transformers import AutoModelForSequenceClassification
 
 from langadapt.config import ModelConfig, TrainJobConfig, parse_config
+from langadapt.data.public import data_home, missing_data
 from langadapt.data.sib200 import read_topics
 from langadapt.evaluate.committee import Committee, parameter_count
 from langadapt.model.build import build_model
@@ -42,13 +45,15 @@ def job(args, tokenizer: Path, layers: int, seed: int) -> TrainJobConfig:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=data_home(), help="data home (`langadapt data get` fills it)")
     parser.add_argument("--out", type=Path, default=Path("runs/committee-study"))
     parser.add_argument("--language", default="kin_Latn")
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
+    if problem := missing_data({"sib200": [args.language]}, args.data):
+        raise SystemExit(problem)
     args.out.mkdir(parents=True, exist_ok=True)
     texts, _ = read_topics(args.data / "sib200", args.language, "train")
     tokenizer = train_bpe(texts, 2000)

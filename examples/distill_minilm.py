@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import csv
 import multiprocessing
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -38,6 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from langadapt.config import TrainJobConfig, parse_config
+from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.probes import PROBES, ProbeTask
 from langadapt.model.build import load_model
@@ -45,7 +45,7 @@ from langadapt.report import markdown_table
 from langadapt.train.job import eval_texts, run_train_job
 from langadapt.vocab.train import load_tokenizer
 
-DATA = Path(os.environ.get("LANGADAPT_DATA", "../shared/data"))
+DATA = data_home()  # LANGADAPT_DATA, else ~/.cache/langadapt/data
 LANGUAGES = ["eng_Latn", "ces_Latn"]
 NEWS = {"eng": "newstest2019-src.eng.txt", "ces": "newstest2019-ref.ces.txt"}
 TEACHER = {"arch": "llama", "n_layer": 4, "n_embd": 128, "n_head": 8, "n_kv_head": 4, "tie_embeddings": False}
@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes scoring the teacher and training "
                         "students side by side (a real teacher's scoring costs as much as several students)")
     args = parser.parse_args()
+    if problem := missing_data({"sib200": LANGUAGES, "ntrex128": ["ces"]}):
+        raise SystemExit(problem)
     student = {"arch": "llama", "n_layer": args.student_layers, "n_embd": args.student_width,
                "n_head": max(1, args.student_width // 32), "tie_embeddings": False}
     eval_files = heldout_files(args.out / "heldout")

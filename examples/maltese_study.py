@@ -1,7 +1,9 @@
 """Maltese BERTu at small scale: a masked LM pretrained on growing amounts of Maltese news, scored
 by UD Maltese POS tagging, fine-tuned and frozen (README "Sentence representations").
 
-    PYTHONPATH=src python examples/maltese_study.py --data ../shared/data --sizes 0 50000 200000 --seeds 0
+    # the data, once (into ~/.cache/langadapt/data, or $LANGADAPT_DATA):
+    langadapt data get ntrex128 --languages mlt && langadapt data get ud_maltese
+    PYTHONPATH=src python examples/maltese_study.py --sizes 0 50000 200000 --seeds 0
 
 Per data size (UTF-8 bytes of NTREX-128 Maltese; 0 = one step from the random init, the baseline)
 and seed: `langadapt train` pretrains a tiny BERT (`train.objective: masked`), then
@@ -19,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from langadapt.config import TrainJobConfig, parse_config
+from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.probes import PROBES, ProbeTask
 from langadapt.model.build import load_model
 from langadapt.train.job import run_train_job
@@ -41,7 +44,7 @@ def pretrain(args, size: int, seed: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=data_home(), help="data home (`langadapt data get` fills it)")
     parser.add_argument("--out", type=Path, default=Path("runs/maltese-study"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 50_000, 200_000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -49,6 +52,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--pos-limit", type=int, default=300)
     args = parser.parse_args()
+    if problem := missing_data({"ntrex128": ["mlt"], "ud_maltese": []}, args.data):
+        raise SystemExit(problem)
     rows = []
     for size in args.sizes:
         for seed in args.seeds:

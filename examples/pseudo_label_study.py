@@ -1,7 +1,9 @@
 """Pseudo-label self-training ("predictions for pretraining") vs gold only vs plain self-training on
 SIB-200 (README "Sentence representations").
 
-    PYTHONPATH=src python examples/pseudo_label_study.py --data ../shared/data --sizes 50 100 701 --seeds 0 1 2
+    # the data, once (into ~/.cache/langadapt/data, or $LANGADAPT_DATA):
+    langadapt data get sib200 --languages kin_Latn && langadapt data get ntrex128 --languages kin
+    PYTHONPATH=src python examples/pseudo_label_study.py --sizes 50 100 701 --seeds 0 1 2
 
 Per N gold sentences and seed, two `langadapt train` jobs with `task.unlabelled` (NTREX-128
 lines of the language, disjoint from FLORES): `self_training: pretrain` (gold → pseudo-labels →
@@ -19,6 +21,7 @@ import pandas as pd
 
 from langadapt.config import TrainJobConfig, parse_config
 from langadapt.corpus.document import read_lines
+from langadapt.data.public import data_home, missing_data
 from langadapt.data.sib200 import read_topics
 from langadapt.train.job import run_train_job
 from langadapt.vocab.train import save_tokenizer, train_bpe
@@ -26,7 +29,7 @@ from langadapt.vocab.train import save_tokenizer, train_bpe
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=data_home(), help="data home (`langadapt data get` fills it)")
     parser.add_argument("--out", type=Path, default=Path("runs/pseudo-label-study"))
     parser.add_argument("--language", default="kin_Latn")
     parser.add_argument("--ntrex", default="kin", help="NTREX-128 code of the same language")
@@ -35,6 +38,8 @@ def main() -> None:
     parser.add_argument("--unlabelled", type=int, default=1000, help="NTREX lines to pseudo-label")
     parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
+    if problem := missing_data({"sib200": [args.language], "ntrex128": [args.ntrex]}, args.data):
+        raise SystemExit(problem)
     args.out.mkdir(parents=True, exist_ok=True)
     unlabelled = args.data / "ntrex128" / f"newstest2019-ref.{args.ntrex}.txt"
     texts, _ = read_topics(args.data / "sib200", args.language, "train")

@@ -9,14 +9,14 @@ and with the others, their difference, and the spread over seeds.
 
     PYTHONPATH=src python examples/train_once_answer_all.py --out runs/toaa --seeds 0 1 2
 
-Needs the shared data (`LANGADAPT_DATA`, default ../shared/data); CPU, minutes per run.
+Data, once: `langadapt data get ntrex128 --languages ces,pol` and `langadapt data get sib200 --languages
+ces_Latn`; CPU, minutes per run.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
 import random
 from pathlib import Path
 
@@ -24,10 +24,11 @@ import pandas as pd
 
 from langadapt.config import TrainJobConfig, parse_config
 from langadapt.data.injection import random_canaries
+from langadapt.data.public import data_home, missing_data
 from langadapt.report import markdown_table
 from langadapt.train.job import run_train_job
 
-DATA = Path(os.environ.get("LANGADAPT_DATA", "../shared/data"))
+DATA = data_home()  # LANGADAPT_DATA, else ~/.cache/langadapt/data
 HEADLINE = {"canary": "canary_exposure", "fact": "fact_margin", "heldout": "contamination_gap"}
 
 
@@ -81,6 +82,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=120)
     args = parser.parse_args()
+    if problem := missing_data({"ntrex128": ["ces", "pol"], "sib200": ["ces_Latn"]}):
+        raise SystemExit(problem)
     files = probe_files(args.out / "probes")
     rows = []
     for seed in args.seeds:

@@ -1,7 +1,10 @@
 """Fine-tuned SIB-200 classifiers, trained on language A and tested on a related language B
 (README "Sentence representations": Kinyarwanda→Kirundi and more pairs), pretrained vs scratch.
 
-    PYTHONPATH=src python examples/transfer_study.py --data ../shared/data --seeds 0 1 2
+    # the data, once (into ~/.cache/langadapt/data, or $LANGADAPT_DATA):
+    langadapt data get sib200 --languages kin_Latn,run_Latn,fao_Latn,isl_Latn,ces_Latn,slk_Latn
+    langadapt data get ntrex128 --languages kin,fao,isl,ces,slk
+    PYTHONPATH=src python examples/transfer_study.py --seeds 0 1 2
 
 Per pair, a tiny GPT-2 is pretrained (causal LM, `--pretrain-steps`) on the NTREX-128 text of A
 and of B where NTREX has it (it has no Kirundi); then, per seed, `langadapt train` with
@@ -19,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from langadapt.config import TrainJobConfig, parse_config
+from langadapt.data.public import data_home, missing_data
 from langadapt.train.job import run_train_job
 
 NTREX = {"kin_Latn": "kin", "fao_Latn": "fao", "isl_Latn": "isl", "ces_Latn": "ces", "slk_Latn": "slk"}
@@ -51,7 +55,7 @@ def finetune(data: Path, out: Path, pair: tuple[str, str], base: Path, pretraine
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=data_home(), help="data home (`langadapt data get` fills it)")
     parser.add_argument("--out", type=Path, default=Path("runs/transfer-study"))
     parser.add_argument("--pairs", nargs="+", default=["kin_Latn:run_Latn", "fao_Latn:isl_Latn", "ces_Latn:slk_Latn"])
     parser.add_argument("--pretrain-steps", type=int, default=300)
@@ -59,6 +63,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["full"])
     args = parser.parse_args()
+    pairs = [language for pair in args.pairs for language in pair.split(":")]
+    needs = {"sib200": pairs, "ntrex128": [NTREX[language] for language in pairs if language in NTREX]}
+    if problem := missing_data(needs, args.data):
+        raise SystemExit(problem)
     frames = []
     for pair in (tuple(p.split(":")) for p in args.pairs):
         base = pretrain(args.data, args.out, pair, args.pretrain_steps)

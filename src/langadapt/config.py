@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from langadapt.data.probe_config import ProbeSetConfig, check_probes
+from langadapt.data.public import DATA_ENV, data_home, fetch_hint
 from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
 from langadapt.paths import (
@@ -892,13 +893,17 @@ class TrainJobConfig(Section):
 
 
 def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> LangadaptError:
-    lines, fixes = [], []
+    lines, fixes, fetches, explained = [], [], [], 0
     for problem in err.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         cause = problem.get("ctx", {}).get("error")
         if isinstance(cause, PathProblem):  # a path key: its own fix says what to give instead
             lines.append(f"`{key}` = {str(problem.get('input'))!r}: {cause.what}")
-            fixes.append(cause.fix)
+            explained += 1
+            if cause.fetch:  # data-home files: one `langadapt data get` per set, below
+                fetches += cause.fetch
+            else:
+                fixes.append(cause.fix)
         elif problem["type"] == "extra_forbidden":
             known = _known_keys(model, problem["loc"][:-1])
             close = difflib.get_close_matches(str(problem["loc"][-1]), known, n=1)
@@ -909,7 +914,9 @@ def _explain(err: ValidationError, source: str, model: type[BaseModel]) -> Langa
         else:
             message = problem["msg"].removeprefix("Value error, ")
             lines.append(f"`{key}` = {problem.get('input')!r}: {message}")
-    if len(fixes) < len(lines):
+    if fetches:
+        fixes.insert(0, fetch_hint(fetches))
+    if explained < len(lines):
         fixes.append("correct the key(s) above; `examples/quickstart.yaml` shows every key with its default.")
     return LangadaptError("invalid config: " + "; ".join(lines), where=source, fix=" ".join(fixes))
 
@@ -991,7 +998,8 @@ VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 def _expand_variables(value, where: str):
     """Replace `${NAME}` and `${NAME:-default}` in string values by environment variables, so one
-    example YAML serves every machine: `LANGADAPT_DATA=/data langadapt run examples/mixing.yaml`."""
+    example YAML serves every machine: `LANGADAPT_DATA=/data langadapt run examples/mixing.yaml`.
+    `${LANGADAPT_DATA}` unset means the data home, where `langadapt data get` installs the sets."""
     if isinstance(value, dict):
         return {key: _expand_variables(item, where) for key, item in value.items()}
     if isinstance(value, list):
@@ -1003,6 +1011,8 @@ def _expand_variables(value, where: str):
         name, default = match.group(1), match.group(2)
         if name in os.environ:
             return os.environ[name]
+        if name == DATA_ENV and default is None:  # the data home `langadapt data get` fills (~/.cache/langadapt/data)
+            return str(data_home())
         if default is None:
             raise LangadaptError(f"the config uses ${{{name}}} but that environment variable is not set",
                                  where=where, fix=f"set it (`export {name}=...`) or write ${{{name}:-default}}.")

@@ -25,6 +25,7 @@ from typing import Annotated, Any, get_args
 
 from pydantic import AfterValidator, BaseModel
 
+from langadapt.data.public import fetch_hint, wanted
 from langadapt.errors import LangadaptError
 
 PEEK = 1 << 16  # bytes read to recognise a format; whole files are read by the stage that needs them
@@ -32,10 +33,11 @@ PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
 
 
 class PathProblem(ValueError):
-    """A path that is not what its key expects: `what` went wrong and the `fix`."""
+    """A path that is not what its key expects: `what` went wrong and the `fix`; `fetch` lists the
+    (set, language) pairs `langadapt data get` installs when the paths are missing data-home files."""
 
-    def __init__(self, what: str, fix: str):
-        self.what, self.fix = what, fix
+    def __init__(self, what: str, fix: str, fetch: list[tuple[str, str | None]] | None = None):
+        self.what, self.fix, self.fetch = what, fix, fetch or []
         super().__init__(f"{what}. Fix: {fix}")
 
 
@@ -53,7 +55,9 @@ class PathKind:
         path = Path(path)
         if not path.exists():
             near = f" (relative paths start at {Path.cwd()})" if not path.is_absolute() else ""
-            raise PathProblem(f"{path} does not exist{near}", f"give the path of {self.expects}.")
+            fetch = wanted(path)
+            fix = fetch_hint([fetch]) if fetch else f"give the path of {self.expects}."
+            raise PathProblem(f"{path} does not exist{near}", fix, [fetch] if fetch else [])
         if self.folder is False and path.is_dir():
             raise PathProblem(f"{path} is a folder", f"name {self.expects} inside it.")
         if self.folder is True and not path.is_dir():
@@ -304,6 +308,7 @@ def check_by_format(section: BaseModel) -> None:
             continue
         chosen = kind.kinds.get(str(getattr(section, kind.by)))
         value = getattr(section, name)
+        problems = []
         for index, item in enumerate(value if isinstance(value, list) else [value] if value is not None else []):
             if chosen is None:
                 continue
@@ -311,7 +316,13 @@ def check_by_format(section: BaseModel) -> None:
                 chosen.check(Path(item))
             except PathProblem as err:
                 key = f"{name}.{index}" if isinstance(value, list) else name
-                raise PathProblem(f"`{key}` ({kind.by} {getattr(section, kind.by)}): {err.what}", err.fix) from None
+                problems.append((f"`{key}` ({kind.by} {getattr(section, kind.by)}): {err.what}", err))
+                if not err.fetch:  # other problems: the first is enough; missing data: list every file
+                    break
+        if problems:
+            fetch = [pair for _, err in problems for pair in err.fetch]
+            fix = problems[-1][1].fix if not problems[-1][1].fetch else fetch_hint(fetch)
+            raise PathProblem("; ".join(what for what, _ in problems), fix, fetch)
 
 
 def check_path(path: Path | str, kind: PathKind, key: str) -> Path:
