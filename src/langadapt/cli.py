@@ -16,7 +16,7 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from langadapt.atomic import WRITE_ERRORS
-from langadapt.config import ExperimentConfig, load_config, parse_config
+from langadapt.config import ExperimentConfig, demo_config, load_config, parse_config
 from langadapt.errors import Interrupted, LangadaptError, fs_error
 from langadapt.paths import FOLDER, MODEL, OUTPUT, OUTPUT_FILE, TEXT, check_path
 
@@ -118,15 +118,16 @@ OVERWRITE = typer.Option(False, "--overwrite", help="Recompute runs whose folder
 
 @app.command()
 def demo(
-    output_dir: Path = typer.Option(Path("runs"), help="Where the run folder `demo/` is written."),
+    output_dir: Path = typer.Option(Path("runs"), help="Where the run folder (`demo/`, `demo-tiny/`) is written."),
+    tiny: bool = typer.Option(False, "--tiny", help="The tiny laboratory instead: pretrain a 1.3M-parameter GPT-2 "
+                              "on five languages, then adapt it to Upper Sorbian (needs only the `sample` extra)."),
     overwrite: bool = OVERWRITE,
 ) -> None:
-    """Adapt a small multilingual model to Upper Sorbian on the built-in sample corpus (CPU, minutes)."""
+    """Adapt SmolLM2-135M to Upper Sorbian on the built-in sample corpus (CPU, minutes)."""
     from langadapt.sweep import SweepRun
 
     _guarded(lambda: check_path(output_dir, OUTPUT, "--output-dir"))
-    _guarded(lambda: _run_all([SweepRun(parse_config({"name": "demo", "output_dir": str(output_dir)}, "demo"))],
-                              overwrite=overwrite))
+    _guarded(lambda: _run_all([SweepRun(demo_config(output_dir, tiny))], overwrite=overwrite))
 
 
 @app.command()

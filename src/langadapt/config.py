@@ -10,6 +10,7 @@ import difflib
 import os
 import re
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
@@ -1025,6 +1026,21 @@ def load_config(path: Path, schema: type[Section] = ExperimentConfig) -> Section
     """Read and validate a single-run experiment YAML (or another `schema`; see `sweep.load_runs`
     for sweeps)."""
     return parse_config(read_yaml(path), str(path), schema)
+
+PRESETS = "presets"  # experiment YAMLs shipped inside the package (pyproject package-data)
+
+
+def demo_config(output_dir: Path, tiny: bool = False) -> ExperimentConfig:
+    """The `langadapt demo` experiment. The main demo is a YAML preset inside the package, so an
+    installed langadapt runs it without the repository; `tiny` is the built-in laboratory (every
+    default: a small GPT-2 pretrained from scratch), which needs only the `sample` extra."""
+    if tiny:
+        return parse_config({"name": "demo-tiny", "output_dir": str(output_dir)}, "demo --tiny")
+    preset = resources.files("langadapt") / PRESETS / "demo.yaml"
+    with resources.as_file(preset) as path:
+        data = read_yaml(path)
+    return parse_config({**data, "output_dir": str(output_dir)}, str(preset))
+
 
 def load_curation_config(path: Path, on_error: str | None = None) -> CurationConfig:
     """Read and validate a curation YAML (see examples/curate.yaml); `on_error` overrides every input's."""

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,10 +139,12 @@ def run_stages(stages: list[Stage], run: Run, cache_dir: Path) -> None:
     for stage in stages:
         if stage.name in finished:
             continue
-        key = keys[stage.name]
+        key, started = keys[stage.name], time.perf_counter()
         with key_lock(cache_dir, stage.name, key) if key else contextlib.nullcontext():
             _reuse_or_compute(stage, run, cache_dir, key)
         finished[stage.name] = key or "done"
+        # Wall seconds per stage (a resumed stage counts only its last part): where a run's time goes.
+        run.manifest.setdefault("seconds", {})[stage.name] = round(time.perf_counter() - started, 1)
         run.save_manifest()
 
 
