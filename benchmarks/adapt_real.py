@@ -198,7 +198,9 @@ def main() -> None:
         return child(args)
 
     cfg = load_config(Path(args.config))
-    vocab = cfg.vocab.model_copy(update={"initialisers": [cfg.vocab.train_with]})  # the one the contenders use
+    if cfg.vocab.train_with != "auto":  # only the one the contenders use; `auto` scores them all on dev text
+        cfg = cfg.model_copy(update={"vocab": cfg.vocab.model_copy(update={"initialisers": [cfg.vocab.train_with]})})
+    vocab = cfg.vocab
     cfg = cfg.model_copy(update={"output_dir": Path(args.output_dir), "name": args.name, "vocab": vocab,
                                  "stage_cache": cfg.stage_cache or Path(cfg.output_dir) / ".stages"})
     started = time.perf_counter()

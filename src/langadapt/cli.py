@@ -16,7 +16,7 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from langadapt.atomic import WRITE_ERRORS
-from langadapt.config import ExperimentConfig, demo_config, load_config, parse_config
+from langadapt.config import ExperimentConfig, demo_config, load_config
 from langadapt.errors import Interrupted, LangadaptError, fs_error
 from langadapt.paths import FOLDER, MODEL, OUTPUT, OUTPUT_FILE, TEXT, check_path
 

@@ -49,6 +49,7 @@ from langadapt.runs import Run, file_hash
 from langadapt.stages import Stage, plan, run_stages
 from langadapt.train.job import run_train_job
 from langadapt.vocab.init import initialise as initialise_rows
+from langadapt.vocab.select import DEV, SELECTION, Choice, choose_size, dev_ids
 from langadapt.vocab.stage import build_vocab, init_context, load_expansion, tokenizer_metrics
 from langadapt.vocab.train import as_transformers, load_tokenizer
 
@@ -183,7 +184,14 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
 
     def expand_vocab(out: Path) -> None:
         base_tok = load_tokenizer(folder / "base" / "tokenizer.json") if cfg.base is not None else None
-        vocab = build_vocab(cfg.vocab, _texts(folder / TRAIN, languages), source, target, out, seed, base=base_tok)
+        texts = _texts(folder / TRAIN, languages)
+        if cfg.vocab.chooses:  # dev text for the `auto` choices, kept out of the tokenizer's merges
+            by_id = read_split(folder / TRAIN, [target])[target]
+            dev = dev_ids(list(by_id), cfg.vocab.dev_fraction, seed)
+            write_json(out / DEV, {"fraction": cfg.vocab.dev_fraction, "ids": dev, "documents": len(dev),
+                                   "of": len(by_id)})
+            texts[target] = [text for i, text in by_id.items() if i not in set(dev)]
+        vocab = build_vocab(cfg.vocab, texts, source, target, out, seed, base=base_tok)
         measured = tokenizer_metrics({"source": vocab.source, "expanded": vocab.expansion.tokenizer},
                                      read_split(folder / HELD_OUT, languages), source[0], vocab.expansion)
         rows = [{"run": f"tokenizer:{row.pop('tokenizer')}", **row, **NOT_TRAINED} for row in measured]
@@ -198,11 +206,22 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
 
     def initialise(out: Path) -> None:
         expansion = load_expansion(folder / "vocab")
-        train_texts = _texts(folder / TRAIN, [target])[target]
+        by_id = read_split(folder / TRAIN, [target])[target]
+        held = set(json.loads((folder / "vocab" / DEV).read_text(encoding="utf-8"))["ids"]) if cfg.vocab.chooses \
+            else set()
+        train_texts = [text for i, text in by_id.items() if i not in held]
+        dev = [text for i, text in by_id.items() if i in held]
+        choices = []
+        if cfg.vocab.max_new_tokens == "auto":
+            sizes = json.loads((folder / "vocab" / "expansion.json").read_text(encoding="utf-8"))["sizes"]
+            expansion, choice = choose_size(cfg.vocab, base_model, load_tokenizer(folder / "vocab" / "source" /
+                                            "tokenizer.json"), sizes, train_texts, dev, seed, cfg.adapt,
+                                            cfg.model.block_size)
+            choices.append(choice)
         context = init_context(cfg.vocab, expansion, train_texts, cfg.vocab.initialisers, seed)
         tokenizer = as_transformers(expansion.tokenizer, like=AutoTokenizer.from_pretrained(base_model))
         card = dataclasses.replace(read_card(base_model) or ModelCard(), new_ids=expansion.new_ids, languages=[target])
-        rows = []
+        rows, dev_scores = [], {}
         for init in cfg.vocab.initialisers:  # one model in memory at a time
             log.info("vocab: initialising %d new rows with %s", len(expansion.pieces), init)
             model = load_model(base_model)
@@ -210,7 +229,15 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
             save_model(model, tokenizer, out / init, dataclasses.replace(card, initialiser=init))
             rows += [{"run": f"init:{init}", **row, **NOT_TRAINED, "init": init}
                      for row in bpb_rows(model, expansion.tokenizer, _texts(folder / HELD_OUT, languages))]
+            if dev:
+                dev_scores[init] = bpb_rows(model, expansion.tokenizer, {target: dev})[0]["value"]
             del model
+        if cfg.vocab.train_with == "auto":
+            choices.append(Choice.best("vocab.train_with", "dev bpb of the target before training", dev_scores))
+        if choices:
+            write_json(out / SELECTION, {"dev_documents": len(dev), "dev_fraction": cfg.vocab.dev_fraction,
+                                         "new_tokens": len(expansion.new_tokens),
+                                         "choices": [choice.as_dict() for choice in choices]})
         _write_rows(out / "results.parquet", rows)
 
     def mix(out: Path) -> None:
@@ -267,7 +294,8 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
     return [*stages, Stage("report", "report", report)]
 
 
-INIT_ONLY = {"initialisers", "train_with", "static_dim", "ofa_rank", "static_vectors"}  # read by `init`, not `vocab`
+# read by `init`, not `vocab`
+INIT_ONLY = {"initialisers", "train_with", "static_dim", "ofa_rank", "static_vectors", "size_steps"}
 
 
 def _base_settings(cfg: ExperimentConfig) -> dict:
@@ -308,7 +336,7 @@ def adaptation_job(cfg: ExperimentConfig, method: str, folder: Path, out: Path) 
                for name in parts]
     experts = cfg.adapt.lora.expert_languages
     return TrainJobConfig(
-        name=out.name, output_dir=out.parent, seed=cfg.seed, init_from=folder / "init" / cfg.vocab.train_with,
+        name=out.name, output_dir=out.parent, seed=cfg.seed, init_from=folder / "init" / trained_with(cfg, folder),
         model=cfg.model, method=method, lora=cfg.adapt.lora,
         train=TrainConfig(**{**cfg.adapt.model_dump(include=set(TrainConfig.model_fields)), "stage_lr": {
             stage: lr for stage, lr in cfg.adapt.stage_lr.items() if stage in stages(method)}}),
@@ -359,12 +387,21 @@ def _probe_rows(cfg: ExperimentConfig, name: str, model_dir: Path) -> list[dict]
     return [{"run": name, **row} for row in PROBES["sib200"](model, tokenizer, task)]
 
 
+def trained_with(cfg: ExperimentConfig, folder: Path) -> str:
+    """The initialiser the adaptations start from: `vocab.train_with`, or the one `auto` chose."""
+    if cfg.vocab.train_with != "auto":
+        return cfg.vocab.train_with
+    choices = json.loads((folder / "init" / SELECTION).read_text(encoding="utf-8"))["choices"]
+    return next(choice["chosen"] for choice in choices if choice["key"] == "vocab.train_with")
+
+
 def _adapted_rows(cfg: ExperimentConfig, method: str, job: Path) -> list[dict]:
     """The adaptation job's own held-out scores of its final model, as experiment rows."""
     scores = pd.read_parquet(job / "results.parquet").query("role == 'eval'")
     trainable = json.loads((job / "trainable.json").read_text(encoding="utf-8"))
+    init = trained_with(cfg, job.parent.parent)  # job: <run>/train/<method>
     return [{"run": method, "language": row.language, "metric": row.metric, "value": row.value, "method": method,
-             "init": cfg.vocab.train_with, "steps": cfg.adapt.steps, "trainable_params": max(trainable.values())}
+             "init": init, "steps": cfg.adapt.steps, "trainable_params": max(trainable.values())}
             for row in scores.itertuples()]
 
 

@@ -176,6 +176,24 @@ def export_table(run_dir: Path) -> pd.DataFrame:
                          for to, entry in files.items()])
 
 
+SELECTION_NOTE = (
+    "Choices made by `auto` config keys, each on dev text: a seeded share of the target's training "
+    "documents held aside (vocab/dev.json), never the held-out text scored above. Lower dev bpb wins."
+)
+
+
+def selection_table(run_dir: Path) -> pd.DataFrame:
+    """Every `auto` choice's candidates, dev scores and winner (from `init/selection.json`)."""
+    path = Path(run_dir) / "init" / "selection.json"
+    if not path.is_file():
+        return pd.DataFrame()
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return pd.DataFrame([{"key": choice["key"], "candidate": name, "dev bpb": score,
+                          "chosen": "yes" if name == choice["chosen"] else "", "criterion": choice["criterion"],
+                          "dev documents": saved["dev_documents"]}
+                         for choice in saved["choices"] for name, score in choice["scores"].items()])
+
+
 def loss_logs(run_dir: Path) -> dict[str, pd.DataFrame]:
     """Training loss per step for every `train/<run>/log.jsonl`."""
     logs = {}
@@ -294,6 +312,19 @@ def figures(results: pd.DataFrame, run_dir: Path | None = None) -> dict[str, obj
             ax.legend(fontsize=7)
         fig.tight_layout()
         figs["probes"] = fig
+    selection = selection_table(run_dir) if run_dir else pd.DataFrame()
+    sizes = selection[selection.key == "vocab.max_new_tokens"] if not selection.empty else selection
+    if not sizes.empty:
+        fig, ax = plt.subplots(figsize=(6.0, 4.0))
+        ax.plot(sizes.candidate.astype(int), sizes["dev bpb"], marker="o")
+        chosen = sizes[sizes.chosen == "yes"]
+        ax.plot(chosen.candidate.astype(int), chosen["dev bpb"], marker="*", markersize=14, linestyle="")
+        ax.set_xscale("log")
+        ax.set_xlabel("new tokens added")
+        ax.set_ylabel("dev bits per byte (lower is better)")
+        ax.set_title(sizes.criterion.iloc[0], fontsize=9)
+        fig.tight_layout()
+        figs["sizes"] = fig
     logs = loss_logs(run_dir) if run_dir else {}
     if logs:
         fig, ax = plt.subplots(figsize=(6.0, 4.0))
@@ -345,6 +376,8 @@ def write_report(results: pd.DataFrame, out: Path, run_dir: Path | None = None) 
         sections.append(("Tokenizers on held-out text", FERTILITY_NOTE, tokenizer_table(results), ["tokenizers"]))
     if not expansion_table(results).empty:
         sections.append(("Vocabulary expansion", EXPANSION_NOTE, expansion_table(results), []))
+    if not selection_table(run_dir).empty:
+        sections.append(("Choices on dev text", SELECTION_NOTE, selection_table(run_dir), ["sizes"]))
     if not probe_sets_table(results).empty:
         sections.append(("Probe sets over training", PROBE_NOTE, probe_sets_table(results), ["probes"]))
     if not translation_table(results).empty:

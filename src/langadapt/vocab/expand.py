@@ -170,8 +170,9 @@ def learn_continued(base: Tokenizer, texts: Iterable[str], max_new_tokens: int,
 
 
 def expand_continued(base: Tokenizer, texts: Iterable[str], max_new_tokens: int,
-                     min_pair_frequency: int = 2) -> Expansion:
-    """Continued BPE on the base's own segmentation: up to `max_new_tokens` real model tokens."""
+                     min_pair_frequency: int = 2, strict: bool = True) -> Expansion:
+    """Continued BPE on the base's own segmentation: up to `max_new_tokens` real model tokens;
+    fewer learnable is an error unless not `strict` (a size sweep asks for the most it can get)."""
     texts = list(texts)
     chars, merges, stopped, last = learn_continued(base, texts, max_new_tokens, min_pair_frequency)
     spec = _spec(base)
@@ -197,7 +198,7 @@ def expand_continued(base: Tokenizer, texts: Iterable[str], max_new_tokens: int,
                 scores[left + right] = scores[left] + scores[right] + UNIGRAM_MARGIN
                 new_tokens.append(left + right)
         model["vocab"] += [[token, scores[token]] for token in new_tokens]
-    if len(new_tokens) < max_new_tokens:
+    if strict and len(new_tokens) < max_new_tokens:
         raise too_few(len(new_tokens), max_new_tokens, min_pair_frequency, stopped, last, sum(map(len, texts)))
     return _finish(base, spec, new_tokens, first_new_id)
 

@@ -42,12 +42,19 @@ def build_vocab(cfg: VocabConfig, train_texts: dict[str, list[str]], source: lis
         mixed = balance({lang: train_texts[lang] for lang in [*source, target]}, cfg.alpha, seed)
         new = train_tokenizer(mixed, cfg.replace_vocab_size or base.get_vocab_size(), cfg.tokenizer)
         expansion = replace_tokenizer(base, new)
-    elif cfg.expansion == "continued":
-        expansion = expand_continued(base, train_texts[target], cfg.max_new_tokens, cfg.min_pair_frequency)
+    elif cfg.expansion == "continued":  # auto: the largest size swept, each smaller one learned again at `init`
+        auto = cfg.max_new_tokens == "auto"
+        expansion = expand_continued(base, train_texts[target], max(cfg.new_token_sizes) if auto else
+                                     cfg.max_new_tokens, cfg.min_pair_frequency, strict=not auto)
     else:
         target_tok = train_tokenizer(train_texts[target], cfg.target_vocab_size, cfg.tokenizer)
         save_tokenizer(target_tok, out / "target" / "tokenizer.json")
         expansion = expand(base, target_tok, cfg.max_new_tokens)
+    sizes = None
+    if cfg.max_new_tokens == "auto":  # checked here, before a from-scratch base is pretrained
+        from langadapt.vocab.select import bounded_sizes  # (select reads this module's init_context)
+
+        sizes = bounded_sizes(cfg.new_token_sizes, len(expansion.new_tokens))
     save_tokenizer(base, out / "source" / "tokenizer.json")
     save_tokenizer(expansion.tokenizer, out / "expanded" / "tokenizer.json")
     first, n_new = expansion.first_new_id, len(expansion.new_tokens)
@@ -58,6 +65,7 @@ def build_vocab(cfg: VocabConfig, train_texts: dict[str, list[str]], source: lis
         "source_vocab_size": base.get_vocab_size(),
         "target_vocab_size": target_tok.get_vocab_size() if target_tok else None,
         "new_tokens": n_new,
+        "sizes": sizes,
         "first_new_id": first,
         "new_ids": expansion.new_ids if expansion.rows is not None else None,
         "examples": [expansion.tokenizer.decode([i]) for i in expansion.new_ids[:20]],
