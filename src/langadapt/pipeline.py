@@ -159,7 +159,8 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
     """The experiment's stages, in order, writing into the run folder `folder`."""
     languages, source, target, seed = cfg.languages.all, cfg.languages.source, cfg.languages.target, cfg.seed
     if cfg.base is not None:  # every problem with the base stops the run before any work
-        check_base(cfg.base.folder, cfg.base.gguf_file, block_size=cfg.model.block_size)
+        # training blocks must fit the model's positions; `langadapt vocab` (adapt off) trains nothing
+        check_base(cfg.base.folder, cfg.base.gguf_file, block_size=cfg.model.block_size if adapt else None)
     base_model = folder / ("base" if cfg.base is not None else "train/base/final")
     heldout = {lang: folder / HELD_OUT for lang in languages}
 
