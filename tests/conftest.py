@@ -83,10 +83,11 @@ _checked: dict[str, bool] = {}
 
 
 def _inside(path: str) -> bool:
-    folder = os.path.dirname(path) + "/"
-    if folder not in _checked:
-        _checked[folder] = folder.startswith(ALLOWED) or (os.path.realpath(folder) + "/").startswith(ALLOWED)
-    return _checked[folder]
+    if (path + "/").startswith(ALLOWED):  # a file in an allowed folder, or the folder itself
+        return True
+    if path not in _checked:  # through symbolic links
+        _checked[path] = (os.path.realpath(path) + "/").startswith(ALLOWED)
+    return _checked[path]
 
 
 def _watch_open(event: str, args: tuple) -> None:
