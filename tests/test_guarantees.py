@@ -122,14 +122,14 @@ def test_overwrite_keeps_the_finished_job_when_the_new_one_fails_and_replaces_it
         code, output = cli(*command)
         assert code == 2 and "has only" in output and no_traceback(output), output
         assert digest(run) == before
-        assert sorted(p.name for p in run.parent.iterdir()) == [".job.lock", "job"]  # no half-made folder
+        assert sorted(p.name for p in run.parent.iterdir()) == ["job"]  # no half-made folder, no lock left
 
     longer = write_job(tmp_path / "longer.yaml", tmp_path / "runs", train__steps=9)
     code, output = cli("run", longer, "--overwrite")
     assert code == 0, output
     assert json.loads((run / "config.json").read_text())["train"]["steps"] == 9
     assert len((run / "log.jsonl").read_text().splitlines()) == 9
-    assert sorted(p.name for p in run.parent.iterdir()) == [".job.lock", "job"]
+    assert sorted(p.name for p in run.parent.iterdir()) == ["job"]
 
 
 # 2. one process per run folder ------------------------------------------------------------------------

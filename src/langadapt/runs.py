@@ -66,7 +66,7 @@ class Run:
 
     A `<name>.incomplete/` folder of the same config, left by a killed run, is resumed: its
     manifest says which stages finished (see `stages.run_stages`). One of another config is
-    replaced.
+    replaced (`run_state` refuses that case first, unless `--overwrite`).
     """
 
     def __init__(self, cfg: ExperimentConfig):

@@ -20,7 +20,6 @@ sharing a stage cache compute it once: the second waits, then reuses the first o
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from langadapt import __version__
+from langadapt.lock import exclusive
 from langadapt.runs import Run, git_commit
 
 log = logging.getLogger("langadapt")
@@ -82,33 +82,18 @@ def publish(cache_dir: Path, stage: str, key: str, output: Path) -> None:
 def key_lock(cache_dir: Path, stage: str, key: str):
     """Hold the exclusive lock of `stage` under `key` in the cache (waiting for another run's).
 
-    The lock file is removed by its holder before release, so a failed stage leaves no trace (nor
-    an empty cache folder); a waiter that then holds the removed file's lock takes the new one."""
-    path = Path(cache_dir) / f".{stage}-{key}.lock"
-    while True:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            handle = open(path, "a")
-        except FileNotFoundError:  # the folder went away between the two calls (a holder cleaned up)
-            continue
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("%s: another run is computing it; waiting to reuse its output", stage)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
-                break
-        except FileNotFoundError:
-            pass
-        handle.close()  # its holder removed this file: lock the current one
+    The lock file is removed by its holder before release (`lock.exclusive`), so a failed stage
+    leaves no trace (nor an empty cache folder)."""
+
+    def wait(_) -> None:
+        log.info("%s: another run is computing it; waiting to reuse its output", stage)
+
     try:
-        yield
+        with exclusive(Path(cache_dir) / f".{stage}-{key}.lock", wait):
+            yield
     finally:
-        path.unlink(missing_ok=True)
-        handle.close()
         with contextlib.suppress(OSError):  # only when empty: a stage that failed leaves no cache folder
-            path.parent.rmdir()
+            Path(cache_dir).rmdir()
 
 
 def stage_keys(stages: list[Stage]) -> dict[str, str | None]:

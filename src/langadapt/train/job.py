@@ -3,7 +3,9 @@
 
 The run folder holds everything a rerun needs: the tokenizer and the memory-mapped token
 files (prepared once, by the main process), the checkpoints and the log. Rerunning the same
-command after a crash or a kill continues from the last checkpoint, exactly. Layout:
+command after a crash or a kill continues from the last checkpoint, exactly; a rerun of an edited
+config or with changed input files is refused, naming what changed, and one process at a time
+holds the folder (`lock.hold`). Layout:
 
     <output_dir>/<name>/
       config.json  tokenizer.json  data.json  tokens/<source>.bin
