@@ -125,19 +125,21 @@ def choose_size(cfg: VocabConfig, base_model: Path, base: Tokenizer, sizes: Sequ
     `train_with`, or subword-mean while that is chosen too), train them alone for `size_steps`
     steps at the adaptation's embeddings learning rate, and keep the size with the best dev bpb."""
     init = cfg.train_with if cfg.train_with != "auto" else "subword-mean"
+    lr = train.stage_lr.get("embeddings", train.lr)
     scores, expansions = {}, {}
     for size in sizes:
         expansion = expand_continued(base, fit, size, cfg.min_pair_frequency)
         model = load_model(base_model)
         initialise(model, expansion, init, seed, **init_context(cfg, expansion, fit, [init], seed))
         short_adaptation(model, expansion.tokenizer, fit, expansion.new_ids, cfg.size_steps,
-                         train.stage_lr.get("embeddings", train.lr), train.batch_size, block_size, seed)
+                         lr, train.batch_size, block_size, seed)
         eos = end_of_text(expansion.tokenizer, model.config.eos_token_id)
         scores[str(size)] = bits_per_byte(model, expansion.tokenizer, dev, eos).bpb
         expansions[str(size)] = expansion
         log.info("vocab: %d new tokens: dev bpb %.4f", size, scores[str(size)])
         del model
-    criterion = (f"dev bpb after {cfg.size_steps} steps training only the new rows ({init} initialisation)"
+    criterion = (f"dev bpb after {cfg.size_steps} steps training only the new rows at lr {lr:g} ({init} "
+                 "initialisation)"
                  if cfg.size_steps else f"dev bpb of the {init}-initialised model before training")
     choice = Choice.best("vocab.max_new_tokens", criterion, scores)
     return expansions[choice.chosen], choice
