@@ -338,15 +338,18 @@ def run_train_job(cfg: TrainJobConfig, overwrite: bool = False) -> Path:
     `overwrite`, the new run trains in a hidden folder beside the old one, which it replaces only
     once it has finished, so a mistake in the new config never costs the old result."""
     out = Path(cfg.output_dir) / cfg.name
+    # The base is read-only to check, so a refused one leaves nothing behind, not even the lock.
+    base = (check_base(cfg.init_from, cfg.gguf_file, causal=cfg.train.objective == "causal",
+                       block_size=cfg.model.block_size) if cfg.init_from is not None and cfg.task is None else None)
     main = PartialState().is_main_process
     with hold(out) if main else contextlib.nullcontext():
         if not overwrite:
-            return _job(cfg, out)
+            return _job(cfg, out, base)
         work = out.with_name(f".{out.name}.overwrite")
         if main:
             shutil.rmtree(work, ignore_errors=True)
         try:
-            final = _job(cfg, work)
+            final = _job(cfg, work, base)
         except BaseException:
             if main:
                 shutil.rmtree(work, ignore_errors=True)
@@ -374,7 +377,7 @@ def check_rerun(cfg: TrainJobConfig, out: Path) -> None:
         check_inputs(out, json.loads(manifest.read_text(encoding="utf-8")).get("inputs", {}), input_files(cfg))
 
 
-def _job(cfg: TrainJobConfig, out: Path) -> Path:
+def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
     """The job in `out`; a job that fails before training (its data) leaves no folder behind if it
     made one; a job that fails while training keeps its last checkpoint and marks the folder failed,
     with the reason, which the rerun reports before it resumes; Ctrl-C says where it stopped."""
@@ -382,8 +385,6 @@ def _job(cfg: TrainJobConfig, out: Path) -> Path:
         check_rerun(cfg, out)
     if cfg.task is not None:  # a classifier fine-tuned on labelled data
         return run_task_job(cfg, out)
-    base = (check_base(cfg.init_from, cfg.gguf_file, causal=cfg.train.objective == "causal",
-                       block_size=cfg.model.block_size) if cfg.init_from is not None else None)
     probe_sets = [read_probe_set(probe) for probe in cfg.probes]  # a bad probe file fails before any work
     state = make_accelerator()
     if state.is_main_process:
