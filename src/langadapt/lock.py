@@ -32,6 +32,9 @@ def exclusive(path: Path, busy: Callable[[TextIO], None]) -> Iterator[None]:
     while True:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a read-only or virtual file system, say
+            raise fs_error(err, path.parent, "creating the folder") from None
+        try:
             handle = open(path, "a+", encoding="utf-8")
         except FileNotFoundError:  # the folder went away between the two calls (a holder cleaned up)
             continue
