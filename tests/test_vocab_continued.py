@@ -88,7 +88,7 @@ def _round_trip_failures(tokenizer: Tokenizer, udhr: list[tuple[str, str]]) -> l
 @pytest.fixture(scope="module")
 def udhr(shared):
     files = sorted(shared("udhr").glob("udhr_*.txt"))
-    assert len(files) > 400
+    assert len(files) >= 50  # the fixture cut: 51 pages in over 20 scripts
     return [(f.name, f.read_text(encoding="utf-8")) for f in files]
 
 
