@@ -213,7 +213,7 @@ def test_fasttext_backend_reads_a_local_model(tmp_path, shared):
             bucket += [(lang, row.split("\t")[2]) for row in rows]
     data = tmp_path / "train.txt"
     data.write_text("".join(f"__label__{lang} {text}\n" for lang, text in train), encoding="utf-8")
-    model = fasttext.train_supervised(str(data), lr=0.05, epoch=5, dim=16, minn=2, maxn=4, thread=1, seed=0,
+    model = fasttext.train_supervised(str(data), lr=0.05, epoch=15, dim=16, minn=2, maxn=4, thread=1, seed=0,
                                       verbose=0)
     model.save_model(str(tmp_path / "lid.bin"))
     backend = make_backend("fasttext", tmp_path / "lid.bin")

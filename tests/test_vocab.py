@@ -9,7 +9,7 @@ from langadapt.vocab.init import INITIALISERS, InitContext, resize_and_init
 
 def _udhr_texts(shared) -> list[tuple[str, str]]:
     files = sorted(shared("udhr").glob("udhr_*.txt"))
-    assert len(files) > 400
+    assert len(files) >= 50  # the fixture cut: 51 pages in over 20 scripts
     return [(f.name, f.read_text(encoding="utf-8")) for f in files]
 
 

@@ -26,8 +26,9 @@ def test_memoised_words_and_sentences_equal_spacy(shared, code):
 
 
 def test_special_case_with_a_space_stays_one_token(shared):
-    line = next(line for line in shared("ntrex128", "newstest2019-ref.spa.txt").read_text(encoding="utf-8")
-                .splitlines() if "EE. UU." in line)
+    lines = shared("ntrex128", "newstest2019-ref.spa.txt").read_text(encoding="utf-8").splitlines()
+    line = next(line.replace("EE.\xa0UU.", "EE. UU.") for line in lines  # the cut's lines write a no-break space
+                if "EE. UU." in line.replace("EE.\xa0UU.", "EE. UU."))
     assert "EE. UU." in chunked(SpaCyTokenizer("es")).word_tokenize(line)
 
 
