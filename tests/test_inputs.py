@@ -202,8 +202,9 @@ FLAG_SPECS = {  # options whose values hold paths inside LANG=FILE[,FILE] specs
 
 
 OUTPUTS = {("demo", "output_dir"): "folder", ("eval", "out"): "file", ("eval", "tasks_dir"): "folder",
-           ("translate", "out"): "file"}
-SEVERAL_ARGUMENTS = {"translate": ["model", "source"]}  # commands whose other arguments get good-enough values
+           ("translate", "out"): "file", ("export", "out"): "folder"}
+# commands whose other arguments get good-enough values
+SEVERAL_ARGUMENTS = {"translate": ["model", "source"], "export": ["model_dir", "out"]}
 
 
 def cli_path_params() -> list[tuple[str, str, bool]]:
@@ -230,7 +231,8 @@ def test_each_bad_command_line_path_is_one_paragraph(command, param, option, tmp
     config = tmp_path / "exp.yaml"
     config.write_text("name: x\n")
     positional = {"eval": [str(target)], "vocab": [str(config)], "report": [str(target)],
-                  "translate": [str(target), str(target / "notes.txt"), "--to", "swh_Latn"]}
+                  "translate": [str(target), str(target / "notes.txt"), "--to", "swh_Latn"],
+                  "export": [str(target), str(tmp_path / "exported")]}
     bad = tmp_path / "nowhere"
     if (command, param) in OUTPUTS:  # output goes there: the bad case is a file for a folder, or the reverse
         bad = tmp_path / "in_the_way"

@@ -225,14 +225,13 @@ def train_job(config: Path = typer.Argument(..., help="Training YAML, e.g. examp
 
     Several processes: `accelerate launch --num_processes 2 -m langadapt.cli train JOB.yaml`.
     """
-    from accelerate import PartialState
-
     from langadapt.config import TrainJobConfig
     from langadapt.train.job import run_train_job
+    from langadapt.train.loop import process_state
 
     def action():
         final = run_train_job(load_config(config, schema=TrainJobConfig), overwrite)
-        if PartialState().is_main_process:
+        if process_state().is_main_process:
             _show("Model: ", final)
 
     _guarded(action)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 from tokenizers import Tokenizer
 
 from langadapt.atomic import replace_folder, write_json, write_with
@@ -75,7 +75,7 @@ from langadapt.runs import changes, check_inputs, different_run, provenance
 from langadapt.train.classify import run_task_job
 from langadapt.train.contrastive import ContextPairs, ContrastiveContext
 from langadapt.train.distill import build_minilm
-from langadapt.train.loop import latest_checkpoint, make_accelerator, process_share, sharded, train
+from langadapt.train.loop import latest_checkpoint, make_accelerator, process_share, process_state, sharded, train
 from langadapt.vocab.train import (
     as_transformers,
     byte_tokenizer,
@@ -341,7 +341,7 @@ def run_train_job(cfg: TrainJobConfig, overwrite: bool = False) -> Path:
     # The base is read-only to check, so a refused one leaves nothing behind, not even the lock.
     base = (check_base(cfg.init_from, cfg.gguf_file, causal=cfg.train.objective == "causal",
                        block_size=cfg.model.block_size) if cfg.init_from is not None and cfg.task is None else None)
-    main = PartialState().is_main_process
+    main = process_state().is_main_process
     with hold(out) if main else contextlib.nullcontext():
         if not overwrite:
             return _job(cfg, out, base)
@@ -356,7 +356,7 @@ def run_train_job(cfg: TrainJobConfig, overwrite: bool = False) -> Path:
             raise
         if main:
             replace_folder(work, out)
-        PartialState().wait_for_everyone()
+        process_state().wait_for_everyone()
         return out / final.relative_to(work)
 
 
@@ -381,7 +381,7 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
     """The job in `out`; a job that fails before training (its data) leaves no folder behind if it
     made one; a job that fails while training keeps its last checkpoint and marks the folder failed,
     with the reason, which the rerun reports before it resumes; Ctrl-C says where it stopped."""
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         check_rerun(cfg, out)
     if cfg.task is not None:  # a classifier fine-tuned on labelled data
         return run_task_job(cfg, out)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, DistributedType
+from accelerate import Accelerator, DistributedType, PartialState
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_cosine_schedule_with_warmup
 
@@ -54,11 +54,22 @@ def _optimizer(modules: list[torch.nn.Module], cfg: TrainConfig, lr_scale: dict[
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=True)
 
 
+def _several_cpu_processes() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
 def make_accelerator() -> Accelerator:
     """The run's `Accelerator`; several processes without CUDA (`accelerate launch --multi_gpu
     --num_processes 2` on a CPU machine) run on CPU with the gloo backend."""
-    cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-    return Accelerator(cpu=cpu, step_scheduler_with_optimizer=False)  # one schedule step per optimiser step
+    # one schedule step per optimiser step
+    return Accelerator(cpu=_several_cpu_processes(), step_scheduler_with_optimizer=False)
+
+
+def process_state() -> PartialState:
+    """This process's place in an `accelerate launch`, set up as `make_accelerator` sets it up: the
+    state is made once per process, so asking before the accelerator exists must not pick another
+    backend (a bare `PartialState()` on CPU makes every process think it is the main one)."""
+    return PartialState(cpu=_several_cpu_processes())
 
 
 def process_share(batch_size: int, seed: int, accelerator: Accelerator) -> tuple[int, int]:
