@@ -363,8 +363,8 @@ def run_train_job(cfg: TrainJobConfig, overwrite: bool = False) -> Path:
 def check_rerun(cfg: TrainJobConfig, out: Path) -> None:
     """Refuse a folder that holds something other than this job: another config (naming the keys,
     old → new), changed input files, or no langadapt run at all."""
-    if not out.is_dir() or not any(out.iterdir()):
-        return
+    if not out.is_dir() or all(entry.name.startswith(".") for entry in out.iterdir()):
+        return  # new, or only a temp file that a kill left before config.json was in place
     record = out / "config.json"
     if not record.is_file():
         raise LangadaptError(f"{out} exists but is not a langadapt run folder (no config.json)",
