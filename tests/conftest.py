@@ -3,7 +3,7 @@
 The suite stands on its own: a fresh clone with nothing beside it passes. To keep it so, every file a
 test opens in this process must lie inside the repository, the Python installation (virtualenv,
 stdlib, site-packages), a temp folder, a user cache or the operating system's own folders; a test
-that opens an existing file anywhere else (e.g. ../shared/data) fails, naming the file. Subprocesses
+that opens an existing file anywhere else (e.g. a data folder beside the project) fails, naming the file. Subprocesses
 are not watched here; `.ci/run` runs the whole suite from a clone with nothing beside it for them.
 """
 
@@ -113,7 +113,7 @@ def _report() -> str:
 
 @pytest.fixture(autouse=True)
 def _reads_stay_inside():
-    """Fail a test that opened a file outside the clone (e.g. ../shared/data)."""
+    """Fail a test that opened a file outside the clone (e.g. a data folder beside the project)."""
     yield
     if OUTSIDE:
         pytest.fail(_report(), pytrace=False)

@@ -1,5 +1,5 @@
 """The suite stands on its own: its data is the in-repo cuts, and the guard in conftest.py fails a
-test that opens a file outside the clone (as ../shared/data would be on a user's machine)."""
+test that opens a file outside the clone (as a data folder beside the project would be on a user's machine)."""
 
 from __future__ import annotations
 
@@ -46,4 +46,4 @@ def test_no_test_reads_the_data_folder_beside_the_project():
         if path.name == Path(__file__).name:
             continue
         text = path.read_text(encoding="utf-8")
-        assert "../shared" not in text and "shared/data" not in text, path.name
+        assert "/".join(("..", "shared")) not in text and "/".join(("shared", "data")) not in text, path.name
