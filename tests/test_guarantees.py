@@ -1,4 +1,4 @@
-"""What langadapt guarantees (README "What langadapt guarantees"), one test per class of fault:
+"""What langadapt guarantees (docs/guarantees.md), one test per class of fault:
 nothing silently wrong, nothing lost. Each asserts what a user sees: the exit code, a one-paragraph
 message naming the file or key and the fix (no traceback), the previous good state untouched."""
 
