@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import tiny_model
 from typer.testing import CliRunner
 
 from langadapt.cli import app
@@ -27,12 +28,12 @@ from langadapt.vocab.expand import expand_continued
 from langadapt.vocab.train import as_transformers, end_of_text, train_bpe
 
 pytest.importorskip("gguf", reason="pip install 'langadapt[gguf]' (gguf==0.19.0)")
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 # Each family's shape, where transformers' GGUF loader reads a default instead of the file:
 # Qwen3 and Gemma take head_dim from their config class (128 / 256), not from the file.
 SHAPES = {"llama": {}, "mistral": {"tie_word_embeddings": False}, "qwen2": {}, "qwen3": {"head_dim": 128},
-          "gemma2": {"head_dim": 256}, "gemma3_text": {"head_dim": 256}}
+          "gemma2": {"head_dim": 256}, "gemma3_text": {"head_dim": 256}, "phi3": {}}
 
 
 def _texts(sample_docs, lang: str) -> list[str]:
@@ -45,12 +46,10 @@ def polish(sample_docs):
 
 
 def tiny(model_type: str, vocab_size: int, eos: int, **shape):
-    config = {"vocab_size": vocab_size, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 256,
-              "bos_token_id": eos, "eos_token_id": eos, "pad_token_id": None, **SHAPES[model_type], **shape}
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **config)).eval()
-    with torch.no_grad():  # biases and norms start at 0 or 1, where a misplaced value would not show
+    """tests/tiny_models.py's model of `model_type` in this family's GGUF shape, its biases and norms moved
+    off 0 and 1, where a misplaced value would not show."""
+    model = tiny_model(model_type, vocab_size, eos, **{**SHAPES[model_type], **shape}).eval()
+    with torch.no_grad():
         for name, parameter in model.named_parameters():
             if name.endswith(".bias") or "norm" in name:
                 parameter.add_(0.1 * torch.randn_like(parameter))

@@ -36,8 +36,9 @@ REFUSED = {"bert": "encoder-only (masked LM): it sees the token it predicts",
 
 def tiny_config(model_type: str, vocab_size: int, eos_id: int = 0, **extra):
     """A 2-block, width-32 config of `model_type` with `vocab_size` rows (padding id inside the vocabulary)."""
-    return AutoConfig.for_model(model_type, **SHAPE, **OVERRIDES.get(model_type, {}), vocab_size=vocab_size,
-                                bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id, **extra)
+    keys = {**SHAPE, **OVERRIDES.get(model_type, {}), "bos_token_id": eos_id, "eos_token_id": eos_id,
+            "pad_token_id": eos_id, **extra}  # the caller's keys win
+    return AutoConfig.for_model(model_type, vocab_size=vocab_size, **keys)
 
 
 def tiny_model(model_type: str, vocab_size: int, eos_id: int = 0, seed: int = 0, **extra) -> PreTrainedModel:

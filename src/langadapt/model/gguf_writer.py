@@ -12,7 +12,9 @@ per-family layout llama.cpp expects, which transformers' GGUF loader undoes on r
 - llama (and Mistral, written as llama): q/k rows permuted from rotate-half to interleaved rotary
   pairs (the loader's `_reverse_permute_weights` is the inverse);
 - Gemma 2/3: RMSNorm weights stored as `1 + w` (the loader subtracts 1 from every `*norm.weight`);
-- Qwen2/Qwen3: as they are (llama.cpp uses the rotate-half layout for them).
+- Qwen2/Qwen3: as they are (llama.cpp uses the rotate-half layout for them);
+- Phi-3: as they are too: llama.cpp's `attn_qkv` and `ffn_up` are Phi-3's own fused `qkv_proj`
+  (q, k, v rows in that order) and `gate_up_proj` (gate rows, then up rows), rotate-half rotary.
 
 A file is checked by `check_gguf`: reloaded with transformers' GGUF loader, it must tokenise
 text into the same ids and give logits within quantisation tolerance of the folder's model.
@@ -59,14 +61,15 @@ FAMILIES: dict[str, Family] = {
     "qwen3": Family("qwen3"),
     "gemma2": Family("gemma2", norm_offset=1.0, sliding_window=True, softcapping=True),
     "gemma3_text": Family("gemma3", norm_offset=1.0, sliding_window=True),
+    "phi3": Family("phi3", sliding_window=True),
 }
 
 # Model types with a reason they are not written. The round trip through transformers' loader is
 # the check every export gets, so a family only counts as supported once that check passes.
 REFUSED: dict[str, str] = {
     "gemma": "transformers' GGUF loader has no `gemma` (Gemma 1) architecture, so the file cannot be checked",
-    "gpt2": "GPT-2 stores fused, transposed Conv1D projections; not written yet",
-    "phi3": "Phi-3's fused qkv/gate-up layout is not written yet",
+    "gpt2": ("GPT-2's transposed Conv1D projections and learned position table are not written yet "
+             "(transformers' GGUF loader reads gpt2 files, so this is work left, not a limit)"),
 }
 
 
@@ -100,12 +103,18 @@ def family(config: PretrainedConfig) -> Family:
         raise LangadaptError(f"cannot export a {model_type} model to GGUF: its llama.cpp layout is not known here",
                              fix=f"export it with `--to merged` instead; GGUF export supports {', '.join(FAMILIES)}.")
     rope = getattr(config, "rope_parameters", None) or {}
-    kinds = {part.get("rope_type", "default") for part in (rope.values() if "rope_type" not in rope else [rope])
-             if isinstance(part, dict)}
+    parts = [part for part in (rope.values() if "rope_type" not in rope else [rope]) if isinstance(part, dict)]
+    kinds = {part.get("rope_type", "default") for part in parts}
     if kinds - {"default"}:
         raise LangadaptError(f"cannot export this {model_type} model to GGUF: its rotary scaling "
                              f"{sorted(kinds - {'default'})} is not written (transformers' GGUF loader would "
                              "read it back without scaling)", fix="export it with `--to merged` instead.")
+    partial = {part.get("partial_rotary_factor", 1.0) for part in parts}
+    partial |= {getattr(config, "partial_rotary_factor", 1.0)}
+    if partial - {1.0, None}:  # e.g. Phi-4-mini's 0.75: the loader reads no rotary dimension count for phi3
+        raise LangadaptError(f"cannot export this {model_type} model to GGUF: it rotates only part of each head "
+                             f"(partial_rotary_factor {sorted(partial - {1.0, None})}), which transformers' GGUF "
+                             "loader reads back as a full rotation", fix="export it with `--to merged` instead.")
     return FAMILIES[model_type]
 
 
@@ -288,6 +297,8 @@ def _tokenizer_metadata(writer, folder: Path, config: PretrainedConfig) -> None:
     ids["bos"] = ids["bos"] if ids["bos"] is not None else config.bos_token_id
     eos = ids["eos"] if ids["eos"] is not None else config.eos_token_id
     ids["eos"] = eos[0] if isinstance(eos, list) else eos
+    # a file without a padding id reloads with its config class's default (Phi-3: 32000, past a smaller vocabulary)
+    ids["pad"] = next((i for i in (ids["pad"], config.pad_token_id, ids["eos"]) if i is not None), None)
     for role, index in ids.items():
         if index is not None:
             getattr(writer, f"add_{role}_token_id")(index)
