@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_models import tiny_model
+from tiny_models import GGUF_SHAPES, tiny_model
 from typer.testing import CliRunner
 
 from langadapt.cli import app
@@ -30,10 +30,7 @@ from langadapt.vocab.train import as_transformers, end_of_text, train_bpe
 pytest.importorskip("gguf", reason="pip install 'langadapt[gguf]' (gguf==0.19.0)")
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-# Each family's shape, where transformers' GGUF loader reads a default instead of the file:
-# Qwen3 and Gemma take head_dim from their config class (128 / 256), not from the file.
-SHAPES = {"llama": {}, "mistral": {"tie_word_embeddings": False}, "qwen2": {}, "qwen3": {"head_dim": 128},
-          "gemma2": {"head_dim": 256}, "gemma3_text": {"head_dim": 256}, "phi3": {}}
+SHAPES = GGUF_SHAPES
 
 
 def _texts(sample_docs, lang: str) -> list[str]:
