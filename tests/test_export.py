@@ -28,7 +28,7 @@ from langadapt.vocab.expand import expand_continued
 from langadapt.vocab.train import as_transformers, end_of_text, train_bpe
 
 pytest.importorskip("gguf", reason="pip install 'langadapt[gguf]' (gguf==0.19.0)")
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 SHAPES = GGUF_SHAPES
 
@@ -201,6 +201,38 @@ def test_export_refuses_what_it_cannot_write_in_one_paragraph(polish, tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output
     result = CliRunner().invoke(app, ["export", str(gpt2), str(tmp_path / "out"), "--to", "onnx"])
     assert result.exit_code == 2 and "hf, merged, gguf" in result.output
+
+
+# Rotary scalings of current models, each in the config key transformers 5 reads (`rope_parameters`).
+ROPE_SCALING = {
+    "llama": ("llama3", {"rope_parameters": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                             "high_freq_factor": 4.0, "original_max_position_embeddings": 32,
+                                             "rope_theta": 5e5}}),
+    "qwen3": ("yarn", {"rope_parameters": {"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": 32,
+                                           "rope_theta": 1e6}}),
+    "gemma3_text": ("linear", {"rope_parameters": {"full_attention": {"rope_type": "linear", "factor": 8.0,
+                                                                      "rope_theta": 1e6},
+                                                   "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}}}),
+    "phi3": ("longrope", {"rope_parameters": {"rope_type": "longrope", "short_factor": [1.0] * 8,
+                                              "long_factor": [2.0] * 8, "rope_theta": 1e4},
+                          "original_max_position_embeddings": 32}),
+}
+
+
+@pytest.mark.parametrize("model_type", list(ROPE_SCALING))
+def test_a_rotary_scaling_gguf_cannot_carry_is_refused_not_written_wrong(model_type, polish, sample_docs, tmp_path):
+    """Llama 3.x's llama3 scaling, YaRN, linear (Gemma 3's global layers) and Phi-3's LongRoPE: transformers'
+    GGUF loader reads none of them back, so such a file would reload computing other logits."""
+    kind, scaling = ROPE_SCALING[model_type]
+    folder = _folder(model_type, polish, tmp_path / model_type, **scaling)
+    with pytest.raises(LangadaptError, match=f"rotary scaling \\['{kind}'\\] is not written.*--to merged"):
+        export_model(folder, "gguf", tmp_path / "scaled.gguf")
+    assert not list(tmp_path.glob("*.gguf"))  # refused before anything was written
+    merged = export_model(folder, "merged", tmp_path / "merged").path  # the other formats still work
+    assert AutoConfig.from_pretrained(merged).rope_parameters == AutoConfig.from_pretrained(folder).rope_parameters
+    unscaled = _folder(model_type, polish, tmp_path / "unscaled")  # the same model without the scaling round-trips
+    held_out = _texts(sample_docs, "ces_Latn")[:10]
+    assert check_gguf(unscaled, export_gguf(unscaled, tmp_path / "unscaled.gguf"), held_out).same_ids
 
 
 @pytest.mark.slow

@@ -107,8 +107,10 @@ def family(config: PretrainedConfig) -> Family:
     kinds = {part.get("rope_type", "default") for part in parts}
     if kinds - {"default"}:
         raise LangadaptError(f"cannot export this {model_type} model to GGUF: its rotary scaling "
-                             f"{sorted(kinds - {'default'})} is not written (transformers' GGUF loader would "
-                             "read it back without scaling)", fix="export it with `--to merged` instead.")
+                             f"{sorted(kinds - {'default'})} is not written: llama.cpp keeps it in rope.scaling "
+                             "keys or a rope_freqs tensor, which transformers' GGUF loader does not read back, so "
+                             "the file could not be checked (it would reload without scaling)",
+                             fix="export it with `--to merged` instead.")
     partial = {part.get("partial_rotary_factor", 1.0) for part in parts}
     partial |= {getattr(config, "partial_rotary_factor", 1.0)}
     if partial - {1.0, None}:  # e.g. Phi-4-mini's 0.75: the loader reads no rotary dimension count for phi3
