@@ -180,15 +180,17 @@ def test_hf_export_keeps_the_adapter_and_gguf_export_merges_it(polish, sample_do
 
 
 def test_export_refuses_what_it_cannot_write_in_one_paragraph(polish, tmp_path):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     eos = end_of_text(polish)
-    config = GPT2Config(vocab_size=polish.get_vocab_size(), n_layer=1, n_embd=32, n_head=2, bos_token_id=eos,
-                        eos_token_id=eos)
-    gpt2 = save_model(GPT2LMHeadModel(config), polish, tmp_path / "gpt2")
-    with pytest.raises(LangadaptError, match="cannot export a gpt2 model to GGUF.*--to merged"):
-        export_gguf(gpt2, tmp_path / "gpt2.gguf")
-    assert not (tmp_path / "gpt2.gguf").exists()
+    olmo2 = save_model(tiny_model("olmo2", polish.get_vocab_size(), eos), polish, tmp_path / "olmo2")
+    with pytest.raises(LangadaptError, match="cannot export a olmo2 model to GGUF.*--to merged.*supports llama.*phi3"):
+        export_gguf(olmo2, tmp_path / "olmo2.gguf")
+    gemma = save_model(tiny_model("gemma", polish.get_vocab_size(), eos), polish, tmp_path / "gemma")
+    with pytest.raises(LangadaptError, match="cannot export a gemma model to GGUF: transformers' GGUF loader has no"):
+        export_model(gemma, "gguf", tmp_path / "gemma.gguf")
+    gpt2 = save_model(tiny_model("gpt2", polish.get_vocab_size(), eos), polish, tmp_path / "gpt2")  # 64 positions
+    with pytest.raises(LangadaptError, match="gpt2 file with GPT-2's 1024 positions.*n_positions 64"):
+        export_model(gpt2, "gguf", tmp_path / "gpt2.gguf")
+    assert not list(tmp_path.glob("*.gguf"))
     biased = _folder("llama", polish, tmp_path / "biased-llama", attention_bias=True)
     with pytest.raises(LangadaptError, match="does not read back model.layers.0.self_attn.k_proj.bias.*--no-check"):
         export_model(biased, "gguf", tmp_path / "biased.gguf")

@@ -30,10 +30,11 @@ OVERRIDES: dict[str, dict] = {
     "cohere2": {"sliding_window": 16},
 }
 # Each GGUF family's shape where transformers' GGUF loader reads a default instead of the file: Qwen3 and
-# Gemma take head_dim from their config class (128 / 256), not from the file; Mistral written untied.
+# Gemma take head_dim from their config class (128 / 256), not from the file, and GPT-2 its 1024 positions;
+# Mistral written untied.
 GGUF_SHAPES: dict[str, dict] = {"llama": {}, "mistral": {"tie_word_embeddings": False}, "qwen2": {},
                                 "qwen3": {"head_dim": 128}, "gemma2": {"head_dim": 256},
-                                "gemma3_text": {"head_dim": 256}, "phi3": {}}
+                                "gemma3_text": {"head_dim": 256}, "phi3": {}, "gpt2": {"max_position_embeddings": 1024}}
 CAUSAL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2",
                 "granite", "stablelm", "gpt_neox", "gpt2", "cohere", "cohere2", "olmo", "phi", "starcoder2",
                 "helium", "qwen3_moe", "mixtral", "bloom")

@@ -13,6 +13,8 @@ per-family layout llama.cpp expects, which transformers' GGUF loader undoes on r
   pairs (the loader's `_reverse_permute_weights` is the inverse);
 - Gemma 2/3: RMSNorm weights stored as `1 + w` (the loader subtracts 1 from every `*norm.weight`);
 - Qwen2/Qwen3: as they are (llama.cpp uses the rotate-half layout for them);
+- GPT-2: Conv1D weights (stored input × output) transposed to linear layout (the loader transposes
+  them back), learned positions as `position_embd`, LayerNorm with biases, no rotary keys;
 - Phi-3: as they are too: llama.cpp's `attn_qkv` and `ffn_up` are Phi-3's own fused `qkv_proj`
   (q, k, v rows in that order) and `gate_up_proj` (gate rows, then up rows), rotate-half rotary.
 
@@ -50,6 +52,7 @@ class Family:
     norm_offset: float = 0.0  # Gemma's RMSNorm scales by (1 + w); llama.cpp stores 1 + w
     sliding_window: bool = False  # the file says the window (Gemma 2/3)
     softcapping: bool = False  # attention and final logit soft-capping (Gemma 2)
+    conv1d: bool = False  # GPT-2: Conv1D weights transposed, LayerNorm eps, learned positions, no rotary
 
 
 FAMILIES: dict[str, Family] = {
@@ -62,14 +65,13 @@ FAMILIES: dict[str, Family] = {
     "gemma2": Family("gemma2", norm_offset=1.0, sliding_window=True, softcapping=True),
     "gemma3_text": Family("gemma3", norm_offset=1.0, sliding_window=True),
     "phi3": Family("phi3", sliding_window=True),
+    "gpt2": Family("gpt2", conv1d=True),
 }
 
 # Model types with a reason they are not written. The round trip through transformers' loader is
 # the check every export gets, so a family only counts as supported once that check passes.
 REFUSED: dict[str, str] = {
     "gemma": "transformers' GGUF loader has no `gemma` (Gemma 1) architecture, so the file cannot be checked",
-    "gpt2": ("GPT-2's transposed Conv1D projections and learned position table are not written yet "
-             "(transformers' GGUF loader reads gpt2 files, so this is work left, not a limit)"),
 }
 
 
@@ -117,6 +119,11 @@ def family(config: PretrainedConfig) -> Family:
         raise LangadaptError(f"cannot export this {model_type} model to GGUF: it rotates only part of each head "
                              f"(partial_rotary_factor {sorted(partial - {1.0, None})}), which transformers' GGUF "
                              "loader reads back as a full rotation", fix="export it with `--to merged` instead.")
+    if model_type == "gpt2" and (config.n_positions != 1024 or config.n_inner not in (None, 4 * config.n_embd)):
+        raise LangadaptError(f"cannot export this gpt2 model to GGUF: transformers' GGUF loader reads every gpt2 file "
+                             f"with GPT-2's 1024 positions and 4 × width MLP, and this one has n_positions "
+                             f"{config.n_positions}, n_inner {config.n_inner}, so the file could not be checked",
+                             fix="export it with `--to merged` instead.")
     return FAMILIES[model_type]
 
 
@@ -133,6 +140,15 @@ def _head_dim(config: PretrainedConfig) -> int:
 
 def _hyperparameters(writer, config: PretrainedConfig, fam: Family, name: str) -> None:
     writer.add_name(name)
+    if fam.conv1d:  # GPT-2: what llama.cpp's gpt2 graph reads
+        writer.add_context_length(config.n_positions)
+        writer.add_embedding_length(config.n_embd)
+        writer.add_block_count(config.n_layer)
+        writer.add_feed_forward_length(config.n_inner or 4 * config.n_embd)
+        writer.add_head_count(config.n_head)
+        writer.add_layer_norm_eps(config.layer_norm_epsilon)
+        writer.add_vocab_size(config.vocab_size)
+        return
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
     writer.add_block_count(config.num_hidden_layers)
@@ -198,6 +214,9 @@ def _tensors(model: PreTrainedModel, fam: Family):
         if fam.permute_qk and gguf_name.endswith((".attn_q", ".attn_k")):  # weights and biases alike
             heads = config.num_attention_heads if gguf_name.endswith(".attn_q") else config.num_key_value_heads
             array = _permute_qk(array, heads)
+        if fam.conv1d and suffix == "weight" and gguf_name.endswith((".attn_qkv", ".attn_output", ".ffn_up",
+                                                                       ".ffn_down")):
+            array = array.T  # Conv1D keeps (input, output); GGUF rows are outputs, as in a linear layer
         if fam.norm_offset and gguf_name.endswith("norm") and suffix == "weight":
             array = array + fam.norm_offset
         yield f"{gguf_name}.{suffix}", array
