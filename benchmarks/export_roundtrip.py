@@ -42,7 +42,7 @@ def random_model(model_type: str, tokenizer, width: int, layers: int):
                                   intermediate_size=3 * width, num_hidden_layers=layers, num_attention_heads=4,
                                   num_key_value_heads=2, head_dim=HEAD_DIM.get(model_type, width // 4),
                                   max_position_embeddings=1024 if model_type == "gpt2" else 512,  # the loader: 1024
-                                  bos_token_id=eos, eos_token_id=eos)
+                                  bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
     torch.manual_seed(0)
     return AutoModelForCausalLM.from_config(config).eval()
 
