@@ -13,10 +13,10 @@ per-family layout llama.cpp expects, which transformers' GGUF loader undoes on r
   pairs (the loader's `_reverse_permute_weights` is the inverse);
 - Gemma 2/3: RMSNorm weights stored as `1 + w` (the loader subtracts 1 from every `*norm.weight`);
 - Qwen2/Qwen3: as they are (llama.cpp uses the rotate-half layout for them);
-- GPT-2: Conv1D weights (stored input × output) transposed to linear layout (the loader transposes
-  them back), learned positions as `position_embd`, LayerNorm with biases, no rotary keys;
 - Phi-3: as they are too: llama.cpp's `attn_qkv` and `ffn_up` are Phi-3's own fused `qkv_proj`
-  (q, k, v rows in that order) and `gate_up_proj` (gate rows, then up rows), rotate-half rotary.
+  (q, k, v rows in that order) and `gate_up_proj` (gate rows, then up rows), rotate-half rotary;
+- GPT-2: Conv1D weights (stored input × output) transposed to linear layout (the loader transposes
+  them back), learned positions as `position_embd`, LayerNorm with biases, no rotary keys.
 
 A file is checked by `check_gguf`: reloaded with transformers' GGUF loader, it must tokenise
 text into the same ids and give logits within quantisation tolerance of the folder's model.
