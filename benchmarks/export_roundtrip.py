@@ -1,6 +1,6 @@
 """GGUF export round trip per family and tensor type: max |Δlogit| and token-id equality.
 
-For each GGUF family langadapt writes (llama, mistral, qwen2, qwen3, gemma2, gemma3_text), a random
+For each GGUF family langadapt writes (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, gpt2), a random
 model of `--width` and `--layers` with a byte-level BPE tokenizer trained on the built-in sample
 corpus (Polish), expanded by continued BPE on Upper Sorbian (60 new tokens), is exported at f32,
 f16 and q8_0 and reloaded with transformers' GGUF loader; held-out Czech and Upper Sorbian sample
@@ -41,7 +41,8 @@ def random_model(model_type: str, tokenizer, width: int, layers: int):
     config = AutoConfig.for_model(model_type, vocab_size=tokenizer.get_vocab_size(), hidden_size=width,
                                   intermediate_size=3 * width, num_hidden_layers=layers, num_attention_heads=4,
                                   num_key_value_heads=2, head_dim=HEAD_DIM.get(model_type, width // 4),
-                                  max_position_embeddings=512, bos_token_id=eos, eos_token_id=eos)
+                                  max_position_embeddings=1024 if model_type == "gpt2" else 512,  # the loader: 1024
+                                  bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
     torch.manual_seed(0)
     return AutoModelForCausalLM.from_config(config).eval()
 

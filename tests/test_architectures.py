@@ -16,24 +16,19 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from tiny_models import CAUSAL_TYPES, REFUSED, tiny_config, tiny_model
+from tiny_models import BLOCK, CAUSAL_TYPES, METHODS, REFUSED, adapt, tiny_config, tiny_model
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from langadapt.config import LoraConfig, TrainConfig, TrainJobConfig, load_config
-from langadapt.data.packing import BlockSampler, pack
+from langadapt.config import LoraConfig, TrainJobConfig, load_config
+from langadapt.data.packing import pack
 from langadapt.errors import LangadaptError
-from langadapt.model.adapters import ADAPTERS, export, stages
+from langadapt.model.adapters import ADAPTERS
 from langadapt.model.build import save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.model.kind import model_kind, require_causal
 from langadapt.train.job import run_train_job
-from langadapt.train.loop import train
 from langadapt.vocab.init import resize_and_init
 from langadapt.vocab.train import as_transformers, end_of_text
-
-METHODS = ["full", "lora", "layra", "embeddings+layra"]
-BLOCK, STEPS = 32, 6
-LR = {"full": 3e-3, "lora": 3e-2, "layra": 3e-2, "embeddings": 3e-2}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -72,29 +67,15 @@ def expanded(corpus):
     return build
 
 
-def _loss(model, heldout) -> float:
-    with torch.no_grad():
-        logits = model(input_ids=heldout[:, :-1], use_cache=False).logits
-        return float(torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), heldout[:, 1:].flatten()))
-
-
 @pytest.mark.parametrize("model_type", CAUSAL_TYPES)
 def test_every_method_adapts_every_causal_model_type(model_type, expanded, corpus, tmp_path):
     expansion, tokens, heldout, _ = corpus
     new_ids = list(range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens)))
-    lora = LoraConfig(r=4, alpha=8, edge_layers=1)
     for method in METHODS:
-        model = expanded(model_type)
-        before = _loss(model, heldout)
-        for stage in stages(method):
-            adapted = ADAPTERS[stage](model, lora, new_ids)
-            train(adapted, BlockSampler(tokens, BLOCK, 8, 0), TrainConfig(steps=STEPS, lr=LR[stage], warmup_steps=0),
-                  0, tmp_path / f"{method}-{stage}.jsonl")
-            trained = _loss(adapted, heldout)
-            model = export(adapted)
-            assert _loss(model, heldout) == pytest.approx(trained, abs=1e-4), (model_type, method, stage)
-        assert type(model).__name__ == type(expanded(model_type)).__name__  # a stock class again
-        assert trained < before, (model_type, method, before, trained)
+        done = adapt(expanded(model_type), method, tokens, heldout, new_ids, tmp_path)
+        assert done.exported == pytest.approx(done.trained, abs=1e-4), (model_type, method)
+        assert type(done.model).__name__ == type(expanded(model_type)).__name__  # a stock class again
+        assert done.trained < done.before, (model_type, method, done.before, done.trained)
 
 
 @pytest.mark.parametrize("model_type", CAUSAL_TYPES)

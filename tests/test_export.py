@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import GGUF_SHAPES, tiny_model
 from typer.testing import CliRunner
 
 from langadapt.cli import app
@@ -29,10 +30,7 @@ from langadapt.vocab.train import as_transformers, end_of_text, train_bpe
 pytest.importorskip("gguf", reason="pip install 'langadapt[gguf]' (gguf==0.19.0)")
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-# Each family's shape, where transformers' GGUF loader reads a default instead of the file:
-# Qwen3 and Gemma take head_dim from their config class (128 / 256), not from the file.
-SHAPES = {"llama": {}, "mistral": {"tie_word_embeddings": False}, "qwen2": {}, "qwen3": {"head_dim": 128},
-          "gemma2": {"head_dim": 256}, "gemma3_text": {"head_dim": 256}}
+SHAPES = GGUF_SHAPES
 
 
 def _texts(sample_docs, lang: str) -> list[str]:
@@ -45,12 +43,10 @@ def polish(sample_docs):
 
 
 def tiny(model_type: str, vocab_size: int, eos: int, **shape):
-    config = {"vocab_size": vocab_size, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 256,
-              "bos_token_id": eos, "eos_token_id": eos, "pad_token_id": None, **SHAPES[model_type], **shape}
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **config)).eval()
-    with torch.no_grad():  # biases and norms start at 0 or 1, where a misplaced value would not show
+    """tests/tiny_models.py's model of `model_type` in this family's GGUF shape, its biases and norms moved
+    off 0 and 1, where a misplaced value would not show."""
+    model = tiny_model(model_type, vocab_size, eos, **{**SHAPES[model_type], **shape}).eval()
+    with torch.no_grad():
         for name, parameter in model.named_parameters():
             if name.endswith(".bias") or "norm" in name:
                 parameter.add_(0.1 * torch.randn_like(parameter))
@@ -184,15 +180,17 @@ def test_hf_export_keeps_the_adapter_and_gguf_export_merges_it(polish, sample_do
 
 
 def test_export_refuses_what_it_cannot_write_in_one_paragraph(polish, tmp_path):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     eos = end_of_text(polish)
-    config = GPT2Config(vocab_size=polish.get_vocab_size(), n_layer=1, n_embd=32, n_head=2, bos_token_id=eos,
-                        eos_token_id=eos)
-    gpt2 = save_model(GPT2LMHeadModel(config), polish, tmp_path / "gpt2")
-    with pytest.raises(LangadaptError, match="cannot export a gpt2 model to GGUF.*--to merged"):
-        export_gguf(gpt2, tmp_path / "gpt2.gguf")
-    assert not (tmp_path / "gpt2.gguf").exists()
+    olmo2 = save_model(tiny_model("olmo2", polish.get_vocab_size(), eos), polish, tmp_path / "olmo2")
+    with pytest.raises(LangadaptError, match="cannot export a olmo2 model to GGUF.*--to merged.*supports llama.*phi3"):
+        export_gguf(olmo2, tmp_path / "olmo2.gguf")
+    gemma = save_model(tiny_model("gemma", polish.get_vocab_size(), eos), polish, tmp_path / "gemma")
+    with pytest.raises(LangadaptError, match="cannot export a gemma model to GGUF: transformers' GGUF loader has no"):
+        export_model(gemma, "gguf", tmp_path / "gemma.gguf")
+    gpt2 = save_model(tiny_model("gpt2", polish.get_vocab_size(), eos), polish, tmp_path / "gpt2")  # 64 positions
+    with pytest.raises(LangadaptError, match="gpt2 file with GPT-2's 1024 positions.*n_positions 64"):
+        export_model(gpt2, "gguf", tmp_path / "gpt2.gguf")
+    assert not list(tmp_path.glob("*.gguf"))
     biased = _folder("llama", polish, tmp_path / "biased-llama", attention_bias=True)
     with pytest.raises(LangadaptError, match="does not read back model.layers.0.self_attn.k_proj.bias.*--no-check"):
         export_model(biased, "gguf", tmp_path / "biased.gguf")
@@ -205,6 +203,38 @@ def test_export_refuses_what_it_cannot_write_in_one_paragraph(polish, tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output
     result = CliRunner().invoke(app, ["export", str(gpt2), str(tmp_path / "out"), "--to", "onnx"])
     assert result.exit_code == 2 and "hf, merged, gguf" in result.output
+
+
+# Rotary scalings of current models, each in the config key transformers 5 reads (`rope_parameters`).
+ROPE_SCALING = {
+    "llama": ("llama3", {"rope_parameters": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                             "high_freq_factor": 4.0, "original_max_position_embeddings": 32,
+                                             "rope_theta": 5e5}}),
+    "qwen3": ("yarn", {"rope_parameters": {"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": 32,
+                                           "rope_theta": 1e6}}),
+    "gemma3_text": ("linear", {"rope_parameters": {"full_attention": {"rope_type": "linear", "factor": 8.0,
+                                                                      "rope_theta": 1e6},
+                                                   "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}}}),
+    "phi3": ("longrope", {"rope_parameters": {"rope_type": "longrope", "short_factor": [1.0] * 8,
+                                              "long_factor": [2.0] * 8, "rope_theta": 1e4},
+                          "original_max_position_embeddings": 32}),
+}
+
+
+@pytest.mark.parametrize("model_type", list(ROPE_SCALING))
+def test_a_rotary_scaling_gguf_cannot_carry_is_refused_not_written_wrong(model_type, polish, sample_docs, tmp_path):
+    """Llama 3.x's llama3 scaling, YaRN, linear (Gemma 3's global layers) and Phi-3's LongRoPE: transformers'
+    GGUF loader reads none of them back, so such a file would reload computing other logits."""
+    kind, scaling = ROPE_SCALING[model_type]
+    folder = _folder(model_type, polish, tmp_path / model_type, **scaling)
+    with pytest.raises(LangadaptError, match=f"rotary scaling \\['{kind}'\\] is not written.*--to merged"):
+        export_model(folder, "gguf", tmp_path / "scaled.gguf")
+    assert not list(tmp_path.glob("*.gguf"))  # refused before anything was written
+    merged = export_model(folder, "merged", tmp_path / "merged").path  # the other formats still work
+    assert AutoConfig.from_pretrained(merged).rope_parameters == AutoConfig.from_pretrained(folder).rope_parameters
+    unscaled = _folder(model_type, polish, tmp_path / "unscaled")  # the same model without the scaling round-trips
+    held_out = _texts(sample_docs, "ces_Latn")[:10]
+    assert check_gguf(unscaled, export_gguf(unscaled, tmp_path / "unscaled.gguf"), held_out).same_ids
 
 
 @pytest.mark.slow

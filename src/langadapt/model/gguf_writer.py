@@ -12,7 +12,11 @@ per-family layout llama.cpp expects, which transformers' GGUF loader undoes on r
 - llama (and Mistral, written as llama): q/k rows permuted from rotate-half to interleaved rotary
   pairs (the loader's `_reverse_permute_weights` is the inverse);
 - Gemma 2/3: RMSNorm weights stored as `1 + w` (the loader subtracts 1 from every `*norm.weight`);
-- Qwen2/Qwen3: as they are (llama.cpp uses the rotate-half layout for them).
+- Qwen2/Qwen3: as they are (llama.cpp uses the rotate-half layout for them);
+- Phi-3: as they are too: llama.cpp's `attn_qkv` and `ffn_up` are Phi-3's own fused `qkv_proj`
+  (q, k, v rows in that order) and `gate_up_proj` (gate rows, then up rows), rotate-half rotary;
+- GPT-2: Conv1D weights (stored input × output) transposed to linear layout (the loader transposes
+  them back), learned positions as `position_embd`, LayerNorm with biases, no rotary keys.
 
 A file is checked by `check_gguf`: reloaded with transformers' GGUF loader, it must tokenise
 text into the same ids and give logits within quantisation tolerance of the folder's model.
@@ -48,6 +52,7 @@ class Family:
     norm_offset: float = 0.0  # Gemma's RMSNorm scales by (1 + w); llama.cpp stores 1 + w
     sliding_window: bool = False  # the file says the window (Gemma 2/3)
     softcapping: bool = False  # attention and final logit soft-capping (Gemma 2)
+    conv1d: bool = False  # GPT-2: Conv1D weights transposed, LayerNorm eps, learned positions, no rotary
 
 
 FAMILIES: dict[str, Family] = {
@@ -59,14 +64,14 @@ FAMILIES: dict[str, Family] = {
     "qwen3": Family("qwen3"),
     "gemma2": Family("gemma2", norm_offset=1.0, sliding_window=True, softcapping=True),
     "gemma3_text": Family("gemma3", norm_offset=1.0, sliding_window=True),
+    "phi3": Family("phi3", sliding_window=True),
+    "gpt2": Family("gpt2", conv1d=True),
 }
 
 # Model types with a reason they are not written. The round trip through transformers' loader is
 # the check every export gets, so a family only counts as supported once that check passes.
 REFUSED: dict[str, str] = {
     "gemma": "transformers' GGUF loader has no `gemma` (Gemma 1) architecture, so the file cannot be checked",
-    "gpt2": "GPT-2 stores fused, transposed Conv1D projections; not written yet",
-    "phi3": "Phi-3's fused qkv/gate-up layout is not written yet",
 }
 
 
@@ -100,12 +105,25 @@ def family(config: PretrainedConfig) -> Family:
         raise LangadaptError(f"cannot export a {model_type} model to GGUF: its llama.cpp layout is not known here",
                              fix=f"export it with `--to merged` instead; GGUF export supports {', '.join(FAMILIES)}.")
     rope = getattr(config, "rope_parameters", None) or {}
-    kinds = {part.get("rope_type", "default") for part in (rope.values() if "rope_type" not in rope else [rope])
-             if isinstance(part, dict)}
+    parts = [part for part in (rope.values() if "rope_type" not in rope else [rope]) if isinstance(part, dict)]
+    kinds = {part.get("rope_type", "default") for part in parts}
     if kinds - {"default"}:
         raise LangadaptError(f"cannot export this {model_type} model to GGUF: its rotary scaling "
-                             f"{sorted(kinds - {'default'})} is not written (transformers' GGUF loader would "
-                             "read it back without scaling)", fix="export it with `--to merged` instead.")
+                             f"{sorted(kinds - {'default'})} is not written: llama.cpp keeps it in rope.scaling "
+                             "keys or a rope_freqs tensor, which transformers' GGUF loader does not read back, so "
+                             "the file could not be checked (it would reload without scaling)",
+                             fix="export it with `--to merged` instead.")
+    partial = {part.get("partial_rotary_factor", 1.0) for part in parts}
+    partial |= {getattr(config, "partial_rotary_factor", 1.0)}
+    if partial - {1.0, None}:  # e.g. Phi-4-mini's 0.75: the loader reads no rotary dimension count for phi3
+        raise LangadaptError(f"cannot export this {model_type} model to GGUF: it rotates only part of each head "
+                             f"(partial_rotary_factor {sorted(partial - {1.0, None})}), which transformers' GGUF "
+                             "loader reads back as a full rotation", fix="export it with `--to merged` instead.")
+    if model_type == "gpt2" and (config.n_positions != 1024 or config.n_inner not in (None, 4 * config.n_embd)):
+        raise LangadaptError(f"cannot export this gpt2 model to GGUF: transformers' GGUF loader reads every gpt2 file "
+                             f"with GPT-2's 1024 positions and 4 × width MLP, and this one has n_positions "
+                             f"{config.n_positions}, n_inner {config.n_inner}, so the file could not be checked",
+                             fix="export it with `--to merged` instead.")
     return FAMILIES[model_type]
 
 
@@ -122,6 +140,15 @@ def _head_dim(config: PretrainedConfig) -> int:
 
 def _hyperparameters(writer, config: PretrainedConfig, fam: Family, name: str) -> None:
     writer.add_name(name)
+    if fam.conv1d:  # GPT-2: what llama.cpp's gpt2 graph reads
+        writer.add_context_length(config.n_positions)
+        writer.add_embedding_length(config.n_embd)
+        writer.add_block_count(config.n_layer)
+        writer.add_feed_forward_length(config.n_inner or 4 * config.n_embd)
+        writer.add_head_count(config.n_head)
+        writer.add_layer_norm_eps(config.layer_norm_epsilon)
+        writer.add_vocab_size(config.vocab_size)
+        return
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
     writer.add_block_count(config.num_hidden_layers)
@@ -187,6 +214,9 @@ def _tensors(model: PreTrainedModel, fam: Family):
         if fam.permute_qk and gguf_name.endswith((".attn_q", ".attn_k")):  # weights and biases alike
             heads = config.num_attention_heads if gguf_name.endswith(".attn_q") else config.num_key_value_heads
             array = _permute_qk(array, heads)
+        if fam.conv1d and suffix == "weight" and gguf_name.endswith((".attn_qkv", ".attn_output", ".ffn_up",
+                                                                       ".ffn_down")):
+            array = array.T  # Conv1D keeps (input, output); GGUF rows are outputs, as in a linear layer
         if fam.norm_offset and gguf_name.endswith("norm") and suffix == "weight":
             array = array + fam.norm_offset
         yield f"{gguf_name}.{suffix}", array
@@ -288,6 +318,8 @@ def _tokenizer_metadata(writer, folder: Path, config: PretrainedConfig) -> None:
     ids["bos"] = ids["bos"] if ids["bos"] is not None else config.bos_token_id
     eos = ids["eos"] if ids["eos"] is not None else config.eos_token_id
     ids["eos"] = eos[0] if isinstance(eos, list) else eos
+    # a file without a padding id reloads with its config class's default (Phi-3: 32000, past a smaller vocabulary)
+    ids["pad"] = next((i for i in (ids["pad"], config.pad_token_id, ids["eos"]) if i is not None), None)
     for role, index in ids.items():
         if index is not None:
             getattr(writer, f"add_{role}_token_id")(index)
