@@ -45,7 +45,7 @@ from langadapt.model.export import export_model  # noqa: E402
 from langadapt.model.kind import require_causal  # noqa: E402
 from langadapt.vocab.expand import expand_bpe  # noqa: E402
 from langadapt.vocab.init import resize_and_init  # noqa: E402
-from langadapt.vocab.train import as_transformers, end_of_text, train_bpe  # noqa: E402
+from langadapt.vocab.tokenizer import as_transformers, end_of_text, train_bpe  # noqa: E402
 
 FORMATS = ("hf", "merged", "gguf")
 

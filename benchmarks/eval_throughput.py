@@ -33,7 +33,7 @@ from langadapt.evaluate.harness import run_harness, write_bpb_task
 from langadapt.evaluate.probes import PROBES, ProbeTask
 from langadapt.evaluate.retrieval import retrieval_accuracy
 from langadapt.model.build import build_gpt2, load_model, save_model
-from langadapt.vocab.train import EOS, train_bpe
+from langadapt.vocab.tokenizer import EOS, train_bpe
 
 DATA = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 PRESETS = {"6M": ModelConfig(n_layer=6, n_embd=256, n_head=4, block_size=256),

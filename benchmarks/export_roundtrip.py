@@ -31,7 +31,7 @@ from langadapt.model.build import save_model
 from langadapt.model.card import ModelCard
 from langadapt.model.gguf_writer import FAMILIES, QUANTS, check_gguf, export_gguf
 from langadapt.vocab.expand import expand_continued
-from langadapt.vocab.train import end_of_text, train_bpe
+from langadapt.vocab.tokenizer import end_of_text, train_bpe
 
 HEAD_DIM = {"qwen3": 128, "gemma2": 256, "gemma3_text": 256}  # what transformers' loader assumes for these
 

@@ -48,7 +48,7 @@ from langadapt.data.packing import BlockSampler, pack
 from langadapt.model.adapters import ADAPTERS
 from langadapt.model.build import build_model
 from langadapt.train.loop import train
-from langadapt.vocab.train import EOS, end_of_text, load_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import EOS, end_of_text, load_tokenizer, train_bpe
 
 LANGUAGES = ["ces_Latn", "pol_Latn", "hsb_Latn"]
 

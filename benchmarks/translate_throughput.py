@@ -34,7 +34,7 @@ from langadapt.data.translation import fill, read_sib200
 from langadapt.evaluate.translation import translate
 from langadapt.model.base import import_base
 from langadapt.model.build import build_gpt2, load_model
-from langadapt.vocab.train import end_of_text, load_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import end_of_text, load_tokenizer, train_bpe
 
 DATA = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 NAMES = {"eng_Latn": "English", "swh_Latn": "Swahili"}

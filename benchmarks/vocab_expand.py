@@ -32,7 +32,7 @@ from vocab_init import header, table  # noqa: E402  (benchmarks/ is the script's
 
 from langadapt.vocab.expand import expand, expand_continued, replace_tokenizer  # noqa: E402
 from langadapt.vocab.metrics import expansion_metrics, measure  # noqa: E402
-from langadapt.vocab.train import balance, load_tokenizer, train_bpe  # noqa: E402
+from langadapt.vocab.tokenizer import balance, load_tokenizer, train_bpe  # noqa: E402
 
 DATA = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

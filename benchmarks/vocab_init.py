@@ -42,7 +42,7 @@ from langadapt.vocab.expand import expand  # noqa: E402
 from langadapt.vocab.init import INITIALISERS, InitContext, resize_and_init  # noqa: E402
 from langadapt.vocab.stage import init_context  # noqa: E402
 from langadapt.vocab.static import StaticVectors, train_static  # noqa: E402
-from langadapt.vocab.train import EOS, balance, train_bpe  # noqa: E402
+from langadapt.vocab.tokenizer import EOS, balance, train_bpe  # noqa: E402
 
 NTREX = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "ntrex128"
 

@@ -33,7 +33,7 @@ from langadapt.evaluate.embed import mean_pooled
 from langadapt.evaluate.retrieval import effective_dimensions, embedding_variance, retrieval_accuracy
 from langadapt.model.build import load_model
 from langadapt.train.job import run_train_job
-from langadapt.vocab.train import load_tokenizer
+from langadapt.vocab.tokenizer import load_tokenizer
 
 NTREX = {"eng": "newstest2019-src.eng.txt", "deu": "newstest2019-ref.deu.txt", "fra": "newstest2019-ref.fra.txt"}
 # name: (train.objective, the `ccp:` section); `ccp` is the paper's method (memory bank of 256)

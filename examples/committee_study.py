@@ -28,7 +28,7 @@ from langadapt.evaluate.committee import Committee, parameter_count
 from langadapt.model.build import build_model
 from langadapt.train.classify import accuracy, encode, read_task
 from langadapt.train.job import run_train_job
-from langadapt.vocab.train import end_of_text, save_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import end_of_text, save_tokenizer, train_bpe
 
 MODEL = {"arch": "gpt2", "n_embd": 64, "n_head": 2, "block_size": 64}
 

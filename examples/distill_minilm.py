@@ -43,7 +43,7 @@ from langadapt.evaluate.probes import PROBES, ProbeTask
 from langadapt.model.build import load_model
 from langadapt.report import markdown_table
 from langadapt.train.job import eval_texts, run_train_job
-from langadapt.vocab.train import load_tokenizer
+from langadapt.vocab.tokenizer import load_tokenizer
 
 DATA = data_home()  # LANGADAPT_DATA, else ~/.cache/langadapt/data
 LANGUAGES = ["eng_Latn", "ces_Latn"]

@@ -25,7 +25,7 @@ from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.probes import PROBES, ProbeTask
 from langadapt.model.build import load_model
 from langadapt.train.job import run_train_job
-from langadapt.vocab.train import load_tokenizer
+from langadapt.vocab.tokenizer import load_tokenizer
 
 MODEL = {"arch": "bert", "n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 64}
 

@@ -24,7 +24,7 @@ from langadapt.corpus.document import read_lines
 from langadapt.data.public import data_home, missing_data
 from langadapt.data.sib200 import read_topics
 from langadapt.train.job import run_train_job
-from langadapt.vocab.train import save_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import save_tokenizer, train_bpe
 
 
 def main() -> None:

@@ -50,7 +50,7 @@ def sample_docs():
 def tokenizers(sample_docs):
     """A source tokenizer (ces+pol), a target one (hsb) and the expansion of the first by the second."""
     from langadapt.vocab.expand import expand_bpe
-    from langadapt.vocab.train import train_bpe
+    from langadapt.vocab.tokenizer import train_bpe
 
     source = train_bpe([d.text for d in sample_docs if d.lang != "hsb_Latn"], 800)
     target = train_bpe([d.text for d in sample_docs if d.lang == "hsb_Latn"], 600)

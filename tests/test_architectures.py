@@ -28,7 +28,7 @@ from langadapt.model.card import ModelCard, read_card
 from langadapt.model.kind import model_kind, require_causal
 from langadapt.train.job import run_train_job
 from langadapt.vocab.init import resize_and_init
-from langadapt.vocab.train import as_transformers, end_of_text
+from langadapt.vocab.tokenizer import as_transformers, end_of_text
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -25,7 +25,7 @@ from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import read_card
 from langadapt.pipeline import compile_stages
 from langadapt.train.job import run_train_job
-from langadapt.vocab.train import as_transformers, load_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import as_transformers, load_tokenizer, train_bpe
 
 CHAT = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}"
 SHAPE = {"n_layer": 2, "n_embd": 32, "n_head": 2, "block_size": 32}

@@ -6,7 +6,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bits_per_byte, sliding_windows
-from langadapt.vocab.train import EOS
+from langadapt.vocab.tokenizer import EOS
 
 
 def _uniform_model(vocab_size: int, context: int) -> GPT2LMHeadModel:

@@ -23,7 +23,7 @@ from langadapt.model.build import build_model, load_model
 from langadapt.train.contrastive import ContextPairs, ContrastiveContext
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train
-from langadapt.vocab.train import end_of_text, load_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import end_of_text, load_tokenizer, train_bpe
 
 FILES = {"eng": "newstest2019-src.eng.txt", "deu": "newstest2019-ref.deu.txt"}
 HELDOUT = 200

@@ -20,7 +20,7 @@ from langadapt.errors import LangadaptError
 from langadapt.model.build import build_model, save_model
 from langadapt.train.classify import accuracy, encode, pseudo_labels, read_task
 from langadapt.train.job import run_train_job
-from langadapt.vocab.train import load_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import load_tokenizer, train_bpe
 
 TINY = {"n_layer": 2, "n_embd": 32, "n_head": 2, "block_size": 64}
 STEPS = {"steps": 6, "batch_size": 8, "lr": 3e-3, "warmup_steps": 1, "checkpoint_every": 3}

@@ -18,7 +18,7 @@ from langadapt.model.build import build_model
 from langadapt.train.job import _sampler, prepare_data, run_train_job
 from langadapt.train.loop import make_accelerator
 from langadapt.train.objectives import masked_lm
-from langadapt.vocab.train import load_tokenizer
+from langadapt.vocab.tokenizer import load_tokenizer
 
 NAMES = {"eng_Latn": "English", "swh_Latn": "Swahili"}
 

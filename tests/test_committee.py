@@ -9,7 +9,7 @@ from langadapt.data.sib200 import read_topics
 from langadapt.evaluate.committee import Committee, parameter_count
 from langadapt.model.build import build_model
 from langadapt.train.classify import accuracy
-from langadapt.vocab.train import end_of_text, train_bpe
+from langadapt.vocab.tokenizer import end_of_text, train_bpe
 
 
 def test_a_committee_predicts_the_average_of_its_members(shared):

@@ -10,7 +10,7 @@ import yaml
 
 from langadapt.config import CurationConfig, ExperimentConfig, TrainJobConfig, load_config
 from langadapt.corpus import curate as thin
-from langadapt.corpus.curation import curate
+from langadapt.corpus.curation import curate, curate_documents
 from langadapt.corpus.document import Document, read_corpus
 from langadapt.errors import LangadaptError
 
@@ -101,7 +101,8 @@ def test_an_experiment_curates_with_the_datatrove_engine(tmp_path, shared):
             "thresholds": {"published_dir": str(shared("fineweb2", "configs"))}, "dedup": {"minhash": False}}}})
     first = thin.split_heldout(docs, 0.2, cfg.languages.all, 0)[1][0]
     docs.append(Document("leak", first.text, first.lang))  # a training page that copies a held-out one
-    result = thin.curate(cfg.curate, docs, cfg.languages.all, tmp_path, cfg.seed)
+    train, heldout = thin.training_and_heldout(cfg.curate, docs, cfg.languages.all, cfg.seed)
+    result = curate_documents(cfg.curate, train, heldout, cfg.languages.all, tmp_path)
     held_ids = {lang: {d.id for d in result.heldout if d.lang == lang} for lang in FILES}
     assert held_ids["ces_Latn"] == held_ids["pol_Latn"] and held_ids["ces_Latn"]  # parallel held-out text
     assert "leak" not in {d.id for d in result.train} and result.stats["decontaminated"] == {first.lang: 1}

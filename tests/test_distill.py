@@ -19,7 +19,7 @@ from langadapt.model.build import build_model, save_model
 from langadapt.train.distill import MiniLM, build_minilm, captured, check_tokenizers, last_attention, relation_logits
 from langadapt.train.distill_config import DistillConfig
 from langadapt.train.job import run_train_job
-from langadapt.vocab.train import end_of_text
+from langadapt.vocab.tokenizer import end_of_text
 
 TEACHERS = {"gpt2": ModelConfig(arch="gpt2", n_layer=2, n_embd=48, n_head=4, block_size=32),
             "llama": ModelConfig(arch="llama", n_layer=2, n_embd=48, n_head=4, n_kv_head=2, block_size=32,

@@ -11,7 +11,7 @@ from test_pipeline import TINY
 from langadapt.config import ModelConfig, parse_config
 from langadapt.model.build import build_model, save_model
 from langadapt.pipeline import run_experiment
-from langadapt.vocab.train import train_bpe
+from langadapt.vocab.tokenizer import train_bpe
 
 METHODS = ["full", "layra", "embeddings+layra"]
 

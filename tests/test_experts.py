@@ -15,7 +15,7 @@ from langadapt.model.build import build_model, load_model, save_model
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import train
 from langadapt.train.objectives import causal_lm
-from langadapt.vocab.train import EOS, train_bpe
+from langadapt.vocab.tokenizer import EOS, train_bpe
 
 LANGS = ["pol_Latn", "hsb_Latn"]
 SHAPE = {"n_layer": 2, "n_embd": 32, "n_head": 2, "block_size": 32}

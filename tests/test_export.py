@@ -25,7 +25,7 @@ from langadapt.model.card import ModelCard, read_card
 from langadapt.model.export import export_model, model_folder
 from langadapt.model.gguf_writer import check_gguf, export_gguf
 from langadapt.vocab.expand import expand_continued
-from langadapt.vocab.train import as_transformers, end_of_text, train_bpe
+from langadapt.vocab.tokenizer import as_transformers, end_of_text, train_bpe
 
 pytest.importorskip("gguf", reason="pip install 'langadapt[gguf]' (gguf==0.19.0)")
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: E402

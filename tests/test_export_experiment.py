@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from langadapt.cli import app
 from langadapt.model.build import save_model
-from langadapt.vocab.train import end_of_text, train_bpe
+from langadapt.vocab.tokenizer import end_of_text, train_bpe
 
 pytest.importorskip("gguf", reason="pip install 'langadapt[gguf]' (gguf==0.19.0)")
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402

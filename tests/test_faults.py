@@ -19,7 +19,7 @@ from langadapt.errors import LangadaptError
 from langadapt.model.build import build_model, save_model
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train
-from langadapt.vocab.train import EOS
+from langadapt.vocab.tokenizer import EOS
 
 SHAPE = {"n_layer": 2, "n_embd": 32, "n_head": 2, "block_size": 32}
 

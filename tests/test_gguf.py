@@ -20,7 +20,7 @@ from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import read_card
 from langadapt.model.gguf_writer import export_gguf
 from langadapt.train.loop import train
-from langadapt.vocab.train import end_of_text, train_bpe
+from langadapt.vocab.tokenizer import end_of_text, train_bpe
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

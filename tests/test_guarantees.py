@@ -26,7 +26,7 @@ from langadapt.corpus.document import read_lines
 from langadapt.data.packing import pack
 from langadapt.errors import LangadaptError
 from langadapt.lock import hold, lock_path
-from langadapt.vocab.train import EOS
+from langadapt.vocab.tokenizer import EOS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = {"n_layer": 2, "n_embd": 32, "n_head": 2, "block_size": 32}

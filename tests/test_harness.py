@@ -9,7 +9,7 @@ from langadapt.config import ModelConfig
 from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.evaluate.harness import run_harness, write_bpb_task
 from langadapt.model.build import build_gpt2, load_model, save_model
-from langadapt.vocab.train import EOS
+from langadapt.vocab.tokenizer import EOS
 
 
 def test_bpb_agrees_with_lm_eval_within_one_percent(tmp_path, tokenizers, shared):

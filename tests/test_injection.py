@@ -20,7 +20,7 @@ from langadapt.model.build import build_model
 from langadapt.report import report_run
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train
-from langadapt.vocab.train import end_of_text
+from langadapt.vocab.tokenizer import end_of_text
 
 
 class Interrupted(Exception):

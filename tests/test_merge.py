@@ -12,7 +12,7 @@ from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.model.merge import merge_adapters
-from langadapt.vocab.train import train_bpe
+from langadapt.vocab.tokenizer import train_bpe
 
 
 @pytest.fixture(scope="module")

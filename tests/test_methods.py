@@ -29,7 +29,7 @@ from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train
 from langadapt.vocab.expand import expand_bpe
 from langadapt.vocab.init import resize_and_init
-from langadapt.vocab.train import as_transformers, end_of_text, load_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import as_transformers, end_of_text, load_tokenizer, train_bpe
 
 # architecture → (special tokens of its family, its end-of-text token, tied embeddings, key/value heads)
 FAMILIES = {

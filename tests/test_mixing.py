@@ -13,7 +13,7 @@ from langadapt.data.mixing import (
     with_control_tokens,
 )
 from langadapt.data.packing import BlockSampler, pack, read_tokens, write_tokens
-from langadapt.vocab.train import EOS
+from langadapt.vocab.tokenizer import EOS
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from langadapt.config import ModelConfig, TrainConfig
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.train.loop import train
-from langadapt.vocab.train import EOS, byte_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import EOS, byte_tokenizer, train_bpe
 
 SHAPE = {"n_layer": 2, "n_embd": 32, "n_head": 2, "block_size": 32}
 

@@ -15,7 +15,7 @@ from langadapt.data.packing import BlockSampler, pack
 from langadapt.model.adapters import ADAPTERS
 from langadapt.model.build import build_model
 from langadapt.train.loop import train
-from langadapt.vocab.train import EOS
+from langadapt.vocab.tokenizer import EOS
 
 SHAPE = {"n_layer": 2, "n_embd": 32, "n_head": 2, "block_size": 32}
 

@@ -82,7 +82,7 @@ def test_every_subcommand_has_help(command):
 
 
 def test_a_finished_run_is_reused_and_a_different_one_is_refused(finished_run):
-    from langadapt.runs import run_state
+    from langadapt.execute import run_state
 
     same = parse_config({**TINY, "name": "tiny", "output_dir": str(finished_run.parent)})
     assert run_state(same) == "finished"

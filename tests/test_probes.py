@@ -14,7 +14,7 @@ from langadapt.evaluate.probes import PROBES, ProbeTask, read_conllu
 from langadapt.evaluate.retrieval import retrieval_accuracy
 from langadapt.evaluate.translation import translate, translation_scores
 from langadapt.model.build import build_model
-from langadapt.vocab.train import EOS
+from langadapt.vocab.tokenizer import EOS
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,9 @@ from langadapt.model.build import build_model, load_model, save_model
 from langadapt.pipeline import run_experiment
 from langadapt.vocab.expand import expand_continued
 from langadapt.vocab.init import initialise
-from langadapt.vocab.select import Choice, bounded_sizes, dev_ids, short_adaptation
-from langadapt.vocab.train import end_of_text, load_tokenizer, train_bpe
+from langadapt.vocab.select import Choice, dev_ids, short_adaptation
+from langadapt.vocab.stage import bounded_sizes
+from langadapt.vocab.tokenizer import end_of_text, load_tokenizer, train_bpe
 
 TARGET = "hsb_Latn"
 INITS = ["random", "mean", "subword-mean"]

@@ -19,7 +19,7 @@ from langadapt.errors import LangadaptError
 from langadapt.model.build import build_model
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train
-from langadapt.vocab.train import EOS
+from langadapt.vocab.tokenizer import EOS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ from langadapt.evaluate.speed import generation_speed, greedy, tokens_per_senten
 from langadapt.model.build import build_model
 from langadapt.vocab.expand import expand_continued
 from langadapt.vocab.init import initialise
-from langadapt.vocab.train import end_of_text
+from langadapt.vocab.tokenizer import end_of_text
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from langadapt.model.adapters import ADAPTERS, trainable_parameters
 from langadapt.model.build import build_gpt2, load_model, save_model
 from langadapt.train.loop import train
 from langadapt.vocab.init import resize_and_init
-from langadapt.vocab.train import EOS
+from langadapt.vocab.tokenizer import EOS
 
 TINY = ModelConfig(n_layer=4, n_embd=32, n_head=2, block_size=32)
 

@@ -21,7 +21,7 @@ from langadapt.model.card import ModelCard, read_card
 from langadapt.report import translation_table
 from langadapt.train.job import _sampler, prepare_data, run_train_job
 from langadapt.train.loop import make_accelerator
-from langadapt.vocab.train import load_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import load_tokenizer, train_bpe
 
 PAIR = ["eng_Latn", "swh_Latn"]
 NAMES = {"eng_Latn": "English", "swh_Latn": "Swahili"}

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from langadapt.cli import app
 from langadapt.config import ModelConfig
 from langadapt.model.build import build_gpt2, save_model
-from langadapt.vocab.train import load_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import load_tokenizer, train_bpe
 
 LANGS = ["ces_Latn", "pol_Latn", "hsb_Latn"]
 INITS = ["mean", "focus", "ofa", "cw2v"]

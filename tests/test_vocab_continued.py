@@ -20,7 +20,7 @@ from langadapt.errors import LangadaptError
 from langadapt.vocab.expand import base_words, expand_continued
 from langadapt.vocab.merges import learn_merges
 from langadapt.vocab.metrics import expansion_metrics
-from langadapt.vocab.train import load_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import load_tokenizer, train_bpe
 
 NEW_TOKENS = 1000
 

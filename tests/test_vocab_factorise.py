@@ -15,7 +15,7 @@ from langadapt.train.loop import train
 from langadapt.vocab.factorise import low_rank_basis
 from langadapt.vocab.init import resize_and_init
 from langadapt.vocab.static import train_static
-from langadapt.vocab.train import EOS
+from langadapt.vocab.tokenizer import EOS
 
 TINY = ModelConfig(n_layer=2, n_embd=32, n_head=2, block_size=32)
 RANK = 8

@@ -3,7 +3,7 @@
 import pytest
 
 from langadapt.vocab.metrics import is_unspaced, measure, parity, word_spans
-from langadapt.vocab.train import byte_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import byte_tokenizer, train_bpe
 
 
 def _udhr(shared, code: str) -> list[str]:

@@ -9,7 +9,7 @@ from langadapt.vocab.expand import replace_tokenizer
 from langadapt.vocab.init import INITIALISERS, initialise
 from langadapt.vocab.stage import init_context
 from langadapt.vocab.static import train_static
-from langadapt.vocab.train import EOS, train_bpe
+from langadapt.vocab.tokenizer import EOS, train_bpe
 
 
 @pytest.fixture(scope="module")

@@ -74,10 +74,9 @@ def _run_all(runs: list, dry_run: bool = False, overwrite: bool = False, workers
     """Check every run first, then compute the new ones (here, in worker processes or on Slurm),
     print each report and, for a sweep, the comparison of all its runs."""
     from langadapt.compare import write_comparison
-    from langadapt.execute import compute, run_local, submit_slurm
+    from langadapt.execute import compute, run_local, run_state, submit_slurm
     from langadapt.pipeline import stage_plan
     from langadapt.report import report_run
-    from langadapt.runs import run_state
 
     plan = [(run, run_state(run.config, overwrite)) for run in runs]
     for run, state in plan:

@@ -8,6 +8,7 @@ so runs that start at once simply both compute it and the first to finish wins.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -16,6 +17,54 @@ from pathlib import Path
 
 from langadapt.config import Section, TrainJobConfig
 from langadapt.errors import LangadaptError
+from langadapt.runs import changes, check_inputs, different_run, read_manifest
+
+
+def run_state(cfg: Section, overwrite: bool = False) -> str:
+    """`new`, `finished` (same config already completed: skip it), `resume` (a training job
+    stopped half-way: its checkpoints continue it) or `overwrite`.
+
+    A folder that holds something else — another config, or not a run at all — is an error
+    raised before any computation, so nothing a user made is replaced by accident.
+    """
+    final = Path(cfg.output_dir) / cfg.name
+    if not final.exists():
+        incomplete = final.with_name(final.name + ".incomplete")
+        partial = read_manifest(incomplete)  # an experiment stopped half-way
+        if partial is None:
+            return "new"
+        if overwrite:
+            return "overwrite"
+        what = changes(partial.get("config"), cfg.model_dump(mode="json"))
+        if what:  # its finished stages would be thrown away unasked
+            raise different_run(incomplete, what)
+        return "resume"
+    if overwrite:
+        return "overwrite"
+    job = isinstance(cfg, TrainJobConfig)
+    record = final / ("config.json" if job else "manifest.json")
+    if not record.is_file():
+        raise LangadaptError(f"{final} exists but is not a langadapt run folder (no {record.name})",
+                             fix="move it away, or change `name` or `output_dir`.")
+    recorded = json.loads(record.read_text(encoding="utf-8"))
+    what = changes(recorded if job else recorded.get("config"), cfg.model_dump(mode="json"))
+    if what:
+        raise different_run(final, what)
+    manifest = read_manifest(final)
+    if manifest is not None and "inputs" in manifest and getattr(cfg, "task", None) is None:
+        check_inputs(final, manifest["inputs"], _inputs_of(cfg))
+    return "finished" if (final / "results.parquet").is_file() else "resume"
+
+
+def _inputs_of(cfg: Section) -> list[Path]:
+    """The input files a run of `cfg` reads (imported late: training pulls in torch)."""
+    if isinstance(cfg, TrainJobConfig):
+        from langadapt.train.job import input_files
+
+        return input_files(cfg)
+    from langadapt.pipeline import input_files
+
+    return input_files(cfg)
 
 
 def compute(cfg: Section, state: str) -> Path:

@@ -51,7 +51,7 @@ from langadapt.train.job import run_train_job
 from langadapt.vocab.init import initialise as initialise_rows
 from langadapt.vocab.select import DEV, SELECTION, Choice, choose_size, dev_ids
 from langadapt.vocab.stage import build_vocab, init_context, load_expansion, tokenizer_metrics
-from langadapt.vocab.train import as_transformers, load_tokenizer
+from langadapt.vocab.tokenizer import as_transformers, load_tokenizer
 
 log = logging.getLogger("langadapt")
 
@@ -176,8 +176,13 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
 
     def curate_corpus(out: Path) -> None:
         log.info("curate: reading %s corpus for %s", cfg.corpus.source, ", ".join(languages))
-        identified = folder / IDENTIFIED if cfg.curate.engine == "datatrove" else None
-        curate(cfg.curate, _read_corpus(cfg), languages, out, seed, evaluation(), identified)
+        if cfg.curate.engine != "datatrove":
+            curate(cfg.curate, _read_corpus(cfg), languages, out, seed, evaluation())
+            return
+        from langadapt.corpus.curation import curate_documents
+
+        train, heldout = training_and_heldout(cfg.curate, _read_corpus(cfg), languages, seed, evaluation())
+        curate_documents(cfg.curate, train, heldout, languages, out, folder / IDENTIFIED)
 
     def import_once(out: Path) -> None:
         log.info("base: importing %s", cfg.base.folder / (cfg.base.gguf_file or ""))

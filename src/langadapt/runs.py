@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from langadapt.atomic import write_json
-from langadapt.config import ExperimentConfig, Section, TrainJobConfig
+from langadapt.config import ExperimentConfig
 from langadapt.errors import LangadaptError, fs_error
 
 PACKAGES = ["langadapt", "torch", "transformers", "tokenizers", "peft", "accelerate", "safetensors",
@@ -74,7 +74,7 @@ class Run:
         self.final = Path(cfg.output_dir) / cfg.name
         self.dir = self.final.with_name(self.final.name + ".incomplete")
         config = cfg.model_dump(mode="json")
-        previous = _manifest(self.dir)
+        previous = read_manifest(self.dir)
         if previous is not None and previous.get("config") == config:
             self.manifest = {**previous, "status": "running", "resumed": now()}
         else:
@@ -112,7 +112,7 @@ class Run:
     @staticmethod
     def finished_stages(folder: Path, cfg: ExperimentConfig) -> list[str]:
         """The stages a half-finished run folder of the same config has finished."""
-        manifest = _manifest(folder)
+        manifest = read_manifest(folder)
         same = manifest is not None and manifest.get("config") == cfg.model_dump(mode="json")
         return list(manifest.get("stages", {})) if same else []
 
@@ -156,53 +156,7 @@ def check_inputs(folder: Path, recorded: dict[str, str], paths: list[Path]) -> N
         raise different_run(folder, edited)
 
 
-def _manifest(folder: Path) -> dict | None:
+def read_manifest(folder: Path) -> dict | None:
+    """The run's `manifest.json`, or None where it has none (yet)."""
     path = folder / "manifest.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def run_state(cfg: Section, overwrite: bool = False) -> str:
-    """`new`, `finished` (same config already completed: skip it), `resume` (a training job
-    stopped half-way: its checkpoints continue it) or `overwrite`.
-
-    A folder that holds something else — another config, or not a run at all — is an error
-    raised before any computation, so nothing a user made is replaced by accident.
-    """
-    final = Path(cfg.output_dir) / cfg.name
-    if not final.exists():
-        incomplete = final.with_name(final.name + ".incomplete")
-        partial = _manifest(incomplete)  # an experiment stopped half-way
-        if partial is None:
-            return "new"
-        if overwrite:
-            return "overwrite"
-        what = changes(partial.get("config"), cfg.model_dump(mode="json"))
-        if what:  # its finished stages would be thrown away unasked
-            raise different_run(incomplete, what)
-        return "resume"
-    if overwrite:
-        return "overwrite"
-    job = isinstance(cfg, TrainJobConfig)
-    record = final / ("config.json" if job else "manifest.json")
-    if not record.is_file():
-        raise LangadaptError(f"{final} exists but is not a langadapt run folder (no {record.name})",
-                             fix="move it away, or change `name` or `output_dir`.")
-    recorded = json.loads(record.read_text(encoding="utf-8"))
-    what = changes(recorded if job else recorded.get("config"), cfg.model_dump(mode="json"))
-    if what:
-        raise different_run(final, what)
-    manifest = _manifest(final)
-    if manifest is not None and "inputs" in manifest and getattr(cfg, "task", None) is None:
-        check_inputs(final, manifest["inputs"], _inputs_of(cfg))
-    return "finished" if (final / "results.parquet").is_file() else "resume"
-
-
-def _inputs_of(cfg: Section) -> list[Path]:
-    """The input files a run of `cfg` reads (imported late: training pulls in torch)."""
-    if isinstance(cfg, TrainJobConfig):
-        from langadapt.train.job import input_files
-
-        return input_files(cfg)
-    from langadapt.pipeline import input_files
-
-    return input_files(cfg)

@@ -170,16 +170,11 @@ def training_and_heldout(cfg: CurateConfig, docs: list[Document], languages: lis
 
 
 def curate(cfg: CurateConfig, docs: list[Document], languages: list[str], out: Path, seed: int,
-           heldout: list[Document] | None = None, identified: Path | None = None) -> CurateResult:
-    """Split off held-out text (unless `heldout` evaluation text is given), clean the rest, write
-    the corpus artifact (`train.jsonl`, `heldout.jsonl`), `removed.jsonl` and `stats.json` to
-    `out`. `cfg.engine: datatrove` cleans with the datatrove pipeline instead
-    (`curation.curate_documents`), from language ID and dedup done in `identified` when given."""
+           heldout: list[Document] | None = None) -> CurateResult:
+    """The in-memory engine: split off held-out text (unless `heldout` evaluation text is given),
+    clean the rest, write the corpus artifact (`train.jsonl`, `heldout.jsonl`), `removed.jsonl`
+    and `stats.json` to `out`. The datatrove engine is `curation.curate_documents`."""
     train, heldout = training_and_heldout(cfg, docs, languages, seed, heldout)
-    if cfg.engine == "datatrove":
-        from langadapt.corpus.curation import curate_documents
-
-        return curate_documents(cfg, train, heldout, languages, out, identified)
     input_counts = Counter(d.lang for d in train)
     unchecked: set[str] = set()
     steps: list[tuple[str, Step]] = [

@@ -124,7 +124,7 @@ def bits_per_byte(
 
 def bpb_evaluator(tokenizer: Tokenizer, heldout: dict[str, list[str]]):
     """`evaluate(model)` for the training loop: held-out bpb per language, rounded for the log."""
-    from langadapt.vocab.train import end_of_text
+    from langadapt.vocab.tokenizer import end_of_text
 
     return lambda model: {lang: round(bits_per_byte(model, tokenizer, texts,
                                                     end_of_text(tokenizer, model.config.eos_token_id)).bpb, 4)
@@ -134,7 +134,7 @@ def bpb_evaluator(tokenizer: Tokenizer, heldout: dict[str, list[str]]):
 def bpb_rows(model: PreTrainedModel, tokenizer: Tokenizer, texts: dict[str, list[str]],
              stride: int | None = None) -> list[dict]:
     """Results-table rows (language, metric, value): bpb and bytes per token for each language."""
-    from langadapt.vocab.train import end_of_text
+    from langadapt.vocab.tokenizer import end_of_text
 
     eos = end_of_text(tokenizer, model.config.eos_token_id)
     rows = []

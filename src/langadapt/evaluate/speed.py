@@ -19,7 +19,7 @@ import torch
 from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
-from langadapt.vocab.train import end_of_text
+from langadapt.vocab.tokenizer import end_of_text
 
 
 def tokens_per_sentence(tokenizer: Tokenizer, sentences: Sequence[str]) -> float:

@@ -148,7 +148,7 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
     from langadapt.evaluate.translation import prompt_for, translate, translation_scores
     from langadapt.model.build import default_device, load_model
     from langadapt.model.card import read_card
-    from langadapt.vocab.train import end_of_text, load_tokenizer
+    from langadapt.vocab.tokenizer import end_of_text, load_tokenizer
 
     model, tokenizer = load_model(path).to(default_device()), load_tokenizer(path / "tokenizer.json")
     rows = bpb_rows(model, tokenizer, request.texts, stride=request.stride)

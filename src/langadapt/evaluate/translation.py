@@ -99,7 +99,7 @@ def translate_with(folder: Path, sentences: list[str], source_lang: str, target_
     prompted as its card says it was trained (`fallback` for a model without a template)."""
     from langadapt.model.build import default_device, load_model
     from langadapt.model.card import read_card
-    from langadapt.vocab.train import end_of_text, load_tokenizer
+    from langadapt.vocab.tokenizer import end_of_text, load_tokenizer
 
     folder = Path(folder)
     model, tokenizer = load_model(folder).to(default_device()), load_tokenizer(folder / "tokenizer.json")

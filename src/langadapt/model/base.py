@@ -26,7 +26,7 @@ from langadapt.model.build import load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.model.kind import check_block_size, check_embedding_rows, require_causal
 from langadapt.paths import PathProblem, check_model_files
-from langadapt.vocab.train import end_of_text
+from langadapt.vocab.tokenizer import end_of_text
 
 
 @dataclass

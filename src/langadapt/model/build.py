@@ -5,7 +5,7 @@ the Llama family (Llama, Qwen2, Mistral, Gemma: one builder, `AutoConfig.for_mod
 BERT (masked LM). A folder can carry a model card (`langadapt.json`, model/card.py).
 A preset names a shape; the parameter count also depends on the vocabulary (≈ figures below
 are for a 2-4k subword vocabulary; the Goldfish shapes reach their published sizes with a 50k
-vocabulary). Byte-level models use `vocab.train.byte_tokenizer()`, whose vocabulary is the 256 bytes.
+vocabulary). Byte-level models use `vocab.tokenizer.byte_tokenizer()`, whose vocabulary is the 256 bytes.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from langadapt.config import ModelConfig
 from langadapt.model.card import ModelCard, write_card
 from langadapt.model.kind import model_kind
 from langadapt.paths import check_weights
-from langadapt.vocab.train import as_transformers, end_of_text
+from langadapt.vocab.tokenizer import as_transformers, end_of_text
 
 MASK = "<|mask|>"
 

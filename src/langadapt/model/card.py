@@ -23,7 +23,7 @@ CARD = "langadapt.json"
 class ModelCard:
     base: str | None = None  # the pretrained model it descends from (a path or a name); None: trained from scratch
     gguf_file: str | None = None  # the GGUF file inside `base` it was imported from
-    eos_token: str | None = None  # the token that ends a document (vocab.train.end_of_text)
+    eos_token: str | None = None  # the token that ends a document (vocab.tokenizer.end_of_text)
     new_ids: list[int] = field(default_factory=list)  # vocabulary rows added to the base's vocabulary
     languages: list[str] = field(default_factory=list)  # languages it was expanded or trained for
     method: str | None = None  # the adaptation method that produced these weights; None: not adapted

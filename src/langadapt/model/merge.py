@@ -23,7 +23,7 @@ from peft import PeftModel
 from langadapt.errors import LangadaptError
 from langadapt.model.build import load_model, save_model
 from langadapt.model.card import ModelCard, read_card
-from langadapt.vocab.train import load_tokenizer
+from langadapt.vocab.tokenizer import load_tokenizer
 
 COMBINATIONS = {"linear": "cat", "ties": "ties_svd", "dare": "dare_linear_svd", "dare_ties": "dare_ties_svd"}
 

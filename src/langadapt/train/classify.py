@@ -48,7 +48,7 @@ from langadapt.model.base import check_base
 from langadapt.model.build import build_model, save_model
 from langadapt.model.card import ModelCard
 from langadapt.train.loop import make_accelerator, process_share, train
-from langadapt.vocab.train import as_transformers, end_of_text, load_tokenizer, save_tokenizer, train_bpe
+from langadapt.vocab.tokenizer import as_transformers, end_of_text, load_tokenizer, save_tokenizer, train_bpe
 
 log = logging.getLogger("langadapt")
 

@@ -216,7 +216,7 @@ def build_minilm(teacher_path: Path, cfg: DistillConfig, student_tokenizer: Toke
     """Load and freeze the teacher folder (or GGUF file in it) after checking the tokenizers match."""
     from langadapt.model.base import check_base
     from langadapt.model.build import load_model
-    from langadapt.vocab.train import end_of_text
+    from langadapt.vocab.tokenizer import end_of_text
 
     base = check_base(teacher_path, cfg.gguf_file)
     teacher_tokenizer = base.tokenizer.backend_tokenizer

@@ -76,7 +76,7 @@ from langadapt.train.classify import run_task_job
 from langadapt.train.contrastive import ContextPairs, ContrastiveContext
 from langadapt.train.distill import build_minilm
 from langadapt.train.loop import latest_checkpoint, make_accelerator, process_share, process_state, sharded, train
-from langadapt.vocab.train import (
+from langadapt.vocab.tokenizer import (
     as_transformers,
     byte_tokenizer,
     end_of_text,

@@ -33,7 +33,7 @@ from langadapt.model.build import load_model
 from langadapt.vocab.expand import Expansion, expand_continued
 from langadapt.vocab.init import initialise
 from langadapt.vocab.stage import init_context
-from langadapt.vocab.train import end_of_text
+from langadapt.vocab.tokenizer import end_of_text
 
 log = logging.getLogger("langadapt")
 
@@ -51,19 +51,6 @@ def dev_ids(ids: Sequence[str], fraction: float, seed: int) -> list[str]:
                              fix="add target-language text, or name vocab.train_with and vocab.max_new_tokens.")
     order = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
     return order[:min(max(1, round(fraction * len(ids))), len(ids) - 1)]
-
-
-def bounded_sizes(sizes: Sequence[int], learnable: int) -> list[int]:
-    """The candidate sizes the training text can yield (continued BPE stops at pairs seen fewer than
-    `min_pair_frequency` times, so small data bounds the sweep); none is an error."""
-    kept = sorted({size for size in sizes if size <= learnable})
-    if not kept:
-        raise LangadaptError(f"the target training text yields only {learnable} new tokens, fewer than every size in "
-                             f"vocab.new_token_sizes ({', '.join(map(str, sorted(sizes)))})",
-                             where="vocab.new_token_sizes",
-                             fix=f"add sizes of {learnable} or fewer, lower vocab.min_pair_frequency, or add "
-                                 "target-language text.")
-    return kept
 
 
 @dataclass

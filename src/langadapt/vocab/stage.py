@@ -4,6 +4,7 @@ context the initialisers need. The experiment pipeline and `langadapt vocab` bot
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from langadapt.vocab.expand import Expansion, expand, expand_continued, replace_
 from langadapt.vocab.init import NEEDS
 from langadapt.vocab.metrics import expansion_metrics, measure, parity
 from langadapt.vocab.static import load_static, token_ids, train_static
-from langadapt.vocab.train import balance, save_tokenizer, train_tokenizer
+from langadapt.vocab.tokenizer import balance, save_tokenizer, train_tokenizer
 
 
 @dataclass
@@ -24,6 +25,19 @@ class Vocab:
     source: Tokenizer
     target: Tokenizer | None  # the target-language tokenizer (`target-merges` only)
     expansion: Expansion
+
+
+def bounded_sizes(sizes: Sequence[int], learnable: int) -> list[int]:
+    """The candidate sizes the training text can yield (continued BPE stops at pairs seen fewer than
+    `min_pair_frequency` times, so small data bounds the sweep); none is an error."""
+    kept = sorted({size for size in sizes if size <= learnable})
+    if not kept:
+        raise LangadaptError(f"the target training text yields only {learnable} new tokens, fewer than every size in "
+                             f"vocab.new_token_sizes ({', '.join(map(str, sorted(sizes)))})",
+                             where="vocab.new_token_sizes",
+                             fix=f"add sizes of {learnable} or fewer, lower vocab.min_pair_frequency, or add "
+                                 "target-language text.")
+    return kept
 
 
 def build_vocab(cfg: VocabConfig, train_texts: dict[str, list[str]], source: list[str], target: str,
@@ -52,8 +66,6 @@ def build_vocab(cfg: VocabConfig, train_texts: dict[str, list[str]], source: lis
         expansion = expand(base, target_tok, cfg.max_new_tokens)
     sizes = None
     if cfg.max_new_tokens == "auto":  # checked here, before a from-scratch base is pretrained
-        from langadapt.vocab.select import bounded_sizes  # (select reads this module's init_context)
-
         sizes = bounded_sizes(cfg.new_token_sizes, len(expansion.new_tokens))
     save_tokenizer(base, out / "source" / "tokenizer.json")
     save_tokenizer(expansion.tokenizer, out / "expanded" / "tokenizer.json")

@@ -4,7 +4,7 @@ import pytest
 
 from langadapt.errors import LangadaptError
 from langadapt.vocab.expand import expand
-from langadapt.vocab.train import EOS, balance, byte_tokenizer, train_tokenizer
+from langadapt.vocab.tokenizer import EOS, balance, byte_tokenizer, train_tokenizer
 
 
 def _udhr_texts(shared) -> list[str]:
