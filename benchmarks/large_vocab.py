@@ -35,7 +35,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from langadapt.config import LoraConfig
 from langadapt.evaluate import bpb
 from langadapt.model import head
-from langadapt.model.adapters import ADAPTERS
+from langadapt.registry import ADAPTERS
 from langadapt.train.objectives import causal_lm
 
 

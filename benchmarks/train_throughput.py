@@ -45,8 +45,8 @@ from transformers.utils import logging as hf_logging
 from langadapt.config import LoraConfig, ModelConfig, TrainConfig
 from langadapt.corpus.sources import read_sample
 from langadapt.data.packing import BlockSampler, pack
-from langadapt.model.adapters import ADAPTERS
 from langadapt.model.build import build_model
+from langadapt.registry import ADAPTERS
 from langadapt.train.loop import train
 from langadapt.vocab.tokenizer import EOS, end_of_text, load_tokenizer, train_bpe
 

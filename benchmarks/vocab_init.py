@@ -35,11 +35,15 @@ from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 from langadapt.config import LoraConfig, ModelConfig, TrainConfig  # noqa: E402
 from langadapt.data.packing import BlockSampler, pack  # noqa: E402
 from langadapt.evaluate.bpb import bits_per_byte  # noqa: E402
-from langadapt.model.adapters import ADAPTERS, trainable_parameters  # noqa: E402
+from langadapt.model.adapters import trainable_parameters  # noqa: E402
 from langadapt.model.build import build_gpt2  # noqa: E402
+from langadapt.registry import (
+    ADAPTERS,  # noqa: E402
+    INITIALISERS,  # noqa: E402
+)
 from langadapt.train.loop import train  # noqa: E402
 from langadapt.vocab.expand import expand  # noqa: E402
-from langadapt.vocab.init import INITIALISERS, InitContext, resize_and_init  # noqa: E402
+from langadapt.vocab.init import InitContext, resize_and_init  # noqa: E402
 from langadapt.vocab.stage import init_context  # noqa: E402
 from langadapt.vocab.static import StaticVectors, train_static  # noqa: E402
 from langadapt.vocab.tokenizer import EOS, balance, train_bpe  # noqa: E402

@@ -11,8 +11,9 @@ from peft import PeftModel
 from langadapt.config import LoraConfig, ModelConfig, TrainConfig, TrainJobConfig, load_config, parse_config
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
-from langadapt.model.adapters import ADAPTERS, export, save_peft_adapter
+from langadapt.model.adapters import export, save_peft_adapter
 from langadapt.model.build import build_model, load_model, save_model
+from langadapt.registry import ADAPTERS
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import train
 from langadapt.vocab.init import resize_and_init

@@ -19,7 +19,7 @@ def test_codes_are_normalised():
     ("data", "pattern"),
     [
         ({"pretrian": {"steps": 1}}, r"unknown key `pretrian`; did you mean 'pretrain'"),
-        ({"vocab": {"initialisers": ["mean", "foucs"]}}, r"`vocab.initialisers`.*unknown initialiser 'foucs'; known:"),
+        ({"vocab": {"initialisers": ["mean", "foucs"]}}, r"`vocab.initialisers`.*'foucs'; did you mean 'focus'"),
         ({"adapt": {"steps": 1, "lr": 1e-3, "methods": ["lora2"]}}, r"`adapt.methods`.*'lora2'.*known: full"),
         ({"languages": {"target": "xx"}}, r"`languages.target` = 'xx': unknown language code"),
         ({"languages": {"source": ["ces"], "target": "cs"}}, r"target ces_Latn is also a source language"),

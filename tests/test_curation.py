@@ -265,7 +265,7 @@ def test_example_config_is_valid_and_bad_keys_are_named(tmp_path, monkeypatch, s
     assert cfg.languages == ["hsb_Latn", "ces_Latn"] and cfg.inputs[0].on_error == "fail"
     bad = tmp_path / "bad.yaml"
     bad.write_text(example.read_text().replace("gopher_repetition,", "gopher_repetiton,").replace("dedup:", "dedupe:"))
-    with pytest.raises(LangadaptError, match=r"unknown filter\(s\) 'gopher_repetiton'.*did you mean 'dedup'"):
+    with pytest.raises(LangadaptError, match=r"unknown filter 'gopher_repetiton'.*did you mean 'dedup'"):
         load_curation_config(bad)
 
 

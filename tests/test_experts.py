@@ -10,8 +10,9 @@ from langadapt.config import LoraConfig, ModelConfig, TrainConfig, TrainJobConfi
 from langadapt.data.mixing import add_control_tokens, control_token, with_control_tokens
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
-from langadapt.model.adapters import ADAPTERS, export, route_by_language
+from langadapt.model.adapters import export, route_by_language
 from langadapt.model.build import build_model, load_model, save_model
+from langadapt.registry import ADAPTERS
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import train
 from langadapt.train.objectives import causal_lm

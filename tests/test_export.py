@@ -19,11 +19,12 @@ from typer.testing import CliRunner
 
 from langadapt.cli import app
 from langadapt.errors import LangadaptError
-from langadapt.model.adapters import ADAPTERS, save_peft_adapter
+from langadapt.model.adapters import save_peft_adapter
 from langadapt.model.build import load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.model.export import export_model, model_folder
 from langadapt.model.gguf_writer import check_gguf, export_gguf
+from langadapt.registry import ADAPTERS
 from langadapt.vocab.expand import expand_continued
 from langadapt.vocab.tokenizer import as_transformers, end_of_text, train_bpe
 

@@ -10,8 +10,8 @@ from transformers import LlamaForCausalLM
 
 from langadapt.config import LoraConfig
 from langadapt.model import head
-from langadapt.model.adapters import ADAPTERS
 from langadapt.model.head import causal_loss, output_layer
+from langadapt.registry import ADAPTERS
 
 VOCAB = 300
 # gemma2 and gemma3_text soft-cap their logits, granite divides them, cohere multiplies them, gpt2 ties

@@ -12,8 +12,8 @@ import torch
 
 from langadapt.config import LoraConfig, ModelConfig, TrainConfig
 from langadapt.data.packing import BlockSampler, pack
-from langadapt.model.adapters import ADAPTERS
 from langadapt.model.build import build_model
+from langadapt.registry import ADAPTERS
 from langadapt.train.loop import train
 from langadapt.vocab.tokenizer import EOS
 

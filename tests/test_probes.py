@@ -10,10 +10,11 @@ from langadapt.config import ModelConfig
 from langadapt.corpus.document import read_parallel
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.embed import hidden_states
-from langadapt.evaluate.probes import PROBES, ProbeTask, read_conllu
+from langadapt.evaluate.probes import ProbeTask, read_conllu
 from langadapt.evaluate.retrieval import retrieval_accuracy
 from langadapt.evaluate.translation import translate, translation_scores
 from langadapt.model.build import build_model
+from langadapt.registry import PROBES
 from langadapt.vocab.tokenizer import EOS
 
 

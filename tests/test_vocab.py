@@ -4,7 +4,8 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from langadapt.vocab.init import INITIALISERS, InitContext, resize_and_init
+from langadapt.registry import INITIALISERS
+from langadapt.vocab.init import InitContext, resize_and_init
 
 
 def _udhr_texts(shared) -> list[tuple[str, str]]:

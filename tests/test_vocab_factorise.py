@@ -9,8 +9,9 @@ import torch
 from langadapt.config import ExperimentConfig, LoraConfig, ModelConfig, TrainConfig
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
-from langadapt.model.adapters import ADAPTERS, export, trainable_parameters
+from langadapt.model.adapters import export, trainable_parameters
 from langadapt.model.build import build_model, load_model, save_model
+from langadapt.registry import ADAPTERS
 from langadapt.train.loop import train
 from langadapt.vocab.factorise import low_rank_basis
 from langadapt.vocab.init import resize_and_init

@@ -5,9 +5,8 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from langadapt.errors import LangadaptError
+from langadapt.registry import INITIALISERS, NEEDS
 from langadapt.vocab.init import (
-    INITIALISERS,
-    NEEDS,
     InitContext,
     SkipGram,
     cw2v_mixture,

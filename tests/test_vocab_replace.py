@@ -5,8 +5,9 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from langadapt.config import VocabConfig
+from langadapt.registry import INITIALISERS
 from langadapt.vocab.expand import replace_tokenizer
-from langadapt.vocab.init import INITIALISERS, initialise
+from langadapt.vocab.init import initialise
 from langadapt.vocab.stage import init_context
 from langadapt.vocab.static import train_static
 from langadapt.vocab.tokenizer import EOS, train_bpe

@@ -83,7 +83,8 @@ def adapt(model: PreTrainedModel, method: str, tokens, blocks: torch.Tensor, new
     (a packed id stream) and exported to a stock model before the next; the losses are on `blocks`."""
     from langadapt.config import LoraConfig, TrainConfig
     from langadapt.data.packing import BlockSampler
-    from langadapt.model.adapters import ADAPTERS, export, stages
+    from langadapt.model.adapters import export
+    from langadapt.registry import ADAPTERS, stages
     from langadapt.train.loop import train
 
     before = loss(model, blocks)

@@ -52,6 +52,16 @@ from langadapt.paths import (
     check_model_files,
     path_fields,
 )
+from langadapt.registry import (
+    ADAPTERS,
+    BUILT_OBJECTIVES,
+    INITIALISERS,
+    LID_BACKENDS,
+    OBJECTIVES,
+    QUALITY_FILTERS,
+    SIZE_PRESETS,
+    stages,
+)
 from langadapt.train.distill_config import DistillConfig, check_teacher
 
 
@@ -171,9 +181,7 @@ class CurationLid(Section):
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        from langadapt.corpus.lid import LID_BACKENDS
-
-        return registered(value, LID_BACKENDS, "language-ID backend")
+        return LID_BACKENDS.check(value)
 
 
 class CurationThresholds(Section):
@@ -207,9 +215,7 @@ class CurationFilters(Section):
     @field_validator("enabled")
     @classmethod
     def _known_filters(cls, value: list[str]) -> list[str]:
-        from langadapt.corpus.blocks import QUALITY_FILTERS
-
-        return registered(value, QUALITY_FILTERS, "filter(s)")
+        return QUALITY_FILTERS.check(value)
 
 
 class CurationDedup(Section):
@@ -363,16 +369,12 @@ class VocabConfig(Section):
     @field_validator("initialisers")
     @classmethod
     def _known_initialisers(cls, value: list[str]) -> list[str]:
-        from langadapt.vocab.init import INITIALISERS
-
-        return registered(value, INITIALISERS, "initialiser")
+        return INITIALISERS.check(value)
 
     @field_validator("train_with")
     @classmethod
     def _known_train_with(cls, value: str) -> str:
-        from langadapt.vocab.init import INITIALISERS
-
-        return value if value == "auto" else registered(value, INITIALISERS, "initialiser")
+        return value if value == "auto" else INITIALISERS.check(value)
 
     @model_validator(mode="after")
     def _train_with_is_scored(self):
@@ -393,14 +395,6 @@ class VocabConfig(Section):
         return self.train_with == "auto" or self.max_new_tokens == "auto"
 
 
-def registered(names: str | list[str], registry: dict, what: str) -> str | list[str]:
-    """Check config values against a registry (initialisers, adapters, ...); the error lists the known keys."""
-    unknown = [name for name in ([names] if isinstance(names, str) else names) if name not in registry]
-    if unknown:
-        raise ValueError(f"unknown {what} {', '.join(map(repr, unknown))}; known: {', '.join(registry)}")
-    return names
-
-
 class ModelConfig(Section):
     n_layer: int = Field(default=4, ge=1, description="blocks; 1-layer models are allowed (tiny-LM studies)")
     n_embd: int = Field(default=128, ge=8)
@@ -411,17 +405,14 @@ class ModelConfig(Section):
     n_kv_head: int | None = Field(default=None, ge=1, description="Llama family: key/value heads (grouped-query "
                                   "attention); default n_head")
     tie_embeddings: bool = Field(default=True, description="share the input embedding with the output layer")
-    preset: str | None = Field(default=None, description="named size (model/build.py PRESETS); sets the shape keys "
+    preset: str | None = Field(default=None, description="named size (registry.py SIZE_PRESETS); sets the shape keys "
                                "not given explicitly")
 
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data):
         if isinstance(data, dict) and data.get("preset") is not None:
-            from langadapt.model.build import PRESETS
-
-            registered(data["preset"], PRESETS, "preset")
-            data = {**PRESETS[data["preset"]], **data}
+            data = {**SIZE_PRESETS[SIZE_PRESETS.check(data["preset"])], **data}
         return data
 
     @model_validator(mode="after")
@@ -456,16 +447,12 @@ class TrainConfig(Section):
     @field_validator("objective")
     @classmethod
     def _known_objective(cls, value: str) -> str:
-        from langadapt.train.objectives import BUILT_OBJECTIVES, OBJECTIVES
-
-        return registered(value, {**OBJECTIVES, **dict.fromkeys(BUILT_OBJECTIVES)}, "objective")
+        return value if value in BUILT_OBJECTIVES else OBJECTIVES.check(value)
 
     @field_validator("stage_lr")
     @classmethod
     def _known_stages(cls, value: dict[str, float]) -> dict[str, float]:
-        from langadapt.model.adapters import ADAPTERS
-
-        registered(list(value), ADAPTERS, "adaptation method")
+        ADAPTERS.check(value)
         if any(lr <= 0 for lr in value.values()):
             raise ValueError("every stage learning rate must be > 0")
         return value
@@ -526,9 +513,7 @@ class AdaptConfig(TrainConfig):
     @classmethod
     def _known_methods(cls, value):
         """Each method is an adapter or stages of adapters joined by `+` (`embeddings+layra`)."""
-        from langadapt.model.adapters import ADAPTERS, stages
-
-        registered([stage for method in value for stage in stages(method)], ADAPTERS, "adaptation method")
+        ADAPTERS.check([stage for method in value for stage in stages(method)])
         return value
 
 
@@ -861,8 +846,6 @@ class TrainJobConfig(Section):
     @field_validator("method")
     @classmethod
     def _known_method(cls, value: str) -> str:
-        from langadapt.model.adapters import stages
-
         AdaptConfig._known_methods(stages(value))
         return value
 
@@ -906,8 +889,6 @@ class TrainJobConfig(Section):
 
     @model_validator(mode="after")
     def _stage_lr_names_stages(self):
-        from langadapt.model.adapters import stages
-
         extra = sorted(set(self.train.stage_lr) - set(stages(self.method)))
         if extra:
             raise ValueError(f"train.stage_lr names {', '.join(extra)}, which method {self.method!r} does not "

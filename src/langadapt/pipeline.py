@@ -38,12 +38,12 @@ from langadapt.corpus.sources import (
 from langadapt.data.mixing import interlinear
 from langadapt.errors import Interrupted, LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
-from langadapt.evaluate.probes import PROBES, ProbeTask
+from langadapt.evaluate.probes import ProbeTask
 from langadapt.lock import hold
-from langadapt.model.adapters import stages
 from langadapt.model.base import check_base, import_base
 from langadapt.model.build import load_model, save_model
 from langadapt.model.card import ModelCard, read_card
+from langadapt.registry import PROBES, stages
 from langadapt.report import write_report
 from langadapt.runs import Run, file_hash
 from langadapt.stages import Stage, plan, run_stages

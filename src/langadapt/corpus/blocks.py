@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,20 +32,9 @@ from langadapt.corpus.thresholds import Thresholds, metrics
 from langadapt.corpus.words import word_tokenizer
 from langadapt.errors import LangadaptError
 from langadapt.languages import equivalent, match, normalise
-
-QualityFilter = Callable[[Thresholds, dict], BaseFilter]
-QUALITY_FILTERS: dict[str, QualityFilter] = {}
+from langadapt.registry import QUALITY_FILTERS
 
 
-def quality_filter(name: str) -> Callable[[QualityFilter], QualityFilter]:
-    def register(build: QualityFilter) -> QualityFilter:
-        QUALITY_FILTERS[name] = build
-        return build
-
-    return register
-
-
-@quality_filter("gopher_repetition")
 def gopher_repetition(th: Thresholds, options: dict) -> BaseFilter:
     """FineWeb2's use of Gopher's repetition filter: duplicate lines, top and duplicated n-grams."""
     return GopherRepetitionFilter(
@@ -55,7 +43,6 @@ def gopher_repetition(th: Thresholds, options: dict) -> BaseFilter:
     )
 
 
-@quality_filter("fineweb_quality")
 def fineweb_quality(th: Thresholds, options: dict) -> BaseFilter:
     """Line-ending punctuation and new-line ratio per language; FineWeb2 disables the short-line rule."""
     return FineWebQualityFilter(
@@ -65,7 +52,6 @@ def fineweb_quality(th: Thresholds, options: dict) -> BaseFilter:
     )
 
 
-@quality_filter("gopher_quality")
 def gopher_quality(th: Thresholds, options: dict) -> BaseFilter:
     """Word-length bounds, words with letters, and at least two of the language's stopwords."""
     return GopherQualityFilter(
@@ -77,7 +63,6 @@ def gopher_quality(th: Thresholds, options: dict) -> BaseFilter:
     )
 
 
-@quality_filter("c4")
 def c4_lines(th: Thresholds, options: dict) -> BaseFilter:
     """C4's line rules (javascript, policy, lorem ipsum, curly brackets, citations) as FineWeb uses them:
     lines without terminal punctuation are kept."""

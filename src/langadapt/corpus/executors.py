@@ -7,7 +7,6 @@ kill redoes only the unfinished tasks, and they overwrite their own partial outp
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +16,7 @@ from datatrove.executor.base import PipelineExecutor
 
 from langadapt.atomic import write_text
 from langadapt.config import CurationExecutor
-
-Builder = Callable[..., PipelineExecutor]
-EXECUTORS: dict[str, Builder] = {}
+from langadapt.registry import EXECUTORS
 
 
 @dataclass
@@ -29,22 +26,12 @@ class Stage:
     tasks: int  # datatrove's dedup stages fix their own task counts (1 for clustering, buckets for MinHash)
 
 
-def executor(name: str) -> Callable[[Builder], Builder]:
-    def register(build: Builder) -> Builder:
-        EXECUTORS[name] = build
-        return build
-
-    return register
-
-
-@executor("local")
 def local(stage: Stage, cfg: CurationExecutor, logs: Path, depends):
     # One worker runs the tasks in this process (no pool start-up): the right choice on a laptop.
     return LocalPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=min(cfg.workers, stage.tasks),
                                  logging_dir=str(logs), depends=depends)
 
 
-@executor("slurm")
 def slurm(stage: Stage, cfg: CurationExecutor, logs: Path, depends):
     return SlurmPipelineExecutor(
         stage.pipeline, tasks=stage.tasks, time=cfg.time, partition=cfg.partition, cpus_per_task=cfg.cpus_per_task,
@@ -53,7 +40,6 @@ def slurm(stage: Stage, cfg: CurationExecutor, logs: Path, depends):
     )
 
 
-@executor("ray")
 def ray(stage: Stage, cfg: CurationExecutor, logs: Path, depends):
     from datatrove.executor import RayPipelineExecutor
 

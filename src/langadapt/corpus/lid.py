@@ -9,12 +9,12 @@ when `languages.equivalent` says so: itself, or its macrolanguage or one of its 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
 from langadapt.errors import LangadaptError
 from langadapt.languages import equivalent, parse_label
+from langadapt.registry import LID_BACKENDS
 
 
 @cache
@@ -60,25 +60,12 @@ class LidBackend(ABC):
         """Whether the model can predict `lang` at all (otherwise documents of it go unchecked)."""
 
 
-LID_BACKENDS: dict[str, type[LidBackend]] = {}
-
-
-def lid_backend(*names: str) -> Callable[[type[LidBackend]], type[LidBackend]]:
-    def register(cls: type[LidBackend]) -> type[LidBackend]:
-        for name in names:
-            LID_BACKENDS[name] = cls
-        return cls
-
-    return register
-
-
 def make_backend(name: str, model_path: Path | None = None) -> LidBackend:
     if name not in LID_BACKENDS:
         raise LangadaptError(f"unknown language-ID backend {name!r}", fix=f"choose one of: {', '.join(LID_BACKENDS)}.")
     return LID_BACKENDS[name](model_path)
 
 
-@lid_backend("py3langid")
 class Py3LangId(LidBackend):
     """The default: 97 languages, its model ships inside the pip package, so it works offline."""
 
@@ -95,7 +82,6 @@ class Py3LangId(LidBackend):
         return model_label(lang) is not None
 
 
-@lid_backend("fasttext", "glotlid")
 class FastTextLid(LidBackend):
     """Any fastText classifier from a local file: GlotLID (`__label__deu_Latn`) or lid.176 (`__label__de`).
 

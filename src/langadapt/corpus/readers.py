@@ -8,7 +8,6 @@ the line (`skipped_lines` in the stats) and goes on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -18,16 +17,7 @@ from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
 from loguru import logger
 
 from langadapt.errors import LangadaptError
-
-READERS: dict[str, Callable] = {}
-
-
-def reader(name: str):
-    def register(build):
-        READERS[name] = build
-        return build
-
-    return register
+from langadapt.registry import READERS
 
 
 class _BadInput:
@@ -135,24 +125,20 @@ def _disk_kwargs(spec) -> dict:
     return {"text_key": spec.text_key, "id_key": spec.id_key, "default_metadata": {"source": spec.source_name}}
 
 
-@reader("jsonl")
 def jsonl_reader(spec) -> PipelineStep:
     return CheckedJsonlReader(str(spec.path), glob_pattern=spec.glob, on_error=spec.on_error, **_disk_kwargs(spec))
 
 
-@reader("parquet")
 def parquet_reader(spec) -> PipelineStep:
     return ParquetReader(str(spec.path), glob_pattern=spec.glob, **_disk_kwargs(spec))
 
 
-@reader("text")
 def text_reader(spec) -> PipelineStep:
     kwargs = _disk_kwargs(spec)
     kwargs.pop("text_key"), kwargs.pop("id_key")
     return TextFolderReader(str(spec.path), glob_pattern=spec.glob, on_error=spec.on_error, **kwargs)
 
 
-@reader("hf")
 def datasets_reader(spec) -> PipelineStep:
     return DatasetsReader(str(spec.path), **_disk_kwargs(spec))
 

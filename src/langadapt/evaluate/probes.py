@@ -39,15 +39,6 @@ class ProbeTask:
 
 
 Probe = Callable[[PreTrainedModel, Tokenizer, ProbeTask], list[dict]]
-PROBES: dict[str, Probe] = {}
-
-
-def probe(name: str) -> Callable[[Probe], Probe]:
-    def register(function: Probe) -> Probe:
-        PROBES[name] = function
-        return function
-
-    return register
 
 
 def linear_probe_accuracy(train_x: np.ndarray, train_y: list[str], test_x: np.ndarray, test_y: list[str]) -> float:
@@ -62,7 +53,6 @@ def linear_probe_accuracy(train_x: np.ndarray, train_y: list[str], test_x: np.nd
     return float((classifier.predict(test_x) == np.asarray(test_y)).mean())
 
 
-@probe("sib200")
 def sib200(model: PreTrainedModel, tokenizer: Tokenizer, task: ProbeTask) -> list[dict]:
     texts, labels = read_topics(task.data, task.train_language, "train")
     train_texts, train_labels = texts[: task.limit], labels[: task.limit]
@@ -119,7 +109,6 @@ def word_states(model: PreTrainedModel, tokenizer: Tokenizer, sentences: list[li
     return np.concatenate(vectors)
 
 
-@probe("pos")
 def pos(model: PreTrainedModel, tokenizer: Tokenizer, task: ProbeTask) -> list[dict]:
     folder = Path(task.data)
     splits = {split: sorted(folder.glob(f"*-ud-{split}.conllu")) for split in ("train", "test")}

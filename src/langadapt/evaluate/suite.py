@@ -19,9 +19,10 @@ from langadapt.corpus.document import read_documents, read_lines, read_parallel
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.harness import write_bpb_task
-from langadapt.evaluate.probes import PROBES, ProbeTask
+from langadapt.evaluate.probes import ProbeTask
 from langadapt.languages import normalise
 from langadapt.paths import FOLDER, MODEL, OUTPUT, TEXT, check_path
+from langadapt.registry import PROBES
 
 log = logging.getLogger("langadapt")
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,26 +39,10 @@ from langadapt.data.mixing import control_token
 from langadapt.errors import LangadaptError
 from langadapt.vocab.factorise import FactorisedEmbedding, factorise, multiply_out
 
-Adapter = Callable[[PreTrainedModel, LoraConfig, list[int]], PreTrainedModel]
-ADAPTERS: dict[str, Adapter] = {}
-
 # Blocks, projections and embeddings are found from the model itself (no table of architectures);
 # these methods need only the embeddings, so they still work when the blocks cannot be found.
 WITHOUT_BLOCKS = ("full", "embeddings", "embeddings-all")
 PROJECTIONS = (nn.Linear, Conv1D)  # GPT-2 stores its linear layers as Conv1D, weight (in, out)
-
-
-def adapter(name: str) -> Callable[[Adapter], Adapter]:
-    def register(function: Adapter) -> Adapter:
-        ADAPTERS[name] = function
-        return function
-
-    return register
-
-
-def stages(method: str) -> list[str]:
-    """The adapters a method trains in turn: `embeddings+layra` → ['embeddings', 'layra']."""
-    return method.split("+")
 
 
 def _unwrapped(model: nn.Module) -> nn.Module:
@@ -108,7 +91,6 @@ def _embedding_modules(model: PreTrainedModel) -> list[str]:
     return [_name_of(model, module) for module in modules if module is not None]
 
 
-@adapter("full")
 def full(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
     """Every weight trains (the strongest learner, and the most forgetting)."""
     model.requires_grad_(True)
@@ -139,13 +121,11 @@ def _lora(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int], la
     return get_peft_model(model, config)
 
 
-@adapter("lora")
 def lora_all_layers(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
     """LoRA on every block's attention and MLP projections, base frozen."""
     return _lora(model, lora, new_token_ids, layers=None)
 
 
-@adapter("layra")
 def layra(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
     """LoRA on the first k and last k blocks only, base frozen (LayRA)."""
     n_layer = model.config.num_hidden_layers
@@ -154,7 +134,6 @@ def layra(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) ->
     return _lora(model, lora, new_token_ids, layers=layers)
 
 
-@adapter("embeddings")
 def embeddings_new_rows(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
     """Only the new vocabulary rows train (peft TrainableTokens); every old weight stays as it was."""
     if not new_token_ids:
@@ -164,7 +143,6 @@ def embeddings_new_rows(model: PreTrainedModel, lora: LoraConfig, new_token_ids:
                                                        target_modules=_embedding_modules(model)))
 
 
-@adapter("embeddings-factorised")
 def embeddings_factorised(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
     """OFA's factorised embedding (vocab/factorise.py): the new rows' rank-r coordinates and the r
     primitive embeddings train, n_new·r + r·d parameters instead of n_new·d; export multiplies out."""
@@ -178,7 +156,6 @@ def embeddings_factorised(model: PreTrainedModel, lora: LoraConfig, new_token_id
     return factorise(model, new_token_ids[0], lora.embedding_rank)
 
 
-@adapter("embeddings-all")
 def embeddings_all_rows(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
     """The whole embedding matrix trains (input and output layer, tied or not); the blocks stay frozen."""
     model.requires_grad_(False)
@@ -317,7 +294,6 @@ class Experts(nn.Module):
         return out
 
 
-@adapter("experts")
 def experts(model: PreTrainedModel, lora: LoraConfig, new_token_ids: list[int]) -> PreTrainedModel:
     """Frozen base; each block gets new FFN experts: one shared, or one per `lora.expert_languages`.
 

@@ -10,7 +10,6 @@ vocabulary). Byte-level models use `vocab.tokenizer.byte_tokenizer()`, whose voc
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -32,28 +31,10 @@ from langadapt.config import ModelConfig
 from langadapt.model.card import ModelCard, write_card
 from langadapt.model.kind import model_kind
 from langadapt.paths import check_weights
+from langadapt.registry import ARCHITECTURES
 from langadapt.vocab.tokenizer import as_transformers, end_of_text
 
 MASK = "<|mask|>"
-
-PRESETS: dict[str, dict[str, int]] = {
-    "tiny": {"n_layer": 4, "n_embd": 128, "n_head": 4},  # ≈ 1M
-    "mini": {"n_layer": 6, "n_embd": 256, "n_head": 8},  # ≈ 6M
-    "small": {"n_layer": 8, "n_embd": 512, "n_head": 8},  # ≈ 25M
-    "goldfish-39m": {"n_layer": 4, "n_embd": 512, "n_head": 8, "block_size": 512},
-    "goldfish-125m": {"n_layer": 12, "n_embd": 768, "n_head": 12, "block_size": 512},
-}
-
-Builder = Callable[[ModelConfig, Tokenizer], PreTrainedModel]
-ARCHITECTURES: dict[str, Builder] = {}
-
-
-def architecture(name: str) -> Callable[[Builder], Builder]:
-    def register(function: Builder) -> Builder:
-        ARCHITECTURES[name] = function
-        return function
-
-    return register
 
 
 def build_model(cfg: ModelConfig, tokenizer: Tokenizer) -> PreTrainedModel:
@@ -61,7 +42,6 @@ def build_model(cfg: ModelConfig, tokenizer: Tokenizer) -> PreTrainedModel:
     return ARCHITECTURES[cfg.arch](cfg, tokenizer)
 
 
-@architecture("gpt2")
 def build_gpt2(cfg: ModelConfig, tokenizer: Tokenizer) -> GPT2LMHeadModel:
     eos_id = end_of_text(tokenizer)
     config = GPT2Config(
@@ -100,11 +80,6 @@ def build_decoder(cfg: ModelConfig, tokenizer: Tokenizer) -> PreTrainedModel:
     return AutoModelForCausalLM.from_config(config)
 
 
-for _arch in ("llama", "qwen2", "mistral", "gemma"):
-    architecture(_arch)(build_decoder)
-
-
-@architecture("bert")
 def build_bert(cfg: ModelConfig, tokenizer: Tokenizer) -> BertForMaskedLM:
     """BERT-style masked LM. Adds the `<|mask|>` special token to `tokenizer` if it lacks one."""
     if tokenizer.token_to_id(MASK) is None:

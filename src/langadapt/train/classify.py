@@ -43,10 +43,11 @@ from langadapt.data.labelled import (
 from langadapt.data.packing import Batch
 from langadapt.data.sib200 import read_topics
 from langadapt.errors import LangadaptError
-from langadapt.model.adapters import ADAPTERS, export
+from langadapt.model.adapters import export
 from langadapt.model.base import check_base
 from langadapt.model.build import build_model, save_model
 from langadapt.model.card import ModelCard
+from langadapt.registry import ADAPTERS
 from langadapt.train.loop import make_accelerator, process_share, train
 from langadapt.vocab.tokenizer import as_transformers, end_of_text, load_tokenizer, save_tokenizer, train_bpe
 

@@ -26,7 +26,7 @@ from langadapt.corpus.document import Document
 from langadapt.data.labelled import IGNORE
 from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError
-from langadapt.train.objectives import OBJECTIVES
+from langadapt.registry import OBJECTIVES
 
 
 def sentences_of(doc: Document) -> list[str]:

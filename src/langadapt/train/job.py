@@ -60,17 +60,16 @@ from langadapt.evaluate.memorisation import probe_rows, probes_evaluator
 from langadapt.languages import normalise
 from langadapt.lock import hold
 from langadapt.model.adapters import (
-    ADAPTERS,
     expert_languages,
     export,
     route_by_language,
     save_peft_adapter,
-    stages,
     trainable_parameters,
 )
 from langadapt.model.base import Base, check_base
 from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
+from langadapt.registry import ADAPTERS, stages
 from langadapt.runs import changes, check_inputs, different_run, provenance
 from langadapt.train.classify import run_task_job
 from langadapt.train.contrastive import ContextPairs, ContrastiveContext

@@ -32,7 +32,8 @@ from langadapt.config import TrainConfig
 from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError, os_cause
 from langadapt.paths import check_weights
-from langadapt.train.objectives import OBJECTIVES, Objective
+from langadapt.registry import OBJECTIVES
+from langadapt.train.objectives import Objective
 
 Batches = Callable[[], Batch]
 Evaluate = Callable[[PreTrainedModel], dict[str, float]]

@@ -19,27 +19,14 @@ from langadapt.data.packing import Batch
 from langadapt.model.head import causal_loss
 
 Objective = Callable[[PreTrainedModel, Batch], torch.Tensor]
-OBJECTIVES: dict[str, Objective] = {}
 
-# Objectives a job builds from its own config section, because they hold trainable parameters or
-# state (train/contrastive.py): `train.objective` names them, train/job.py passes them built to `train`.
-BUILT_OBJECTIVES = ("ccp",)
 MASK_FRACTION = 0.15  # BERT's recipe: of the chosen positions, 80 % [MASK], 10 % random, 10 % kept
-
-
-def objective(name: str) -> Callable[[Objective], Objective]:
-    def register(function: Objective) -> Objective:
-        OBJECTIVES[name] = function
-        return function
-
-    return register
 
 
 def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100)
 
 
-@objective("causal")
 def causal_lm(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
     """Predict every next token (GPT-2 / Llama pretraining). No KV cache: training never reuses
     it, and building one costs ~8 % of a step. The output layer runs in slices of positions
@@ -54,7 +41,6 @@ def _takes_loss(labels: torch.Tensor) -> torch.Tensor:
     return torch.cat([kept[:, :1], kept[:, :-1]], dim=1)
 
 
-@objective("masked")
 def masked_lm(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
     """Restore 15 % of the tokens from both sides' context (BERT). Needs `config.mask_token_id`.
 

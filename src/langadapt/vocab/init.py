@@ -14,7 +14,6 @@ convex combinations of old rows (`Mixture`), which the CW2V paper shows is a saf
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from langadapt.errors import LangadaptError
+from langadapt.registry import INITIALISERS
 from langadapt.vocab.factorise import low_rank_basis
 from langadapt.vocab.static import StaticVectors
 
@@ -46,20 +46,6 @@ class InitContext:
             raise LangadaptError(f"initialiser {method!r} needs `{field}`, which was not given",
                                  fix="call resize_and_init with the context NEEDS lists for this method.")
         return value
-
-
-Initialiser = Callable[[InitContext], torch.Tensor]
-INITIALISERS: dict[str, Initialiser] = {}
-NEEDS: dict[str, tuple[str, ...]] = {}
-
-
-def initialiser(name: str, needs: tuple[str, ...] = ()) -> Callable[[Initialiser], Initialiser]:
-    def register(function: Initialiser) -> Initialiser:
-        INITIALISERS[name] = function
-        NEEDS[name] = needs
-        return function
-
-    return register
 
 
 @dataclass
@@ -98,20 +84,17 @@ def topk_cosine(queries: torch.Tensor, keys: torch.Tensor, k: int, chunk: int = 
     return torch.cat(values), torch.cat(indices)
 
 
-@initialiser("random")
 def random_init(ctx: InitContext) -> torch.Tensor:
     """Normal(0, std) as for a fresh model: the baseline every other method must beat."""
     shape = (len(ctx.pieces), ctx.old.shape[1])
     return torch.randn(shape, generator=ctx.generator, dtype=ctx.old.dtype) * ctx.std
 
 
-@initialiser("mean")
 def mean_init(ctx: InitContext) -> torch.Tensor:
     """Every new row is the mean of the old rows: a cheap, strong baseline (Hewitt)."""
     return ctx.old.mean(dim=0, keepdim=True).expand(len(ctx.pieces), -1).clone()
 
 
-@initialiser("multivariate")
 def multivariate_init(ctx: InitContext) -> torch.Tensor:
     """Samples from a normal with the old rows' mean and covariance (Hewitt)."""
     old = ctx.old.double()
@@ -122,7 +105,6 @@ def multivariate_init(ctx: InitContext) -> torch.Tensor:
     return (mean + noise @ chol.T).to(ctx.old.dtype)
 
 
-@initialiser("subword-mean")
 def subword_mean_init(ctx: InitContext) -> torch.Tensor:
     """Mean of the old rows of the pieces the old tokenizer cuts the new token into."""
     return torch.stack([ctx.old[ids].mean(dim=0) for ids in ctx.pieces])
@@ -159,7 +141,6 @@ def without_vectors_as_subword_mean(ctx: InitContext, rows: torch.Tensor) -> tor
     return rows
 
 
-@initialiser("focus", needs=("static",))
 def focus_init(ctx: InitContext) -> torch.Tensor:
     return without_vectors_as_subword_mean(ctx, focus_mixture(ctx).rows(ctx.old))
 
@@ -172,7 +153,6 @@ def ofa_mixture(ctx: InitContext, k: int = 10, temperature: float = 0.1) -> Mixt
     return Mixture(candidates[near], torch.softmax(sims / temperature, dim=-1))
 
 
-@initialiser("ofa", needs=("static",))
 def ofa_init(ctx: InitContext) -> torch.Tensor:
     """OFA's mixture; with `rank`, computed in the rank-r factorisation E ≈ A·P of the old matrix.
 
@@ -210,7 +190,6 @@ def orthogonal_matching_pursuit(targets: torch.Tensor, atoms: torch.Tensor,
     return chosen, coefficients
 
 
-@initialiser("omp", needs=("static",))
 def omp_init(ctx: InitContext, k: int = 8) -> torch.Tensor:
     """After mergekit's tokensurgeon: each new token's static vector as a sparse combination of
     the static vectors of old tokens seen in the target text (orthogonal matching pursuit, k
@@ -295,7 +274,6 @@ def cw2v_mixture(ctx: InitContext, neighbours: int = 16, steps: int = 50, lr: fl
     return Mixture(index, logits.detach().softmax(-1))
 
 
-@initialiser("cw2v", needs=("target_ids",))
 def cw2v_init(ctx: InitContext) -> torch.Tensor:
     return cw2v_mixture(ctx).rows(ctx.old)
 

@@ -13,8 +13,8 @@ from tokenizers import Tokenizer
 from langadapt.atomic import write_json
 from langadapt.config import VocabConfig
 from langadapt.errors import LangadaptError
+from langadapt.registry import NEEDS
 from langadapt.vocab.expand import Expansion, expand, expand_continued, replace_tokenizer
-from langadapt.vocab.init import NEEDS
 from langadapt.vocab.metrics import expansion_metrics, measure, parity
 from langadapt.vocab.static import load_static, token_ids, train_static
 from langadapt.vocab.tokenizer import balance, save_tokenizer, train_tokenizer
