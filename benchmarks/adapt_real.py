@@ -49,10 +49,10 @@ import torch
 from langadapt.config import ExperimentConfig, load_config
 from langadapt.corpus.document import read_documents
 from langadapt.evaluate.bpb import bpb_rows
-from langadapt.pipeline import HELD_OUT, _texts, adaptation_job, compile_stages
+from langadapt.experiment.pipeline import HELD_OUT, _texts, adaptation_job, compile_stages
+from langadapt.experiment.run_folder import Run
+from langadapt.experiment.stages import run_stages
 from langadapt.report import markdown_table
-from langadapt.runs import Run
-from langadapt.stages import run_stages
 from langadapt.train.job import run_train_job
 from langadapt.vocab.tokenizer import load_tokenizer
 

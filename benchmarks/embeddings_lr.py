@@ -25,7 +25,7 @@ import torch
 from langadapt.atomic import write_jsonl, write_text
 from langadapt.config import SourceConfig, load_config
 from langadapt.corpus.document import read_documents
-from langadapt.pipeline import TRAIN, adaptation_job
+from langadapt.experiment.pipeline import TRAIN, adaptation_job
 from langadapt.report import markdown_table
 from langadapt.train.job import run_train_job
 

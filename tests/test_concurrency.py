@@ -20,8 +20,8 @@ RUNNER = """
 import sys, time
 from pathlib import Path
 from langadapt.config import ExperimentConfig
-from langadapt.runs import Run
-from langadapt.stages import Stage, run_stages
+from langadapt.experiment.run_folder import Run
+from langadapt.experiment.stages import Stage, run_stages
 
 out, cache, name, log = sys.argv[1:]
 

@@ -70,7 +70,7 @@ def test_a_training_job_reads_a_curated_source(datatrove_corpus, tmp_path):
 
 
 def test_an_experiment_reads_a_curated_corpus_with_its_held_out_split(datatrove_corpus, tmp_path):
-    from langadapt.pipeline import _read_corpus
+    from langadapt.experiment.pipeline import _read_corpus
 
     cfg = ExperimentConfig.model_validate({
         "languages": {"source": ["ces_Latn"], "target": "pol_Latn"},

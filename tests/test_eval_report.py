@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from langadapt.cli import app
 from langadapt.config import parse_config
 from langadapt.evaluate.transfer import transfer_matrix
-from langadapt.pipeline import run_experiment
+from langadapt.experiment.pipeline import run_experiment
 from langadapt.report import bpb_table, delta_table, figures, loss_logs, metric_table, tokenizer_table
 
 CHROMIUM = Path("/usr/bin/chromium")

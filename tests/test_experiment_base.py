@@ -9,8 +9,8 @@ import pytest
 from test_pipeline import TINY
 
 from langadapt.config import ModelConfig, parse_config
+from langadapt.experiment.pipeline import run_experiment
 from langadapt.model.build import build_model, save_model
-from langadapt.pipeline import run_experiment
 from langadapt.vocab.tokenizer import train_bpe
 
 METHODS = ["full", "layra", "embeddings+layra"]

@@ -14,7 +14,7 @@ import torch
 from test_pipeline import TINY
 
 from langadapt.config import parse_config
-from langadapt.pipeline import run_experiment
+from langadapt.experiment.pipeline import run_experiment
 from langadapt.train.loop import latest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ from langadapt.config import ExperimentConfig, TrainJobConfig, read_yaml
 from langadapt.corpus.document import Document, read_lines
 from langadapt.corpus.sources import read_text_corpus
 from langadapt.errors import LangadaptError
-from langadapt.pipeline import adaptation_documents
-from langadapt.sweep import expand_runs
+from langadapt.experiment.pipeline import adaptation_documents
+from langadapt.experiment.sweep import expand_runs
 from langadapt.train.job import within_budget
 
 
@@ -109,7 +109,7 @@ def test_adaptation_mixtures_pair_translations_by_id_and_read_code(shared):
     cfg = ExperimentConfig.model_validate({"languages": {"source": ["eng_Latn", "isl_Latn"], "target": "fao_Latn"},
                                            "adapt": {"mix": {"parallel": 1.0, "replay": 0.5, "code": 0.5,
                                                              "pairs_per_document": 2,
-                                                             "code_files": ["src/langadapt/sweep.py"]}}})
+                                                             "code_files": ["src/langadapt/experiment/sweep.py"]}}})
     train = {"eng_Latn": {"1": "One.", "2": "Two.", "3": "Three."}, "isl_Latn": {"1": "Eitt."},
              "fao_Latn": {"2": "Tvey.", "3": "Trý.", "4": "Fýra."}}
     texts = {part: [doc.text for doc in docs] for part, docs in adaptation_documents(cfg, train).items()}

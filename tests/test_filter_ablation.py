@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from langadapt.compare import kept_table
-from langadapt.pipeline import compile_stages
-from langadapt.runs import Run
-from langadapt.stages import run_stages
-from langadapt.sweep import expand_runs, load_runs
+from langadapt.experiment.compare import kept_table
+from langadapt.experiment.pipeline import compile_stages
+from langadapt.experiment.run_folder import Run
+from langadapt.experiment.stages import run_stages
+from langadapt.experiment.sweep import expand_runs, load_runs
 
 FILTER_SETS = {"none": [], "fineweb2": ["gopher_repetition", "fineweb_quality", "gopher_quality"]}
 

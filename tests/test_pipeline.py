@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from langadapt.cli import app
 from langadapt.config import parse_config
 from langadapt.errors import LangadaptError
-from langadapt.pipeline import run_experiment
+from langadapt.experiment.pipeline import run_experiment
 
 TINY = {
     "languages": {"source": ["ces_Latn", "pol_Latn"], "target": "hsb_Latn"},
@@ -82,7 +82,7 @@ def test_every_subcommand_has_help(command):
 
 
 def test_a_finished_run_is_reused_and_a_different_one_is_refused(finished_run):
-    from langadapt.execute import run_state
+    from langadapt.experiment.launch import run_state
 
     same = parse_config({**TINY, "name": "tiny", "output_dir": str(finished_run.parent)})
     assert run_state(same) == "finished"

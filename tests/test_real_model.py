@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from langadapt.config import parse_config, read_yaml
-from langadapt.pipeline import run_experiment
+from langadapt.experiment.pipeline import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 import pytest
 
 from langadapt.errors import LangadaptError
-from langadapt.sweep import expand
+from langadapt.experiment.sweep import expand
 
 BASE = {"name": "study", "output_dir": "out"}
 

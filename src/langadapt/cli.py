@@ -73,9 +73,9 @@ def _run_all(runs: list, dry_run: bool = False, overwrite: bool = False, workers
              slurm: dict | None = None) -> None:
     """Check every run first, then compute the new ones (here, in worker processes or on Slurm),
     print each report and, for a sweep, the comparison of all its runs."""
-    from langadapt.compare import write_comparison
-    from langadapt.execute import compute, run_local, run_state, submit_slurm
-    from langadapt.pipeline import stage_plan
+    from langadapt.experiment.compare import write_comparison
+    from langadapt.experiment.launch import compute, run_local, run_state, submit_slurm
+    from langadapt.experiment.pipeline import stage_plan
     from langadapt.report import report_run
 
     plan = [(run, run_state(run.config, overwrite)) for run in runs]
@@ -123,7 +123,7 @@ def demo(
     overwrite: bool = OVERWRITE,
 ) -> None:
     """Adapt SmolLM2-135M to Upper Sorbian on the built-in sample corpus (CPU, minutes)."""
-    from langadapt.sweep import SweepRun
+    from langadapt.experiment.sweep import SweepRun
 
     _guarded(lambda: check_path(output_dir, OUTPUT, "--output-dir"))
     _guarded(lambda: _run_all([SweepRun(demo_config(output_dir, tiny))], overwrite=overwrite))
@@ -141,7 +141,7 @@ def run(
     slurm_mem: float = typer.Option(16, help="Memory per Slurm run, in GB."),
 ) -> None:
     """Run the experiment (or training job) a YAML file describes: one run, or every run of its `sweep:`."""
-    from langadapt.sweep import load_runs
+    from langadapt.experiment.sweep import load_runs
 
     cluster = None if slurm is None else {"partition": slurm, "time_min": slurm_time, "cpus": slurm_cpus,
                                           "mem_gb": slurm_mem}
@@ -176,7 +176,7 @@ def config(path: Path = typer.Argument(None, help="Experiment YAML to validate; 
     """Validate a config and print each run it declares with every default filled in."""
     import yaml
 
-    from langadapt.sweep import load_runs
+    from langadapt.experiment.sweep import load_runs
 
     configs = _guarded(lambda: [run.config for run in load_runs(path)] if path else [ExperimentConfig()])
     for cfg in configs:
@@ -361,7 +361,7 @@ def vocab(config: Path = typer.Argument(..., help="Experiment YAML; its language
                                                "initialise; without it the tokenizers are trained and measured only.")
           ) -> None:
     """Train, measure and expand tokenizers; with --base, initialise the new rows with every initialiser."""
-    from langadapt.pipeline import run_vocab
+    from langadapt.experiment.pipeline import run_vocab
     from langadapt.report import report_run
 
     def action():

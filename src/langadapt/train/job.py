@@ -69,8 +69,8 @@ from langadapt.model.adapters import (
 from langadapt.model.base import Base, check_base
 from langadapt.model.build import MASK, build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
+from langadapt.provenance import changes, check_inputs, different_run, provenance
 from langadapt.registry import ADAPTERS, stages
-from langadapt.runs import changes, check_inputs, different_run, provenance
 from langadapt.train.classify import run_task_job
 from langadapt.train.contrastive import ContextPairs, ContrastiveContext
 from langadapt.train.distill import build_minilm

@@ -117,7 +117,7 @@ def init_context(cfg: VocabConfig, expansion: Expansion, target_texts: list[str]
     Vectors and ids are computed on `expansion.tokenizer`; for `mode: replace` they are then
     re-indexed by embedding row (old rows, then new), the space the initialisers work in.
     """
-    needs = {need for method in methods for need in NEEDS[method]}
+    needs = {need for method in methods for need in NEEDS.get(method, ())}
     context: dict = {"rank": cfg.ofa_rank}
     if "static" in needs and cfg.static_vectors is not None:
         if expansion.rows is not None:

@@ -39,14 +39,15 @@ from langadapt.data.mixing import interlinear
 from langadapt.errors import Interrupted, LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.probes import ProbeTask
+from langadapt.experiment.run_folder import Run
+from langadapt.experiment.stages import Stage, plan, run_stages
 from langadapt.lock import hold
 from langadapt.model.base import check_base, import_base
 from langadapt.model.build import load_model, save_model
 from langadapt.model.card import ModelCard, read_card
+from langadapt.provenance import file_hash
 from langadapt.registry import PROBES, stages
 from langadapt.report import write_report
-from langadapt.runs import Run, file_hash
-from langadapt.stages import Stage, plan, run_stages
 from langadapt.train.job import run_train_job
 from langadapt.vocab.init import initialise as initialise_rows
 from langadapt.vocab.select import DEV, SELECTION, Choice, choose_size, dev_ids

@@ -1,6 +1,6 @@
 """Stages and the one runner that owns their bookkeeping.
 
-An experiment compiles to a list of `Stage`s (pipeline.py); `run_stages` runs them in order in
+An experiment compiles to a list of `Stage`s (`pipeline.py`); `run_stages` runs them in order in
 one run folder. The runner, never a stage, does the bookkeeping:
 
 - **the stage cache**: a stage with `settings` is kept under a content hash of those settings and
@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from langadapt import __version__
+from langadapt.experiment.run_folder import Run
 from langadapt.lock import exclusive
-from langadapt.runs import Run, git_commit
+from langadapt.provenance import git_commit
 
 log = logging.getLogger("langadapt")
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from langadapt.config import Section, TrainJobConfig
 from langadapt.errors import LangadaptError
-from langadapt.runs import changes, check_inputs, different_run, read_manifest
+from langadapt.experiment.run_folder import read_manifest
+from langadapt.provenance import changes, check_inputs, different_run
 
 
 def run_state(cfg: Section, overwrite: bool = False) -> str:
@@ -62,14 +63,14 @@ def _inputs_of(cfg: Section) -> list[Path]:
         from langadapt.train.job import input_files
 
         return input_files(cfg)
-    from langadapt.pipeline import input_files
+    from langadapt.experiment.pipeline import input_files
 
     return input_files(cfg)
 
 
 def compute(cfg: Section, state: str) -> Path:
     """Run one experiment or training job to its end; return its folder."""
-    from langadapt.pipeline import run_experiment
+    from langadapt.experiment.pipeline import run_experiment
     from langadapt.train.job import run_train_job
 
     folder = Path(cfg.output_dir) / cfg.name
