@@ -23,8 +23,9 @@ import pandas as pd
 import torch
 
 from langadapt.atomic import write_jsonl, write_text
-from langadapt.config import SourceConfig, load_config
+from langadapt.config import load_config
 from langadapt.corpus.document import read_documents
+from langadapt.data.config import SourceConfig
 from langadapt.experiment.pipeline import TRAIN, adaptation_job
 from langadapt.report import markdown_table
 from langadapt.train.job import run_train_job

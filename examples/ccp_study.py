@@ -26,12 +26,13 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from langadapt.config import TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.corpus.document import read_lines
 from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.embed import mean_pooled
 from langadapt.evaluate.retrieval import effective_dimensions, embedding_variance, retrieval_accuracy
 from langadapt.model.build import load_model
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.vocab.tokenizer import load_tokenizer
 

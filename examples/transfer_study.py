@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from langadapt.config import TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.data.public import data_home, missing_data
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 
 NTREX = {"kin_Latn": "kin", "fao_Latn": "fao", "isl_Latn": "isl", "ces_Latn": "ces", "slk_Latn": "slk"}

@@ -8,11 +8,13 @@ import json
 import pytest
 import yaml
 
-from langadapt.config import CurationConfig, ExperimentConfig, TrainJobConfig, load_config
+from langadapt.config import ExperimentConfig, load_config
 from langadapt.corpus import curate as thin
+from langadapt.corpus.config import CurationConfig
 from langadapt.corpus.curation import curate, curate_documents
 from langadapt.corpus.document import Document, read_corpus
 from langadapt.errors import LangadaptError
+from langadapt.train.config import TrainJobConfig
 
 FILES = {"ces_Latn": "newstest2019-ref.ces.txt", "pol_Latn": "newstest2019-ref.pol.txt"}
 

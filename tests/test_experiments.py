@@ -11,12 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from langadapt.cli import app
-from langadapt.config import ExperimentConfig, TrainJobConfig, read_yaml
+from langadapt.config import ExperimentConfig
+from langadapt.config_file import read_yaml
 from langadapt.corpus.document import Document, read_lines
 from langadapt.corpus.sources import read_text_corpus
 from langadapt.errors import LangadaptError
 from langadapt.experiment.pipeline import adaptation_documents
 from langadapt.experiment.sweep import expand_runs
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import within_budget
 
 

@@ -224,7 +224,7 @@ def train_job(config: Path = typer.Argument(..., help="Training YAML, e.g. examp
 
     Several processes: `accelerate launch --num_processes 2 -m langadapt.cli train JOB.yaml`.
     """
-    from langadapt.config import TrainJobConfig
+    from langadapt.train.config import TrainJobConfig
     from langadapt.train.job import run_train_job
     from langadapt.train.loop import process_state
 

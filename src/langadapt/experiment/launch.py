@@ -15,10 +15,11 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from langadapt.config import Section, TrainJobConfig
 from langadapt.errors import LangadaptError
 from langadapt.experiment.run_folder import read_manifest
 from langadapt.provenance import changes, check_inputs, different_run
+from langadapt.schema import Section
+from langadapt.train.config import TrainJobConfig
 
 
 def run_state(cfg: Section, overwrite: bool = False) -> str:

@@ -24,7 +24,7 @@ import torch
 from transformers import AutoTokenizer
 
 from langadapt.atomic import write_json, write_jsonl, write_with
-from langadapt.config import DataConfig, ExperimentConfig, SourceConfig, TrainConfig, TrainJobConfig
+from langadapt.config import ExperimentConfig
 from langadapt.corpus.curate import curate, training_and_heldout
 from langadapt.corpus.document import SPLITS, Document, read_curated, read_documents
 from langadapt.corpus.sources import (
@@ -35,6 +35,7 @@ from langadapt.corpus.sources import (
     read_text_corpus,
     sample_input_files,
 )
+from langadapt.data.config import DataConfig, SourceConfig
 from langadapt.data.mixing import interlinear
 from langadapt.errors import Interrupted, LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
@@ -48,6 +49,7 @@ from langadapt.model.card import ModelCard, read_card
 from langadapt.provenance import file_hash
 from langadapt.registry import PROBES, stages
 from langadapt.report import write_report
+from langadapt.train.config import TrainConfig, TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.vocab.init import initialise as initialise_rows
 from langadapt.vocab.select import DEV, SELECTION, Choice, choose_size, dev_ids

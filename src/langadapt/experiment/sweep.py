@@ -27,8 +27,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from langadapt.config import ExperimentConfig, Section, TrainJobConfig, parse_config, read_yaml
+from langadapt.config import ExperimentConfig, parse_config
+from langadapt.config_file import read_yaml
 from langadapt.errors import LangadaptError
+from langadapt.schema import Section
+from langadapt.train.config import TrainJobConfig
 
 
 def schema_of(data: dict) -> type[Section]:

@@ -34,9 +34,9 @@ from transformers import PreTrainedModel
 from transformers.pytorch_utils import Conv1D
 
 from langadapt.atomic import write_folder
-from langadapt.config import LoraConfig
 from langadapt.data.mixing import control_token
 from langadapt.errors import LangadaptError
+from langadapt.model.config import LoraConfig
 from langadapt.vocab.factorise import FactorisedEmbedding, factorise, multiply_out
 
 # Blocks, projections and embeddings are found from the model itself (no table of architectures);

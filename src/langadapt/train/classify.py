@@ -28,7 +28,6 @@ from tokenizers import Tokenizer
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, PreTrainedModel
 
 from langadapt.atomic import write_json, write_jsonl, write_with
-from langadapt.config import TaskConfig, TrainJobConfig
 from langadapt.corpus.document import read_lines
 from langadapt.data.labelled import (
     IGNORE,
@@ -48,6 +47,7 @@ from langadapt.model.base import check_base
 from langadapt.model.build import build_model, save_model
 from langadapt.model.card import ModelCard
 from langadapt.registry import ADAPTERS
+from langadapt.train.config import TaskConfig, TrainJobConfig
 from langadapt.train.loop import make_accelerator, process_share, train
 from langadapt.vocab.tokenizer import as_transformers, end_of_text, load_tokenizer, save_tokenizer, train_bpe
 

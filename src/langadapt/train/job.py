@@ -38,11 +38,11 @@ from accelerate import Accelerator
 from tokenizers import Tokenizer
 
 from langadapt.atomic import replace_folder, write_json, write_with
-from langadapt.config import TRANSLATION_FORMATS, SourceConfig, TrainJobConfig
 from langadapt.corpus.document import Document, LanguageFilter, read_corpus, read_documents, read_lines, read_parallel
 from langadapt.corpus.sources import code_files, read_code, read_sample
 from langadapt.data.backtranslation import backtranslation_streams
 from langadapt.data.codeswitch import restore_streams
+from langadapt.data.config import TRANSLATION_FORMATS, SourceConfig
 from langadapt.data.injection import InjectingSampler, ProbeSet, read_probe_set
 from langadapt.data.mixing import (
     add_control_tokens,
@@ -72,6 +72,7 @@ from langadapt.model.card import ModelCard, read_card
 from langadapt.provenance import changes, check_inputs, different_run, provenance
 from langadapt.registry import ADAPTERS, stages
 from langadapt.train.classify import run_task_job
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.contrastive import ContextPairs, ContrastiveContext
 from langadapt.train.distill import build_minilm
 from langadapt.train.loop import latest_checkpoint, make_accelerator, process_share, process_state, sharded, train
