@@ -16,7 +16,7 @@ from langadapt.config_file import read_yaml
 from langadapt.corpus.document import Document, read_lines
 from langadapt.corpus.sources import read_text_corpus
 from langadapt.errors import LangadaptError
-from langadapt.experiment.pipeline import adaptation_documents
+from langadapt.experiment.adaptation import adaptation_documents
 from langadapt.experiment.sweep import expand_runs
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import within_budget

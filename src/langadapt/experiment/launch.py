@@ -64,7 +64,7 @@ def _inputs_of(cfg: Section) -> list[Path]:
         from langadapt.train.job import input_files
 
         return input_files(cfg)
-    from langadapt.experiment.pipeline import input_files
+    from langadapt.experiment.corpus_text import input_files
 
     return input_files(cfg)
 
