@@ -30,7 +30,7 @@ from langadapt.experiment.adaptation import adaptation_job
 from langadapt.experiment.corpus_text import TRAIN_FILE
 from langadapt.experiment.pipeline import compile_stages
 from langadapt.experiment.stages import inputs_of
-from langadapt.report import markdown_table
+from langadapt.report.tables import markdown_table
 from langadapt.train.job import run_train_job
 
 

@@ -34,7 +34,7 @@ from langadapt.data.public import data_home, missing_data
 from langadapt.data.translation import fill
 from langadapt.evaluate.suite import EvalRequest, evaluate_model
 from langadapt.model.base import import_base
-from langadapt.report import markdown_table, over_seeds
+from langadapt.report.tables import markdown_table, over_seeds
 from langadapt.train.config import TrainJobConfig
 
 DATA = data_home()  # LANGADAPT_DATA, else ~/.cache/langadapt/data

@@ -19,7 +19,7 @@ from langadapt.errors import LangadaptError
 from langadapt.experiment.adaptation import adaptation_documents
 from langadapt.experiment.sweep import expand_runs
 from langadapt.train.config import TrainJobConfig
-from langadapt.train.job import within_budget
+from langadapt.train.job_data import within_budget
 
 
 def test_config_variables_take_the_environment_or_their_default(tmp_path, monkeypatch):

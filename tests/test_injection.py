@@ -18,7 +18,7 @@ from langadapt.errors import LangadaptError
 from langadapt.evaluate.memorisation import probe_metrics
 from langadapt.model.build import build_model
 from langadapt.model.config import ModelConfig
-from langadapt.report import report_run
+from langadapt.report.page import report_run
 from langadapt.train.config import TrainConfig, TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train

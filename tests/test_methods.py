@@ -22,10 +22,10 @@ from langadapt.config import load_config
 from langadapt.data.mixing import control_token
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.evaluate.bpb import bits_per_byte
-from langadapt.model.adapters import route_by_language
 from langadapt.model.build import build_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.model.config import ModelConfig
+from langadapt.model.experts import route_by_language
 from langadapt.registry import ADAPTERS, stages
 from langadapt.train.config import TrainConfig, TrainJobConfig
 from langadapt.train.job import run_train_job

@@ -19,7 +19,7 @@ from langadapt.evaluate.translation import prompt_for, translate, translation_sc
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.model.config import ModelConfig
-from langadapt.report import translation_table
+from langadapt.report.tables import translation_table
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import _sampler, prepare_data, run_train_job
 from langadapt.train.loop import make_accelerator

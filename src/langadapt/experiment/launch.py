@@ -61,7 +61,7 @@ def run_state(cfg: Section, overwrite: bool = False) -> str:
 def _inputs_of(cfg: Section) -> list[Path]:
     """The input files a run of `cfg` reads (imported late: training pulls in torch)."""
     if isinstance(cfg, TrainJobConfig):
-        from langadapt.train.job import input_files
+        from langadapt.train.job_data import input_files
 
         return input_files(cfg)
     from langadapt.experiment.corpus_text import input_files

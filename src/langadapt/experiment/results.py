@@ -15,7 +15,7 @@ from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.probes import ProbeTask
 from langadapt.model.build import load_model
 from langadapt.registry import PROBES
-from langadapt.report import write_report
+from langadapt.report.page import write_report
 from langadapt.vocab.tokenizer import load_tokenizer
 
 NOT_TRAINED = {"method": "none", "init": "none", "steps": 0, "trainable_params": 0}
