@@ -28,10 +28,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from langadapt.config import parse_config
 from langadapt.corpus.document import read_lines
-from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.embed import mean_pooled
 from langadapt.evaluate.retrieval import effective_dimensions, embedding_variance, retrieval_accuracy
 from langadapt.model.build import load_model
+from langadapt.public_data import data_home, missing_data
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.vocab.tokenizer import load_tokenizer

@@ -22,11 +22,11 @@ import pandas as pd
 from transformers import AutoModelForSequenceClassification
 
 from langadapt.config import parse_config
-from langadapt.data.public import data_home, missing_data
 from langadapt.data.sib200 import read_topics
 from langadapt.evaluate.committee import Committee, parameter_count
 from langadapt.model.build import build_model
 from langadapt.model.config import ModelConfig
+from langadapt.public_data import data_home, missing_data
 from langadapt.train.classify import accuracy, encode, read_task
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job

@@ -37,10 +37,10 @@ from pathlib import Path
 import pandas as pd
 
 from langadapt.config import parse_config
-from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.probes import ProbeTask
 from langadapt.model.build import load_model
+from langadapt.public_data import data_home, missing_data
 from langadapt.registry import PROBES
 from langadapt.report.tables import markdown_table
 from langadapt.train.config import TrainJobConfig

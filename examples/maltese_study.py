@@ -21,9 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from langadapt.config import parse_config
-from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.probes import ProbeTask
 from langadapt.model.build import load_model
+from langadapt.public_data import data_home, missing_data
 from langadapt.registry import PROBES
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job

@@ -21,8 +21,8 @@ import pandas as pd
 
 from langadapt.config import parse_config
 from langadapt.corpus.document import read_lines
-from langadapt.data.public import data_home, missing_data
 from langadapt.data.sib200 import read_topics
+from langadapt.public_data import data_home, missing_data
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.vocab.tokenizer import save_tokenizer, train_bpe

@@ -24,7 +24,7 @@ import pandas as pd
 
 from langadapt.config import parse_config
 from langadapt.data.injection import random_canaries
-from langadapt.data.public import data_home, missing_data
+from langadapt.public_data import data_home, missing_data
 from langadapt.report.tables import markdown_table
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job

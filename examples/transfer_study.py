@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from langadapt.config import parse_config
-from langadapt.data.public import data_home, missing_data
+from langadapt.public_data import data_home, missing_data
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 

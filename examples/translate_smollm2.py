@@ -30,10 +30,10 @@ import torch
 from langadapt.atomic import write_with
 from langadapt.config import parse_config
 from langadapt.corpus.document import read_lines
-from langadapt.data.public import data_home, missing_data
 from langadapt.data.translation import fill
 from langadapt.evaluate.suite import EvalRequest, evaluate_model
 from langadapt.model.base import import_base
+from langadapt.public_data import data_home, missing_data
 from langadapt.report.tables import markdown_table, over_seeds
 from langadapt.train.config import TrainJobConfig
 

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from langadapt.cli import app
 from langadapt.config import load_config
-from langadapt.data.public import SETS, data_home, get, missing_data
 from langadapt.errors import LangadaptError
+from langadapt.public_data import SETS, data_home, get, missing_data
 from langadapt.train.config import TrainJobConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,10 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from langadapt.corpus.document import read_parallel
+from langadapt.data.labelled import read_conllu
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.embed import hidden_states
-from langadapt.evaluate.probes import ProbeTask, read_conllu
+from langadapt.evaluate.probes import ProbeTask
 from langadapt.evaluate.retrieval import retrieval_accuracy
 from langadapt.evaluate.translation import translate, translation_scores
 from langadapt.model.build import build_model

@@ -13,12 +13,12 @@ from langadapt.config import parse_config
 from langadapt.corpus.document import read_documents
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bits_per_byte
+from langadapt.experiment.choices import Choice, dev_ids, short_adaptation
 from langadapt.experiment.pipeline import run_experiment
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.config import ModelConfig
 from langadapt.vocab.expand import expand_continued
 from langadapt.vocab.init import initialise
-from langadapt.vocab.select import Choice, dev_ids, short_adaptation
 from langadapt.vocab.stage import bounded_sizes
 from langadapt.vocab.tokenizer import end_of_text, load_tokenizer, train_bpe
 

@@ -384,7 +384,7 @@ app.add_typer(data_app, name="data")
 @data_app.command("list")
 def data_list() -> None:
     """Each set `data get` installs: what it holds, its upstream, its licence and default languages."""
-    from langadapt.data.public import SETS, data_home
+    from langadapt.public_data import SETS, data_home
 
     for item in SETS.values():
         console.print(f"[bold]{item.name}[/]: {item.what}. From {item.upstream}; licence {item.licence}. "
@@ -407,7 +407,7 @@ def data_get(
     overwrite: bool = typer.Option(False, "--overwrite", help="Fetch again files already installed."),
 ) -> None:
     """Install a public data set into the data home, where the examples look for it."""
-    from langadapt.data.public import data_home, get
+    from langadapt.public_data import data_home, get
 
     chosen = _listed(",".join(languages)) if languages else None
 

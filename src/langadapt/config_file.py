@@ -12,9 +12,9 @@ from typing import get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from langadapt.data.public import DATA_ENV, data_home, fetch_hint
 from langadapt.errors import LangadaptError
 from langadapt.paths import PathProblem
+from langadapt.public_data import DATA_ENV, data_home, fetch_hint
 
 
 def validate(data: dict, source: str, schema: type[BaseModel]) -> BaseModel:

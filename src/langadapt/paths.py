@@ -25,8 +25,8 @@ from typing import Annotated, Any, get_args
 
 from pydantic import AfterValidator, BaseModel
 
-from langadapt.data.public import fetch_hint, wanted
 from langadapt.errors import LangadaptError
+from langadapt.public_data import fetch_hint, wanted
 
 PEEK = 1 << 16  # bytes read to recognise a format; whole files are read by the stage that needs them
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")

@@ -16,11 +16,28 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
+from langadapt.corpus.document import read_utf8
 from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError
-from langadapt.evaluate.probes import read_conllu
 
 IGNORE = -100  # the label of a position that takes no loss (padding, a word's inner tokens)
+
+
+def read_conllu(path: Path) -> list[list[tuple[str, str]]]:
+    """Sentences as (word form, UPOS) lists; multi-word token ranges and empty nodes are skipped."""
+    sentences, words = [], []
+    for line in read_utf8(path).splitlines():
+        if not line.strip():
+            if words:
+                sentences.append(words)
+            words = []
+        elif not line.startswith("#"):
+            columns = line.split("\t")
+            if columns[0].isdigit():
+                words.append((columns[1], columns[3]))
+    if words:
+        sentences.append(words)
+    return sentences
 
 
 def read_pos(folder: Path, split: str) -> list[list[tuple[str, str]]]:

@@ -20,7 +20,7 @@ import numpy as np
 from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
-from langadapt.corpus.document import read_utf8
+from langadapt.data.labelled import read_conllu
 from langadapt.data.sib200 import read_topics
 from langadapt.errors import LangadaptError
 from langadapt.evaluate import require
@@ -64,23 +64,6 @@ def sib200(model: PreTrainedModel, tokenizer: Tokenizer, task: ProbeTask) -> lis
         accuracy = linear_probe_accuracy(train_x, train_labels, test_x, test_labels)
         rows.append({"language": language, "metric": f"sib200_acc:{task.train_language}", "value": accuracy})
     return rows
-
-
-def read_conllu(path: Path) -> list[list[tuple[str, str]]]:
-    """Sentences as (word form, UPOS) lists; multi-word token ranges and empty nodes are skipped."""
-    sentences, words = [], []
-    for line in read_utf8(path).splitlines():
-        if not line.strip():
-            if words:
-                sentences.append(words)
-            words = []
-        elif not line.startswith("#"):
-            columns = line.split("\t")
-            if columns[0].isdigit():
-                words.append((columns[1], columns[3]))
-    if words:
-        sentences.append(words)
-    return sentences
 
 
 def word_states(model: PreTrainedModel, tokenizer: Tokenizer, sentences: list[list[str]], layer: int) -> np.ndarray:

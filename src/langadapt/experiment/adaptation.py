@@ -20,6 +20,7 @@ from langadapt.data.config import DataConfig, SourceConfig
 from langadapt.data.mixing import interlinear
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
+from langadapt.experiment.choices import DEV, SELECTION, Choice, choose_size
 from langadapt.experiment.corpus_text import HELDOUT_FILE, TRAIN_FILE, read_split, split_texts
 from langadapt.experiment.results import NOT_TRAINED, adapted_rows, write_rows
 from langadapt.model.build import load_model, save_model
@@ -27,7 +28,6 @@ from langadapt.model.card import ModelCard, read_card
 from langadapt.registry import stages
 from langadapt.train.config import TrainConfig, TrainJobConfig
 from langadapt.vocab.init import initialise as initialise_rows
-from langadapt.vocab.select import DEV, SELECTION, Choice, choose_size
 from langadapt.vocab.stage import init_context, load_expansion
 from langadapt.vocab.tokenizer import as_transformers, load_tokenizer
 

@@ -26,6 +26,7 @@ from langadapt.corpus.sources import read_text_corpus
 from langadapt.data.config import DataConfig, SourceConfig
 from langadapt.errors import Interrupted, LangadaptError
 from langadapt.experiment.adaptation import adaptation_documents, adaptation_job, export_adapted, initialise_new_rows
+from langadapt.experiment.choices import DEV, dev_ids
 from langadapt.experiment.corpus_text import (
     HELDOUT_FILE,
     TRAIN_FILE,
@@ -43,7 +44,6 @@ from langadapt.model.base import check_base, import_base
 from langadapt.provenance import file_hash
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
-from langadapt.vocab.select import DEV, dev_ids
 from langadapt.vocab.stage import build_vocab, tokenizer_metrics
 from langadapt.vocab.tokenizer import load_tokenizer
 
