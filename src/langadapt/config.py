@@ -12,7 +12,7 @@ import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, ClassVar, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -258,6 +258,7 @@ class CurationStages(Section):
 
 
 class CurationConfig(CurationStages):
+    kind: ClassVar[str] = "curate"  # the YAML's `kind:` (langadapt/kinds.py)
     name: str = Field(default="curation", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     output_dir: OutputFolder = Path("curated")
     languages: list[str] = Field(min_length=1, description="languages to keep (others are removed by language ID)")
@@ -571,6 +572,7 @@ class BaseModelConfig(Section):
 
 
 class ExperimentConfig(Section):
+    kind: ClassVar[str] = "experiment"  # the YAML's `kind:` (langadapt/kinds.py)
     name: str = Field(default="quickstart", pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
     seed: int = 0
     output_dir: OutputFolder = Path("runs")
@@ -818,6 +820,7 @@ class CCPConfig(Section):
 class TrainJobConfig(Section):
     """`langadapt train JOB.yaml`: one model trained on a data mixture, resumable."""
 
+    kind: ClassVar[str] = "train"  # the YAML's `kind:` (langadapt/kinds.py)
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
     seed: int = 0
     output_dir: OutputFolder = Path("runs")
@@ -937,8 +940,15 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
 
 
 def parse_config(data: dict, source: str = "<config>", schema: type[Section] = ExperimentConfig) -> Section:
+    """Validate `data` as `schema`; a top-level `kind:` must be the schema's own (it is not a field)."""
+    data = dict(data or {})
+    declared = data.pop("kind", schema.kind)
+    if declared != schema.kind:
+        raise LangadaptError(f"the config declares `kind: {declared}`, but a `{schema.kind}` config is read here",
+                             where=source, fix=f"pass it to the command for {declared} YAMLs, or write "
+                                               f"`kind: {schema.kind}` if it is one.")
     try:
-        return schema.model_validate(data or {})
+        return schema.model_validate(data)
     except ValidationError as err:
         raise _explain(err, source, schema) from None
 
@@ -1051,7 +1061,4 @@ def load_curation_config(path: Path, on_error: str | None = None) -> CurationCon
     if on_error is not None:
         data["inputs"] = [{**spec, "on_error": on_error} if isinstance(spec, dict) else spec
                           for spec in data.get("inputs") or []]
-    try:
-        return CurationConfig.model_validate(data)
-    except ValidationError as err:
-        raise _explain(err, str(path), CurationConfig) from None
+    return parse_config(data, str(path), CurationConfig)
