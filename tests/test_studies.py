@@ -132,6 +132,14 @@ def test_a_run_reading_a_sibling_comes_after_it_once_per_sibling_run(shared, tmp
         [("sib-seed=0", ["lm-seed=0"]), ("sib-seed=1", ["lm-seed=1"])]
 
 
+def test_what_a_run_reads_from_a_sibling_is_checked_before_it_starts(shared, tmp_path):
+    _, run, _ = expand_runs(_study(shared, tmp_path), "study.yaml")
+    (tmp_path / "study" / "lm" / "final").mkdir(parents=True)  # the sibling ran, but wrote no model
+    (tmp_path / "study" / "lm" / "final" / "notes.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(LangadaptError, match=r"sweep run sib-seed=0: invalid config: `init_from`.*has no config.json"):
+        run.ready()
+
+
 @pytest.mark.parametrize(("change", "pattern"), [
     (lambda d: d["runs"]["sib"].update(init_from="${runs.lmm}/final"),
      r"`runs.sib` reads \$\{runs.lmm\}, but there is no run 'lmm'.*name one of the runs: sib, lm"),
