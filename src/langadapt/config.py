@@ -940,13 +940,15 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
 
 
 def parse_config(data: dict, source: str = "<config>", schema: type[Section] = ExperimentConfig) -> Section:
-    """Validate `data` as `schema`; a top-level `kind:` must be the schema's own (it is not a field)."""
+    """Validate `data` as `schema`; a top-level YAML's `kind:` must be its schema's own (a class
+    variable of the three top-level schemas, not a field)."""
     data = dict(data or {})
-    declared = data.pop("kind", schema.kind)
-    if declared != schema.kind:
-        raise LangadaptError(f"the config declares `kind: {declared}`, but a `{schema.kind}` config is read here",
+    kind = schema.kind if "kind" in schema.__class_vars__ else None
+    declared = data.pop("kind", kind) if kind is not None else kind
+    if declared != kind:
+        raise LangadaptError(f"the config declares `kind: {declared}`, but a `{kind}` config is read here",
                              where=source, fix=f"pass it to the command for {declared} YAMLs, or write "
-                                               f"`kind: {schema.kind}` if it is one.")
+                                               f"`kind: {kind}` if it is one.")
     try:
         return schema.model_validate(data)
     except ValidationError as err:

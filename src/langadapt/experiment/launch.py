@@ -56,7 +56,7 @@ def run_state(cfg: Section, overwrite: bool = False) -> str:
     if what:
         raise different_run(final, what)
     manifest = read_manifest(final)
-    if manifest is not None and "inputs" in manifest and getattr(cfg, "task", None) is None:
+    if manifest is not None and "inputs" in manifest:
         check_inputs(final, manifest["inputs"], _inputs_of(cfg))
     return "finished" if (final / "results.parquet").is_file() else "resume"
 
