@@ -52,7 +52,7 @@ from langadapt.evaluate.bpb import bpb_rows
 from langadapt.experiment.pipeline import HELD_OUT, _texts, adaptation_job, compile_stages
 from langadapt.experiment.run_folder import Run
 from langadapt.experiment.stages import run_stages
-from langadapt.report import markdown_table
+from langadapt.report.tables import markdown_table
 from langadapt.train.job import run_train_job
 from langadapt.vocab.tokenizer import load_tokenizer
 

@@ -128,7 +128,7 @@ def _write(path: Path, docs: list[str]) -> None:
 
 
 def _config(corpus: Path, out: Path, languages: list[str]):
-    from langadapt.config import CurationConfig
+    from langadapt.corpus.config import CurationConfig
 
     return CurationConfig.model_validate({
         "name": "bench", "output_dir": str(out), "languages": languages,

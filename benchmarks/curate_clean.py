@@ -74,8 +74,8 @@ def sources(lang: str, lines: int) -> dict[str, list[str]]:
 
 def cross_domain(languages: list[str], lines: int, margin: float, cutoffs: dict[str, float]) -> None:
     """The matrix of issue 28 (see the module docstring)."""
-    from langadapt.config import CurationConfig
     from langadapt.corpus.check import QUALITY, cross_domain, pipeline_removes, statistic
+    from langadapt.corpus.config import CurationConfig
     from langadapt.corpus.lid import Py3LangId
 
     started = time.process_time()

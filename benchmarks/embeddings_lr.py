@@ -23,10 +23,14 @@ import pandas as pd
 import torch
 
 from langadapt.atomic import write_jsonl, write_text
-from langadapt.config import SourceConfig, load_config
+from langadapt.config import load_config
 from langadapt.corpus.document import read_documents
-from langadapt.experiment.pipeline import TRAIN, adaptation_job
-from langadapt.report import markdown_table
+from langadapt.data.config import SourceConfig
+from langadapt.experiment.adaptation import adaptation_job
+from langadapt.experiment.corpus_text import TRAIN_FILE
+from langadapt.experiment.pipeline import compile_stages
+from langadapt.experiment.stages import inputs_of
+from langadapt.report.tables import markdown_table
 from langadapt.train.job import run_train_job
 
 
@@ -44,7 +48,8 @@ def main() -> None:
     cfg, folder = load_config(args.config), args.folder.resolve()
     target = cfg.languages.target
     dev = set(json.loads((folder / "vocab" / "dev.json").read_text(encoding="utf-8"))["ids"])
-    docs = [doc for doc in read_documents(folder / TRAIN) if doc.lang == target]
+    inputs = inputs_of(compile_stages(cfg, folder), f"adapt:{cfg.adapt.methods[0]}", folder)  # its stage folders
+    docs = [doc for doc in read_documents(inputs["corpus"] / TRAIN_FILE) if doc.lang == target]
     bench = folder / "bench"
     write_jsonl(bench / "fit.jsonl", [doc.to_dict() for doc in docs if doc.id not in dev])
     write_text(bench / "dev.txt", "".join(" ".join(doc.text.split()) + "\n" for doc in docs if doc.id in dev))
@@ -52,7 +57,7 @@ def main() -> None:
     for lr in args.lrs:
         adapt = cfg.adapt.model_copy(update={"steps": args.steps, "warmup_steps": args.warmup, "eval_every": 10**6,
                                              "checkpoint_every": 0, "stage_lr": {"embeddings": lr}})
-        job = adaptation_job(cfg.model_copy(update={"adapt": adapt}), "embeddings", folder,
+        job = adaptation_job(cfg.model_copy(update={"adapt": adapt}), "embeddings", inputs,
                              bench / f"embeddings-lr{lr:g}-{args.steps}")
         job = job.model_copy(update={"data": job.data.model_copy(update={
             "sources": [SourceConfig(name="target", files=[bench / "fit.jsonl"])],

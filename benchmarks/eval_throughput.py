@@ -26,13 +26,13 @@ import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
-from langadapt.config import ModelConfig
 from langadapt.corpus.document import read_parallel
 from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.evaluate.harness import run_harness, write_bpb_task
 from langadapt.evaluate.probes import ProbeTask
 from langadapt.evaluate.retrieval import retrieval_accuracy
 from langadapt.model.build import build_gpt2, load_model, save_model
+from langadapt.model.config import ModelConfig
 from langadapt.registry import PROBES
 from langadapt.vocab.tokenizer import EOS, train_bpe
 

@@ -26,7 +26,7 @@ import torch
 from langadapt.data import sib200
 from langadapt.evaluate.speed import generation_speed, greedy
 from langadapt.model.build import load_model
-from langadapt.report import markdown_table
+from langadapt.report.tables import markdown_table
 from langadapt.vocab.tokenizer import load_tokenizer
 
 DATA = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -32,9 +32,9 @@ import psutil
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from langadapt.config import LoraConfig
 from langadapt.evaluate import bpb
 from langadapt.model import head
+from langadapt.model.config import LoraConfig
 from langadapt.registry import ADAPTERS
 from langadapt.train.objectives import causal_lm
 

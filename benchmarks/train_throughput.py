@@ -42,11 +42,12 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging as hf_logging
 
-from langadapt.config import LoraConfig, ModelConfig, TrainConfig
 from langadapt.corpus.sources import read_sample
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.model.build import build_model
+from langadapt.model.config import LoraConfig, ModelConfig
 from langadapt.registry import ADAPTERS
+from langadapt.train.config import TrainConfig
 from langadapt.train.loop import train
 from langadapt.vocab.tokenizer import EOS, end_of_text, load_tokenizer, train_bpe
 

@@ -29,11 +29,12 @@ from pathlib import Path
 
 import torch
 
-from langadapt.config import DEFAULT_TEMPLATE, ModelConfig
+from langadapt.data.config import DEFAULT_TEMPLATE
 from langadapt.data.translation import fill, read_sib200
 from langadapt.evaluate.translation import translate
 from langadapt.model.base import import_base
 from langadapt.model.build import build_gpt2, load_model
+from langadapt.model.config import ModelConfig
 from langadapt.vocab.tokenizer import end_of_text, load_tokenizer, train_bpe
 
 DATA = Path(os.environ.get("LANGADAPT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -32,15 +32,16 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import torch  # noqa: E402
 from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 
-from langadapt.config import LoraConfig, ModelConfig, TrainConfig  # noqa: E402
 from langadapt.data.packing import BlockSampler, pack  # noqa: E402
 from langadapt.evaluate.bpb import bits_per_byte  # noqa: E402
 from langadapt.model.adapters import trainable_parameters  # noqa: E402
 from langadapt.model.build import build_gpt2  # noqa: E402
+from langadapt.model.config import LoraConfig, ModelConfig  # noqa: E402
 from langadapt.registry import (
     ADAPTERS,  # noqa: E402
     INITIALISERS,  # noqa: E402
 )
+from langadapt.train.config import TrainConfig  # noqa: E402
 from langadapt.train.loop import train  # noqa: E402
 from langadapt.vocab.expand import expand  # noqa: E402
 from langadapt.vocab.init import InitContext, resize_and_init  # noqa: E402
@@ -130,7 +131,7 @@ def quality(args, tmp: Path) -> None:
 
 
 def _vocab_cfg(args):
-    from langadapt.config import VocabConfig
+    from langadapt.vocab.config import VocabConfig
 
     return VocabConfig(static_dim=args.static_dim, ofa_rank=args.ofa_rank, initialisers=args.inits,
                        train_with=args.inits[0])

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from langadapt.config import TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.corpus.document import read_lines
 from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.embed import mean_pooled
@@ -36,6 +36,7 @@ from langadapt.evaluate.retrieval import (
     retrieval_accuracy,
 )
 from langadapt.model.build import load_model
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.vocab.tokenizer import load_tokenizer
 

@@ -21,12 +21,14 @@ from pathlib import Path
 import pandas as pd
 from transformers import AutoModelForSequenceClassification
 
-from langadapt.config import ModelConfig, TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.data.public import data_home, missing_data
 from langadapt.data.sib200 import read_topics
 from langadapt.evaluate.committee import Committee, parameter_count
 from langadapt.model.build import build_model
+from langadapt.model.config import ModelConfig
 from langadapt.train.classify import accuracy, encode, read_task
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.vocab.tokenizer import end_of_text, save_tokenizer, train_bpe
 

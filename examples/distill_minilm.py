@@ -36,13 +36,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from langadapt.config import TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.evaluate.probes import ProbeTask
 from langadapt.model.build import load_model
 from langadapt.registry import PROBES
-from langadapt.report import markdown_table
+from langadapt.report.tables import markdown_table
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import eval_texts, run_train_job
 from langadapt.vocab.tokenizer import load_tokenizer
 

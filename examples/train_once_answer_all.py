@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from langadapt.config import TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.data.injection import random_canaries
 from langadapt.data.public import data_home, missing_data
-from langadapt.report import markdown_table
+from langadapt.report.tables import markdown_table
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 
 DATA = data_home()  # LANGADAPT_DATA, else ~/.cache/langadapt/data

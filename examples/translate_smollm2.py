@@ -28,13 +28,14 @@ import pandas as pd
 import torch
 
 from langadapt.atomic import write_with
-from langadapt.config import TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.corpus.document import read_lines
 from langadapt.data.public import data_home, missing_data
 from langadapt.data.translation import fill
 from langadapt.evaluate.suite import EvalRequest, evaluate_model
 from langadapt.model.base import import_base
-from langadapt.report import markdown_table, over_seeds
+from langadapt.report.tables import markdown_table, over_seeds
+from langadapt.train.config import TrainJobConfig
 
 DATA = data_home()  # LANGADAPT_DATA, else ~/.cache/langadapt/data
 NAMES = {"eng_Latn": "English", "swh_Latn": "Swahili"}

@@ -25,11 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 from langadapt.atomic import write_with
-from langadapt.config import TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.data.public import data_home, missing_data
 from langadapt.evaluate.suite import EvalRequest, evaluate_model
 from langadapt.model.merge import merge_adapters
-from langadapt.report import conflict_synergy, markdown_table, over_seeds
+from langadapt.report.tables import conflict_synergy, markdown_table, over_seeds
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 
 SIB = data_home() / "sib200"  # LANGADAPT_DATA, else ~/.cache/langadapt/data

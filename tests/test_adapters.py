@@ -8,12 +8,14 @@ import torch
 import yaml
 from peft import PeftModel
 
-from langadapt.config import LoraConfig, ModelConfig, TrainConfig, TrainJobConfig, load_config, parse_config
+from langadapt.config import load_config, parse_config
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
 from langadapt.model.adapters import export, save_peft_adapter
 from langadapt.model.build import build_model, load_model, save_model
+from langadapt.model.config import LoraConfig, ModelConfig
 from langadapt.registry import ADAPTERS
+from langadapt.train.config import TrainConfig, TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import train
 from langadapt.vocab.init import resize_and_init

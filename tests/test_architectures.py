@@ -19,13 +19,15 @@ import yaml
 from tiny_models import BLOCK, CAUSAL_TYPES, METHODS, REFUSED, adapt, tiny_config, tiny_model
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from langadapt.config import LoraConfig, TrainJobConfig, load_config
+from langadapt.config import load_config
 from langadapt.data.packing import pack
 from langadapt.errors import LangadaptError
 from langadapt.model.build import save_model
 from langadapt.model.card import ModelCard, read_card
+from langadapt.model.config import LoraConfig
 from langadapt.model.kind import model_kind, require_causal
 from langadapt.registry import ADAPTERS
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.vocab.init import resize_and_init
 from langadapt.vocab.tokenizer import as_transformers, end_of_text

@@ -17,13 +17,15 @@ from transformers import (
     GenerationConfig,
 )
 
-from langadapt.config import ModelConfig, TrainJobConfig, load_config, parse_config
+from langadapt.config import load_config, parse_config
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.experiment.pipeline import compile_stages
 from langadapt.model.base import check_base, import_base
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import read_card
+from langadapt.model.config import ModelConfig
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.vocab.tokenizer import as_transformers, load_tokenizer, train_bpe
 

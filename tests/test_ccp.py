@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from langadapt.config import CCPConfig, ModelConfig, TrainConfig, TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.corpus.document import Document, read_lines
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.embed import mean_pooled
 from langadapt.evaluate.retrieval import embedding_variance, lexical_retrieval, retrieval_accuracy
 from langadapt.model.build import build_model, load_model
+from langadapt.model.config import ModelConfig
+from langadapt.train.config import CCPConfig, TrainConfig, TrainJobConfig
 from langadapt.train.contrastive import ContextPairs, ContrastiveContext
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train

@@ -14,11 +14,13 @@ import pandas as pd
 import pytest
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
-from langadapt.config import ModelConfig, TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.data.sib200 import read_topics
 from langadapt.errors import LangadaptError
 from langadapt.model.build import build_model, save_model
+from langadapt.model.config import ModelConfig
 from langadapt.train.classify import accuracy, encode, pseudo_labels, read_task
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.vocab.tokenizer import load_tokenizer, train_bpe
 

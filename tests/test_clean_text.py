@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from langadapt.cli import app
-from langadapt.config import CurationConfig
+from langadapt.corpus.config import CurationConfig
 from langadapt.corpus.curation import curate
 
 # language → (NTREX-128 file code, UDHR file code)

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from langadapt.config import TrainJobConfig, load_config, parse_config
+from langadapt.config import load_config, parse_config
 from langadapt.corpus.document import read_parallel
 from langadapt.data.codeswitch import code_switch, induce_dictionary, restore_streams, words
 from langadapt.errors import LangadaptError
 from langadapt.model.build import build_model
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import _sampler, prepare_data, run_train_job
 from langadapt.train.loop import make_accelerator
 from langadapt.train.objectives import masked_lm

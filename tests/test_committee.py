@@ -3,11 +3,11 @@
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from langadapt.config import ModelConfig
 from langadapt.data.labelled import encode_texts, in_order
 from langadapt.data.sib200 import read_topics
 from langadapt.evaluate.committee import Committee, parameter_count
 from langadapt.model.build import build_model
+from langadapt.model.config import ModelConfig
 from langadapt.train.classify import accuracy
 from langadapt.vocab.tokenizer import end_of_text, train_bpe
 

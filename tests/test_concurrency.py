@@ -26,7 +26,7 @@ from langadapt.experiment.stages import Stage, run_stages
 out, cache, name, log = sys.argv[1:]
 
 def stage(label):
-    def compute(folder):
+    def compute(inputs, folder):
         with open(log, "a") as handle:
             handle.write(f"{label} {name}\\n")
         time.sleep(1.5)  # long enough for the other process to arrive while it computes
@@ -35,7 +35,7 @@ def stage(label):
 
 run = Run(ExperimentConfig(name=name, output_dir=out))
 run_stages([Stage("corpus", "corpus", stage("c"), settings={"a": 1}),
-            Stage("vocab", "vocab", stage("v"), ("corpus",), settings={"b": 2})], run, Path(cache))
+            Stage("vocab", "vocab", stage("v"), {"corpus": "corpus"}, settings={"b": 2})], run, Path(cache))
 run.finish()
 """
 

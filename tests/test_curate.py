@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from langadapt.config import CurateConfig
+from langadapt.corpus.config import CurateConfig
 from langadapt.corpus.curate import curate, exact_dedup, near_dedup, split_heldout
 from langadapt.corpus.document import Document
 from langadapt.errors import LangadaptError

@@ -8,11 +8,13 @@ import json
 import pytest
 import yaml
 
-from langadapt.config import CurationConfig, ExperimentConfig, TrainJobConfig, load_config
+from langadapt.config import ExperimentConfig, load_config
 from langadapt.corpus import curate as thin
+from langadapt.corpus.config import CurationConfig
 from langadapt.corpus.curation import curate, curate_documents
 from langadapt.corpus.document import Document, read_corpus
 from langadapt.errors import LangadaptError
+from langadapt.train.config import TrainJobConfig
 
 FILES = {"ces_Latn": "newstest2019-ref.ces.txt", "pol_Latn": "newstest2019-ref.pol.txt"}
 
@@ -70,12 +72,12 @@ def test_a_training_job_reads_a_curated_source(datatrove_corpus, tmp_path):
 
 
 def test_an_experiment_reads_a_curated_corpus_with_its_held_out_split(datatrove_corpus, tmp_path):
-    from langadapt.experiment.pipeline import _read_corpus
+    from langadapt.experiment.corpus_text import read_corpus
 
     cfg = ExperimentConfig.model_validate({
         "languages": {"source": ["ces_Latn"], "target": "pol_Latn"},
         "corpus": {"source": "curated", "files": [str(datatrove_corpus)]}})
-    result = thin.curate(cfg.curate, _read_corpus(cfg), cfg.languages.all, tmp_path / "corpus", cfg.seed)
+    result = thin.curate(cfg.curate, read_corpus(cfg), cfg.languages.all, tmp_path / "corpus", cfg.seed)
     assert {d.id for d in result.heldout} == {d.id for d in read_corpus(datatrove_corpus, "heldout")}
     assert len(result.train) >= 0.9 * len(list(read_corpus(datatrove_corpus, "train")))
 

@@ -14,8 +14,8 @@ from datatrove.executor import LocalPipelineExecutor
 from typer.testing import CliRunner
 
 from langadapt.cli import app
-from langadapt.config import CurationConfig
 from langadapt.corpus.blocks import Rehydrate
+from langadapt.corpus.config import CurationConfig
 from langadapt.corpus.curation import curate
 from langadapt.corpus.lid import make_backend
 from langadapt.corpus.readers import make_reader

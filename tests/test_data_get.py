@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from langadapt.cli import app
-from langadapt.config import TrainJobConfig, load_config
+from langadapt.config import load_config
 from langadapt.data.public import SETS, data_home, get, missing_data
 from langadapt.errors import LangadaptError
+from langadapt.train.config import TrainJobConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "codeswitch-restore.yaml"  # ntrex128: English source and Swahili

@@ -12,12 +12,13 @@ import torch
 import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from langadapt.config import ModelConfig, TrainJobConfig, load_config
+from langadapt.config import load_config
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
 from langadapt.model.build import build_model, save_model
+from langadapt.model.config import ModelConfig
+from langadapt.train.config import DistillConfig, TrainJobConfig
 from langadapt.train.distill import MiniLM, build_minilm, captured, check_tokenizers, last_attention, relation_logits
-from langadapt.train.distill_config import DistillConfig
 from langadapt.train.job import run_train_job
 from langadapt.vocab.tokenizer import end_of_text
 

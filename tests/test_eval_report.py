@@ -16,7 +16,8 @@ from langadapt.cli import app
 from langadapt.config import parse_config
 from langadapt.evaluate.transfer import transfer_matrix
 from langadapt.experiment.pipeline import run_experiment
-from langadapt.report import bpb_table, delta_table, figures, loss_logs, metric_table, tokenizer_table
+from langadapt.report.figures import figures
+from langadapt.report.tables import bpb_table, delta_table, loss_logs, metric_table, tokenizer_table
 
 CHROMIUM = Path("/usr/bin/chromium")
 

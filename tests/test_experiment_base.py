@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from test_pipeline import TINY
 
-from langadapt.config import ModelConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.experiment.pipeline import run_experiment
 from langadapt.model.build import build_model, save_model
+from langadapt.model.config import ModelConfig
 from langadapt.vocab.tokenizer import train_bpe
 
 METHODS = ["full", "layra", "embeddings+layra"]

@@ -11,13 +11,15 @@ import pytest
 from typer.testing import CliRunner
 
 from langadapt.cli import app
-from langadapt.config import ExperimentConfig, TrainJobConfig, read_yaml
+from langadapt.config import ExperimentConfig
+from langadapt.config_file import read_yaml
 from langadapt.corpus.document import Document, read_lines
 from langadapt.corpus.sources import read_text_corpus
 from langadapt.errors import LangadaptError
-from langadapt.experiment.pipeline import adaptation_documents
+from langadapt.experiment.adaptation import adaptation_documents
 from langadapt.experiment.sweep import expand_runs
-from langadapt.train.job import within_budget
+from langadapt.train.config import TrainJobConfig
+from langadapt.train.job_data import within_budget
 
 
 def test_config_variables_take_the_environment_or_their_default(tmp_path, monkeypatch):

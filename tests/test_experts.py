@@ -6,13 +6,16 @@ import pytest
 import torch
 import yaml
 
-from langadapt.config import LoraConfig, ModelConfig, TrainConfig, TrainJobConfig, load_config
+from langadapt.config import load_config
 from langadapt.data.mixing import add_control_tokens, control_token, with_control_tokens
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
-from langadapt.model.adapters import export, route_by_language
+from langadapt.model.adapters import export
 from langadapt.model.build import build_model, load_model, save_model
+from langadapt.model.config import LoraConfig, ModelConfig
+from langadapt.model.experts import route_by_language
 from langadapt.registry import ADAPTERS
+from langadapt.train.config import TrainConfig, TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import train
 from langadapt.train.objectives import causal_lm

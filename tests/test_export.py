@@ -141,7 +141,7 @@ def _layra_adapter(polish, tmp_path):
 
 
 def _lora_config():
-    from langadapt.config import LoraConfig
+    from langadapt.model.config import LoraConfig
 
     return LoraConfig(r=4, alpha=8, edge_layers=1)
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from langadapt.config import ModelConfig, TrainConfig, TrainJobConfig
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
 from langadapt.model.build import build_model, save_model
+from langadapt.model.config import ModelConfig
+from langadapt.train.config import TrainConfig, TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train
 from langadapt.vocab.tokenizer import EOS

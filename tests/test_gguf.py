@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from langadapt.config import LoraConfig, ModelConfig, TrainConfig
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.model.adapters import trainable_parameters
 from langadapt.model.base import import_base
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import read_card
+from langadapt.model.config import LoraConfig, ModelConfig
 from langadapt.model.gguf_writer import export_gguf
 from langadapt.registry import ADAPTERS
+from langadapt.train.config import TrainConfig
 from langadapt.train.loop import train
 from langadapt.vocab.tokenizer import end_of_text, train_bpe
 

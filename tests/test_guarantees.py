@@ -21,11 +21,13 @@ import yaml
 from typer.testing import CliRunner
 
 from langadapt.cli import app
-from langadapt.config import CorpusConfig, ExperimentConfig, TrainJobConfig, load_config
+from langadapt.config import ExperimentConfig, load_config
+from langadapt.corpus.config import CorpusConfig
 from langadapt.corpus.document import read_lines
 from langadapt.data.packing import pack
 from langadapt.errors import LangadaptError
 from langadapt.lock import hold, lock_path
+from langadapt.train.config import TrainJobConfig
 from langadapt.vocab.tokenizer import EOS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,10 +5,10 @@ import json
 import torch
 import yaml
 
-from langadapt.config import ModelConfig
 from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.evaluate.harness import run_harness, write_bpb_task
 from langadapt.model.build import build_gpt2, load_model, save_model
+from langadapt.model.config import ModelConfig
 from langadapt.vocab.tokenizer import EOS
 
 

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from tiny_models import tiny_model
 from transformers import LlamaForCausalLM
 
-from langadapt.config import LoraConfig
 from langadapt.model import head
+from langadapt.model.config import LoraConfig
 from langadapt.model.head import causal_loss, output_layer
 from langadapt.registry import ADAPTERS
 

@@ -10,14 +10,16 @@ import pytest
 import torch
 import yaml
 
-from langadapt.config import ModelConfig, TrainConfig, TrainJobConfig, load_config
+from langadapt.config import load_config
+from langadapt.data.config import ProbeSetConfig
 from langadapt.data.injection import InjectingSampler, random_canaries, read_inserts, read_probe_set
 from langadapt.data.packing import BlockSampler, pack
-from langadapt.data.probe_config import ProbeSetConfig
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.memorisation import probe_metrics
 from langadapt.model.build import build_model
-from langadapt.report import report_run
+from langadapt.model.config import ModelConfig
+from langadapt.report.page import report_run
+from langadapt.train.config import TrainConfig, TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train
 from langadapt.vocab.tokenizer import end_of_text

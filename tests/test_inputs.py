@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from langadapt import config as schemas
 from langadapt.cli import app
-from langadapt.config import Section, parse_config
+from langadapt.config import parse_config
+from langadapt.corpus.config import CurationConfig, CurationInput
+from langadapt.data.config import DataConfig, SourceConfig
 from langadapt.errors import LangadaptError
+from langadapt.model.config import BaseModelConfig
 from langadapt.paths import (
     CODE,
     CORPUS,
@@ -32,15 +34,17 @@ from langadapt.paths import (
     OutputKind,
     path_fields,
 )
+from langadapt.schema import Section
+from langadapt.train.config import TrainJobConfig
 
 SAMPLE = {"name": "s", "format": "sample", "languages": ["hsb_Latn"]}
 REQUIRED = {  # the least each schema needs besides the key under test
-    schemas.CurationInput: {"format": "jsonl", "path": "{valid}"},
-    schemas.CurationConfig: {"languages": ["hsb_Latn"], "inputs": [{"format": "jsonl", "path": "{valid}"}]},
-    schemas.SourceConfig: {"name": "s"},
-    schemas.DataConfig: {"sources": [SAMPLE]},
-    schemas.TrainJobConfig: {"name": "job", "data": {"sources": [SAMPLE]}},
-    schemas.BaseModelConfig: {},
+    CurationInput: {"format": "jsonl", "path": "{valid}"},
+    CurationConfig: {"languages": ["hsb_Latn"], "inputs": [{"format": "jsonl", "path": "{valid}"}]},
+    SourceConfig: {"name": "s"},
+    DataConfig: {"sources": [SAMPLE]},
+    TrainJobConfig: {"name": "job", "data": {"sources": [SAMPLE]}},
+    BaseModelConfig: {},
 }
 
 
@@ -171,8 +175,8 @@ def test_each_bad_path_is_named_with_its_key_and_a_fix(schema, key, chosen, kind
 
 def test_a_gguf_file_that_is_not_in_the_folder_is_named(tmp_path):
     (tmp_path / "model.Q4_0.gguf").write_bytes(b"GGUF")
-    for schema, data in ((schemas.BaseModelConfig, {"model": str(tmp_path)}),
-                         (schemas.TrainJobConfig, {**REQUIRED[schemas.TrainJobConfig], "init_from": str(tmp_path)})):
+    for schema, data in ((BaseModelConfig, {"model": str(tmp_path)}),
+                         (TrainJobConfig, {**REQUIRED[TrainJobConfig], "init_from": str(tmp_path)})):
         with pytest.raises(LangadaptError, match=r"has no GGUF file 'model.Q8_0.gguf'.*model.Q4_0.gguf"):
             parse_config({**data, "gguf_file": "model.Q8_0.gguf"}, "x.yaml", schema)
 
@@ -186,10 +190,10 @@ def test_a_truncated_safetensors_file_is_refused_by_name(tmp_path):
     data = (tmp_path / "model.safetensors").read_bytes()
     (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(LangadaptError, match=r"model.safetensors is corrupted: it is truncated"):
-        parse_config({"model": str(tmp_path)}, "x.yaml", schemas.BaseModelConfig)
+        parse_config({"model": str(tmp_path)}, "x.yaml", BaseModelConfig)
     (tmp_path / "model.safetensors").write_bytes(b"\xff" * 100)
     with pytest.raises(LangadaptError, match=r"model.safetensors is corrupted"):
-        parse_config({"model": str(tmp_path)}, "x.yaml", schemas.BaseModelConfig)
+        parse_config({"model": str(tmp_path)}, "x.yaml", BaseModelConfig)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,8 +18,10 @@ import pytest
 import torch
 import yaml
 
-from langadapt.config import CurationConfig, TrainJobConfig, load_config
+from langadapt.config import load_config
+from langadapt.corpus.config import CurationConfig
 from langadapt.corpus.curation import curate
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint
 

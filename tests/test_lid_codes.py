@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from langadapt.config import CurationConfig
 from langadapt.corpus import curate as thin
+from langadapt.corpus.config import CurationConfig
 from langadapt.corpus.curation import curate
 from langadapt.corpus.document import Document
 from langadapt.corpus.lid import make_backend, model_label

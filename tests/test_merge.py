@@ -6,11 +6,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from langadapt.config import LoraConfig, ModelConfig
 from langadapt.errors import LangadaptError
 from langadapt.model.adapters import export, save_peft_adapter
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
+from langadapt.model.config import LoraConfig, ModelConfig
 from langadapt.model.merge import merge_adapters
 from langadapt.registry import ADAPTERS
 from langadapt.vocab.tokenizer import train_bpe

@@ -18,14 +18,16 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from langadapt.config import ModelConfig, TrainConfig, TrainJobConfig, load_config
+from langadapt.config import load_config
 from langadapt.data.mixing import control_token
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.evaluate.bpb import bits_per_byte
-from langadapt.model.adapters import route_by_language
 from langadapt.model.build import build_model, save_model
 from langadapt.model.card import ModelCard, read_card
+from langadapt.model.config import ModelConfig
+from langadapt.model.experts import route_by_language
 from langadapt.registry import ADAPTERS, stages
+from langadapt.train.config import TrainConfig, TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train
 from langadapt.vocab.expand import expand_bpe

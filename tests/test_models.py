@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from langadapt.config import ModelConfig, TrainConfig
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.model.build import build_model, load_model, save_model
+from langadapt.model.config import ModelConfig
+from langadapt.train.config import TrainConfig
 from langadapt.train.loop import train
 from langadapt.vocab.tokenizer import EOS, byte_tokenizer, train_bpe
 

@@ -10,10 +10,11 @@ import copy
 import pytest
 import torch
 
-from langadapt.config import LoraConfig, ModelConfig, TrainConfig
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.model.build import build_model
+from langadapt.model.config import LoraConfig, ModelConfig
 from langadapt.registry import ADAPTERS
+from langadapt.train.config import TrainConfig
 from langadapt.train.loop import train
 from langadapt.vocab.tokenizer import EOS
 

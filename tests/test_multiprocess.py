@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from langadapt.config import TrainJobConfig, load_config
+from langadapt.config import load_config
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
 
 ROOT = Path(__file__).resolve().parents[1]

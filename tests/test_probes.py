@@ -6,7 +6,6 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from langadapt.config import ModelConfig
 from langadapt.corpus.document import read_parallel
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.embed import hidden_states
@@ -14,6 +13,7 @@ from langadapt.evaluate.probes import ProbeTask, read_conllu
 from langadapt.evaluate.retrieval import retrieval_accuracy
 from langadapt.evaluate.translation import translate, translation_scores
 from langadapt.model.build import build_model
+from langadapt.model.config import ModelConfig
 from langadapt.registry import PROBES
 from langadapt.vocab.tokenizer import EOS
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from langadapt.config import parse_config, read_yaml
+from langadapt.config import parse_config
+from langadapt.config_file import read_yaml
 from langadapt.experiment.pipeline import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]

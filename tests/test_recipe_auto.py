@@ -9,12 +9,13 @@ import pytest
 import torch
 from test_pipeline import TINY
 
-from langadapt.config import ModelConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.corpus.document import read_documents
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.experiment.pipeline import run_experiment
 from langadapt.model.build import build_model, load_model, save_model
+from langadapt.model.config import ModelConfig
 from langadapt.vocab.expand import expand_continued
 from langadapt.vocab.init import initialise
 from langadapt.vocab.select import Choice, dev_ids, short_adaptation

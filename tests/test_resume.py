@@ -13,10 +13,12 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from langadapt.config import ModelConfig, TrainConfig, TrainJobConfig, load_config
+from langadapt.config import load_config
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
 from langadapt.model.build import build_model
+from langadapt.model.config import ModelConfig
+from langadapt.train.config import TrainConfig, TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train
 from langadapt.vocab.tokenizer import EOS

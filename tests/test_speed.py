@@ -6,9 +6,9 @@ import copy
 import pytest
 import torch
 
-from langadapt.config import ModelConfig
 from langadapt.evaluate.speed import generation_speed, greedy, tokens_per_sentence
 from langadapt.model.build import build_model
+from langadapt.model.config import ModelConfig
 from langadapt.vocab.expand import expand_continued
 from langadapt.vocab.init import initialise
 from langadapt.vocab.tokenizer import end_of_text

@@ -18,11 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 from langadapt.cli import app
-from langadapt.config import TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.errors import LangadaptError
 from langadapt.experiment.launch import waves
 from langadapt.experiment.sweep import expand_runs
 from langadapt.kinds import kind_of
+from langadapt.train.config import TrainJobConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from langadapt.config import CurationConfig, load_curation_config
+from langadapt.config import load_curation_config
 from langadapt.corpus.check import QUALITY, check_table, check_thresholds, cross_domain, pipeline_removes
+from langadapt.corpus.config import CurationConfig
 from langadapt.corpus.lid import Py3LangId
 from langadapt.corpus.thresholds import (
     MIN_STOP_WORDS,

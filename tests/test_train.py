@@ -1,10 +1,11 @@
 import torch
 
-from langadapt.config import LoraConfig, ModelConfig, TrainConfig
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.model.adapters import trainable_parameters
 from langadapt.model.build import build_gpt2, load_model, save_model
+from langadapt.model.config import LoraConfig, ModelConfig
 from langadapt.registry import ADAPTERS
+from langadapt.train.config import TrainConfig
 from langadapt.train.loop import train
 from langadapt.vocab.init import resize_and_init
 from langadapt.vocab.tokenizer import EOS

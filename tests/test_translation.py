@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from langadapt.cli import app
-from langadapt.config import ModelConfig, TrainJobConfig, parse_config
+from langadapt.config import parse_config
 from langadapt.data.backtranslation import ORIGIN, backtranslation_streams
 from langadapt.data.translation import read_sib200
 from langadapt.errors import LangadaptError
@@ -18,7 +18,9 @@ from langadapt.evaluate.suite import build_request, evaluate
 from langadapt.evaluate.translation import prompt_for, translate, translation_scores
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
-from langadapt.report import translation_table
+from langadapt.model.config import ModelConfig
+from langadapt.report.tables import translation_table
+from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import _sampler, prepare_data, run_train_job
 from langadapt.train.loop import make_accelerator
 from langadapt.vocab.tokenizer import load_tokenizer, train_bpe

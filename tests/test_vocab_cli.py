@@ -10,8 +10,8 @@ from transformers import AutoModelForCausalLM
 from typer.testing import CliRunner
 
 from langadapt.cli import app
-from langadapt.config import ModelConfig
 from langadapt.model.build import build_gpt2, save_model
+from langadapt.model.config import ModelConfig
 from langadapt.vocab.tokenizer import load_tokenizer, train_bpe
 
 LANGS = ["ces_Latn", "pol_Latn", "hsb_Latn"]

@@ -6,12 +6,14 @@ import copy
 import pytest
 import torch
 
-from langadapt.config import ExperimentConfig, LoraConfig, ModelConfig, TrainConfig
+from langadapt.config import ExperimentConfig
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
 from langadapt.model.adapters import export, trainable_parameters
 from langadapt.model.build import build_model, load_model, save_model
+from langadapt.model.config import LoraConfig, ModelConfig
 from langadapt.registry import ADAPTERS
+from langadapt.train.config import TrainConfig
 from langadapt.train.loop import train
 from langadapt.vocab.factorise import low_rank_basis
 from langadapt.vocab.init import resize_and_init

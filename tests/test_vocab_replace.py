@@ -4,8 +4,8 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from langadapt.config import VocabConfig
 from langadapt.registry import INITIALISERS
+from langadapt.vocab.config import VocabConfig
 from langadapt.vocab.expand import replace_tokenizer
 from langadapt.vocab.init import initialise
 from langadapt.vocab.stage import init_context

@@ -81,10 +81,11 @@ def adapt(model: PreTrainedModel, method: str, tokens, blocks: torch.Tensor, new
           log_dir: Path) -> Adapted:
     """Adapt `model` with `method` as `langadapt train` does: each stage trained STEPS steps on `tokens`
     (a packed id stream) and exported to a stock model before the next; the losses are on `blocks`."""
-    from langadapt.config import LoraConfig, TrainConfig
     from langadapt.data.packing import BlockSampler
     from langadapt.model.adapters import export
+    from langadapt.model.config import LoraConfig
     from langadapt.registry import ADAPTERS, stages
+    from langadapt.train.config import TrainConfig
     from langadapt.train.loop import train
 
     before = loss(model, blocks)

@@ -76,7 +76,7 @@ def _run_all(runs: list, dry_run: bool = False, overwrite: bool = False, workers
     from langadapt.experiment.compare import write_comparison
     from langadapt.experiment.launch import compute_run, run_local, run_state, submit_slurm
     from langadapt.experiment.pipeline import stage_plan
-    from langadapt.report import report_run
+    from langadapt.report.page import report_run
 
     plan = [(run, run_state(run.config, overwrite)) for run in runs]
     for run, state in plan:
@@ -159,7 +159,7 @@ def run(
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="A finished run folder (holds results.parquet).")) -> None:
     """Rebuild and print a run's report from its results table."""
-    from langadapt.report import report_run
+    from langadapt.report.page import report_run
 
     def action():
         check_path(run_dir, FOLDER, "RUN_DIR")
@@ -235,8 +235,9 @@ def train_job(config: Path = typer.Argument(..., help="Training YAML, e.g. examp
 
     Several processes: `accelerate launch --num_processes 2 -m langadapt.cli train JOB.yaml`.
     """
-    from langadapt.config import TrainJobConfig, parse_config
+    from langadapt.config import parse_config
     from langadapt.kinds import read_kind
+    from langadapt.train.config import TrainJobConfig
     from langadapt.train.job import run_train_job
     from langadapt.train.loop import process_state
 
@@ -315,7 +316,8 @@ def eval_(
     import pandas as pd
 
     from langadapt.evaluate.suite import build_request, evaluate
-    from langadapt.report import markdown_table, report_run
+    from langadapt.report.page import report_run
+    from langadapt.report.tables import markdown_table
 
     def action():
         request = build_request(text, stride, sib200, probe_train, _listed(probe_test), pos, retrieval, translate,
@@ -377,7 +379,7 @@ def vocab(config: Path = typer.Argument(..., help="Experiment YAML; its language
     from langadapt.config import parse_config
     from langadapt.experiment.pipeline import run_vocab
     from langadapt.kinds import read_kind
-    from langadapt.report import report_run
+    from langadapt.report.page import report_run
 
     def action():
         started = time.perf_counter()

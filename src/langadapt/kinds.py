@@ -18,8 +18,12 @@ import difflib
 from functools import cache
 from pathlib import Path
 
-from langadapt.config import CurationConfig, ExperimentConfig, Section, TrainJobConfig, read_yaml
+from langadapt.config import ExperimentConfig
+from langadapt.config_file import read_yaml
+from langadapt.corpus.config import CurationConfig
 from langadapt.errors import LangadaptError
+from langadapt.schema import Section
+from langadapt.train.config import TrainJobConfig
 
 SCHEMAS: dict[str, type[Section]] = {schema.kind: schema for schema in (ExperimentConfig, TrainJobConfig,
                                                                         CurationConfig)}

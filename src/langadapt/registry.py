@@ -67,7 +67,7 @@ ADAPTERS = Registry("adaptation method", {
     "embeddings": "langadapt.model.adapters:embeddings_new_rows",
     "embeddings-factorised": "langadapt.model.adapters:embeddings_factorised",
     "embeddings-all": "langadapt.model.adapters:embeddings_all_rows",
-    "experts": "langadapt.model.adapters:experts",
+    "experts": "langadapt.model.experts:experts",
 })
 
 # (model config, tokenizer) → a freshly initialised model (`model.arch`).

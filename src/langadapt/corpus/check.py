@@ -20,8 +20,8 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from langadapt.config import CurationConfig
 from langadapt.corpus.blocks import LanguageFilters, LanguageIdFilter
+from langadapt.corpus.config import CurationConfig
 from langadapt.corpus.curation import apply_overrides, language_thresholds, reference_text
 from langadapt.corpus.lid import LidBackend, make_backend
 from langadapt.corpus.thresholds import (

@@ -18,8 +18,8 @@ from pathlib import Path
 from datasketch import MinHash, MinHashLSH
 
 from langadapt.atomic import write_json, write_jsonl
-from langadapt.config import CurateConfig
 from langadapt.corpus import lid
+from langadapt.corpus.config import CurateConfig
 from langadapt.corpus.document import Document, write_corpus
 from langadapt.errors import LangadaptError
 from langadapt.languages import equivalent, parse_label

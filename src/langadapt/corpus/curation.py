@@ -45,7 +45,7 @@ from datatrove.pipeline.writers import JsonlWriter
 from datatrove.utils.hashing import HashConfig
 
 from langadapt.atomic import write_json, write_jsonl, write_text
-from langadapt.config import CurateConfig, CurationConfig, parse_config
+from langadapt.config_file import validate
 from langadapt.corpus.blocks import (
     ClusterSize,
     ExactCounts,
@@ -55,6 +55,7 @@ from langadapt.corpus.blocks import (
     Rehydrate,
     normalised_text,
 )
+from langadapt.corpus.config import CurateConfig, CurationConfig
 from langadapt.corpus.curate import CurateResult, decontaminate, id_bucket
 from langadapt.corpus.document import Document, read_corpus, write_corpus
 from langadapt.corpus.executors import Stage, chain, run_chain, write_slurm_scripts
@@ -304,7 +305,7 @@ def removal_table(stats: dict) -> str:
 def _pipeline(cfg: CurateConfig, train: list[Document], languages: list[str], work: Path) -> CurationConfig:
     """The datatrove pipeline of an experiment's curate stage, over its training documents."""
     write_jsonl(work / "input.jsonl", ({"id": d.id, "text": d.text, "lang": d.lang, **d.metadata} for d in train))
-    return parse_config({
+    return validate({
         **cfg.datatrove.model_dump(), "name": "corpus", "output_dir": work, "languages": languages,
         "heldout_fraction": 0, "inputs": [{"format": "jsonl", "path": work / "input.jsonl"}]},
         str(work), CurationConfig)

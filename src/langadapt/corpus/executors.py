@@ -15,7 +15,7 @@ from datatrove.executor import LocalPipelineExecutor, SlurmPipelineExecutor
 from datatrove.executor.base import PipelineExecutor
 
 from langadapt.atomic import write_text
-from langadapt.config import CurationExecutor
+from langadapt.corpus.config import CurationExecutor
 from langadapt.registry import EXECUTORS
 
 

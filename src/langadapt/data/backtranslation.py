@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from langadapt.atomic import write_text
-from langadapt.config import SourceConfig
 from langadapt.corpus.document import Document, read_lines
+from langadapt.data.config import SourceConfig
 from langadapt.data.translation import fill, pair_documents, stream_weights
 
 ORIGIN = "back-translation"

@@ -22,8 +22,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from langadapt.config import SourceConfig
 from langadapt.corpus.document import Document
+from langadapt.data.config import SourceConfig
 from langadapt.data.translation import TARGET_SEPARATOR, language_name, read_aligned
 
 WORD = re.compile(r"\w+", re.UNICODE)

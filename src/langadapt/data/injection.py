@@ -1,6 +1,6 @@
 """Probe sets injected into pretraining ("Train Once, Answer All"): many experiments in one run.
 
-Each probe set (a `probes:` entry, data/probe_config.py) is read from its file into the texts it
+Each probe set (a `probes:` entry, data/config.py) is read from its file into the texts it
 injects and the items it is scored on (evaluate/memorisation.py):
 
 - **canary** — `prefix<TAB>secret` lines: the text `prefix secret` is injected; the secret is
@@ -32,8 +32,8 @@ from tokenizers import Tokenizer
 
 from langadapt.atomic import write_jsonl
 from langadapt.corpus.document import read_utf8
+from langadapt.data.config import ProbeSetConfig
 from langadapt.data.packing import Batch
-from langadapt.data.probe_config import ProbeSetConfig
 from langadapt.errors import LangadaptError
 
 
@@ -80,7 +80,7 @@ def read_probe_set(cfg: ProbeSetConfig) -> ProbeSet:
     lines = [(number, line) for number, line in enumerate(read_utf8(path).splitlines(), 1) if line.strip()]
     if not lines:
         raise LangadaptError(f"probe set {cfg.name!r}: the file has no items", where=str(path),
-                             fix="write one item per line (see data/probe_config.py for each kind's format).")
+                             fix="write one item per line (see data/config.py for each kind's format).")
     if cfg.kind == "heldout":
         texts = [line for _, line in lines]
         if len(texts) < 2:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from langadapt.config import SourceConfig, TranslationConfig
 from langadapt.corpus.document import Document, read_lines, read_parallel
 from langadapt.data import sib200
+from langadapt.data.config import SourceConfig, TranslationConfig
 
 TARGET_SEPARATOR = " "  # between the filled template and the target: a word boundary for BPE tokenizers
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from langadapt.atomic import write_with
-from langadapt.report import Section, render
+from langadapt.report.page import Section, render
 
 SKIPPED_METRICS = {"bytes_per_token", "train_bytes"}  # kept in the table, not compared in the report
 

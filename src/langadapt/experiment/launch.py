@@ -18,11 +18,11 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from langadapt.config import Section
 from langadapt.errors import LangadaptError
 from langadapt.experiment.run_folder import read_manifest
 from langadapt.experiment.sweep import SweepRun
 from langadapt.provenance import changes, check_inputs, different_run
+from langadapt.schema import Section
 
 
 def run_state(cfg: Section, overwrite: bool = False) -> str:
@@ -64,10 +64,10 @@ def run_state(cfg: Section, overwrite: bool = False) -> str:
 def _inputs_of(cfg: Section) -> list[Path]:
     """The input files a run of `cfg` reads (imported late: training pulls in torch)."""
     if cfg.kind == "train":
-        from langadapt.train.job import input_files
+        from langadapt.train.job_data import input_files
 
         return input_files(cfg)
-    from langadapt.experiment.pipeline import input_files
+    from langadapt.experiment.corpus_text import input_files
 
     return input_files(cfg)
 

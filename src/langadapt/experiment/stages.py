@@ -27,7 +27,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from langadapt import __version__
@@ -40,15 +40,32 @@ log = logging.getLogger("langadapt")
 
 @dataclass
 class Stage:
-    """One step of an experiment: a function that fills `folder` (inside the run) from the
-    folders of the stages named in `after`."""
+    """One step of an experiment: `run(inputs, out)` fills its `folder` (inside the run) from its
+    inputs, the folders of the stages `inputs` names ({"corpus": "curate"}: the curate stage's
+    folder, passed as `inputs["corpus"]`). What a stage reads is thus declared once, and the
+    runner derives the order checks and the cache keys from it."""
 
     name: str
     folder: str
-    run: Callable[[Path], object]
-    after: tuple[str, ...] = ()
+    run: Callable[[dict[str, Path], Path], object]
+    inputs: dict[str, str] = field(default_factory=dict)
     settings: dict | None = None  # given: the stage is cached under a key of these and its inputs' keys
     resumable: bool = False
+
+    @property
+    def after(self) -> tuple[str, ...]:
+        """The stages this one reads, each once."""
+        return tuple(dict.fromkeys(self.inputs.values()))
+
+
+def inputs_of(stages: list[Stage], name: str, folder: Path) -> dict[str, Path]:
+    """The input folders stage `name` receives in the run folder `folder`."""
+    folders = {stage.name: stage.folder for stage in stages}
+    stage = next(stage for stage in stages if stage.name == name)
+    missing = [source for source in stage.inputs.values() if source not in folders]
+    if missing:
+        raise ValueError(f"stage {name!r} reads {', '.join(missing)}, which the stage list does not have")
+    return {key: Path(folder) / folders[source] for key, source in stage.inputs.items()}
 
 
 def stage_key(settings: dict, data: Iterable[bytes] = ()) -> str:
@@ -121,20 +138,22 @@ def plan(stages: list[Stage], cache_dir: Path, done: Iterable[str] = ()) -> dict
 def run_stages(stages: list[Stage], run: Run, cache_dir: Path) -> None:
     """Run every stage not yet finished in `run`, reusing cached ones; record each in the manifest."""
     keys = stage_keys(stages)
+    for stage in stages:  # a stage reading one the list lacks fails here, before any work
+        inputs_of(stages, stage.name, run.dir)
     finished = run.manifest.setdefault("stages", {})
     for stage in stages:
         if stage.name in finished:
             continue
         key, started = keys[stage.name], time.perf_counter()
         with key_lock(cache_dir, stage.name, key) if key else contextlib.nullcontext():
-            _reuse_or_compute(stage, run, cache_dir, key)
+            _reuse_or_compute(stage, inputs_of(stages, stage.name, run.dir), run, cache_dir, key)
         finished[stage.name] = key or "done"
         # Wall seconds per stage (a resumed stage counts only its last part): where a run's time goes.
         run.manifest.setdefault("seconds", {})[stage.name] = round(time.perf_counter() - started, 1)
         run.save_manifest()
 
 
-def _reuse_or_compute(stage: Stage, run: Run, cache_dir: Path, key: str | None) -> None:
+def _reuse_or_compute(stage: Stage, inputs: dict[str, Path], run: Run, cache_dir: Path, key: str | None) -> None:
     out = run.dir / stage.folder
     reused = cached(cache_dir, stage.name, key) if key else None
     if reused is not None:
@@ -146,6 +165,6 @@ def _reuse_or_compute(stage: Stage, run: Run, cache_dir: Path, key: str | None) 
     if not stage.resumable:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    stage.run(out)
+    stage.run(inputs, out)
     if key is not None:
         publish(cache_dir, stage.name, key, out)

@@ -44,10 +44,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from langadapt.config import Section, parse_config, read_yaml
+from langadapt.config import parse_config
+from langadapt.config_file import read_yaml
 from langadapt.errors import LangadaptError
 from langadapt.kinds import schema_of
 from langadapt.paths import pending
+from langadapt.schema import Section
 
 SIBLING = re.compile(r"\$\{runs\.([^}]*)\}")  # ${runs.NAME}: the folder of a sibling run
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")

@@ -27,8 +27,8 @@ from transformers import (
 )
 
 from langadapt.atomic import write_folder
-from langadapt.config import ModelConfig
 from langadapt.model.card import ModelCard, write_card
+from langadapt.model.config import ModelConfig
 from langadapt.model.kind import model_kind
 from langadapt.paths import check_weights
 from langadapt.registry import ARCHITECTURES

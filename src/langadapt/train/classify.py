@@ -32,7 +32,6 @@ from tokenizers import Tokenizer
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, PreTrainedModel
 
 from langadapt.atomic import write_jsonl, write_with
-from langadapt.config import TaskConfig, TrainJobConfig
 from langadapt.corpus.document import read_lines
 from langadapt.data.labelled import (
     IGNORE,
@@ -52,6 +51,7 @@ from langadapt.model.base import check_base
 from langadapt.model.build import build_model, save_model
 from langadapt.model.card import ModelCard
 from langadapt.registry import ADAPTERS
+from langadapt.train.config import TaskConfig, TrainJobConfig
 from langadapt.train.loop import make_accelerator, process_share, train
 from langadapt.vocab.tokenizer import as_transformers, end_of_text, load_tokenizer, save_tokenizer, train_bpe
 
@@ -248,18 +248,6 @@ def self_train(cfg: TrainJobConfig, start: PreTrainedModel, gold: Labelled, toke
         return fit(cfg, copy.deepcopy(gold_model), both, tokenizer, pad_id, out), gold_model
     pretrained = fit(cfg, fresh, pseudo, tokenizer, pad_id, out / "stage2-pseudo")
     return fit(cfg, pretrained, gold, tokenizer, pad_id, out), gold_model
-
-
-def task_files(task: TaskConfig) -> list[Path]:
-    """The files a task job reads, whose hashes its manifest records (a rerun refuses changed ones)."""
-    if task.kind == "sequence":
-        languages = dict.fromkeys([task.train_language, *task.test_languages])
-        files = [Path(task.data) / language / f"{split}.tsv" for language in languages
-                 for split in ("train", "test") if split == "test" or language == task.train_language]
-    else:
-        files = [path for split in ("train", "test") for path in sorted(Path(task.data).glob(f"*-ud-{split}.conllu"))
-                 [:1]]  # the file read_pos reads
-    return files + [Path(path) for path in task.unlabelled] + ([Path(task.tokenizer)] if task.tokenizer else [])
 
 
 @dataclass

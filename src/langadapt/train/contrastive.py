@@ -21,12 +21,12 @@ from tokenizers import Tokenizer
 from torch import nn
 from transformers import PreTrainedModel
 
-from langadapt.config import CCPConfig
 from langadapt.corpus.document import Document
 from langadapt.data.labelled import IGNORE
 from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError
 from langadapt.registry import OBJECTIVES
+from langadapt.train.config import CCPConfig
 
 
 def sentences_of(doc: Document) -> list[str]:

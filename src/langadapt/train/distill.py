@@ -39,7 +39,7 @@ from transformers import PreTrainedModel
 
 from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError
-from langadapt.train.distill_config import DistillConfig
+from langadapt.train.config import DistillConfig
 
 GPT2_QKV = re.compile(r"(?:^|\.)h\.(\d+)\.attn\.c_attn$")
 LLAMA_ATTENTION = re.compile(r"(?:^|\.)layers\.(\d+)\.self_attn$")

@@ -28,11 +28,11 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_cosine_schedule_with_warmup
 
 from langadapt.atomic import write_jsonl, write_text
-from langadapt.config import TrainConfig
 from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError, os_cause
 from langadapt.paths import check_weights
 from langadapt.registry import OBJECTIVES
+from langadapt.train.config import TrainConfig
 from langadapt.train.objectives import Objective
 
 Batches = Callable[[], Batch]

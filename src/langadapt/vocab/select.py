@@ -26,10 +26,11 @@ import torch
 from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
-from langadapt.config import TrainConfig, VocabConfig
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.model.build import load_model
+from langadapt.train.config import TrainConfig
+from langadapt.vocab.config import VocabConfig
 from langadapt.vocab.expand import Expansion, expand_continued
 from langadapt.vocab.init import initialise
 from langadapt.vocab.stage import init_context

@@ -11,9 +11,9 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from langadapt.atomic import write_json
-from langadapt.config import VocabConfig
 from langadapt.errors import LangadaptError
 from langadapt.registry import NEEDS
+from langadapt.vocab.config import VocabConfig
 from langadapt.vocab.expand import Expansion, expand, expand_continued, replace_tokenizer
 from langadapt.vocab.metrics import expansion_metrics, measure, parity
 from langadapt.vocab.static import load_static, token_ids, train_static
