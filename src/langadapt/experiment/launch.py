@@ -4,7 +4,7 @@ as a Slurm job array submitted through `submitit`.
 Every run has its own folder, seeds and checkpoints, so the choice changes only the wall time,
 never a result. A run that reads a sibling's folder (`${runs.X}`, experiment/sweep.py) starts
 once that sibling has finished: runs go in waves, each wave the runs whose siblings are done
-(on Slurm: each wave's jobs wait for the jobs they read, `afterok`). Reused stages (the pretrained
+(on Slurm: each wave waits, `afterok`, for the jobs its runs read). Reused stages (the pretrained
 base) are published atomically, so runs that start at once simply both compute it and the first
 to finish wins.
 """
