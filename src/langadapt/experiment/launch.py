@@ -123,8 +123,8 @@ def run_local(plan: list[tuple[SweepRun, str]], workers: int) -> list[Path]:
 
 def submit_slurm(plan: list[tuple[SweepRun, str]], folder: Path, partition: str, time_min: int, cpus: int,
                  mem_gb: float) -> list[str]:
-    """Submit the runs as Slurm job arrays, one per wave, each job after the jobs of the runs it
-    reads (`afterok`); return the job ids. Rerun `langadapt run` when they are done: finished runs
+    """Submit the runs as Slurm job arrays, one per wave, each array after the jobs its runs read
+    (`afterok`); return the job ids. Rerun `langadapt run` when they are done: finished runs
     are reused and the comparison is written."""
     try:
         import submitit
