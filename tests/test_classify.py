@@ -133,3 +133,25 @@ def test_self_training_writes_pseudo_labels_with_the_gold_models_confidence(shar
     assert (out / "stage2-pseudo" / "final").is_dir() == (mode == "pretrain")
     results = pd.read_parquet(out / "results.parquet")
     assert set(results.run) == {"final", "gold-only"}
+
+
+def test_a_task_job_runs_through_the_job_runner_and_refuses_changed_data(shared, tmp_path):
+    """Like every training job: bad data leaves no folder; a finished job records its input hashes
+    and status, so a rerun on edited labelled data is refused, naming the file."""
+    folder = _sib_copy(shared, tmp_path)
+    train = folder / "kin_Latn" / "train.tsv"
+    lines = train.read_text(encoding="utf-8").splitlines()
+    train.write_text("\n".join(lines[:6]) + "\n", encoding="utf-8")  # too few: labels the test set has are missing
+    cfg = _job(tmp_path, {"kind": "sequence", "data": str(folder), "train_language": "kin_Latn", "limit": 64}, "gpt2")
+    with pytest.raises(LangadaptError, match="labels the training set lacks"):
+        run_train_job(cfg)
+    out = tmp_path / "runs" / cfg.name
+    assert not out.exists()
+    train.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run_train_job(cfg)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert str(train) in manifest["inputs"] and str(folder / "kin_Latn" / "test.tsv") in manifest["inputs"]
+    assert json.loads((out / "status.json").read_text(encoding="utf-8"))["status"] == "completed"
+    train.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    with pytest.raises(LangadaptError, match="train.tsv"):
+        run_train_job(cfg)

@@ -16,7 +16,7 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from langadapt.atomic import WRITE_ERRORS
-from langadapt.config import ExperimentConfig, demo_config, load_config
+from langadapt.config import ExperimentConfig, demo_config
 from langadapt.errors import Interrupted, LangadaptError, fs_error
 from langadapt.paths import FOLDER, MODEL, OUTPUT, OUTPUT_FILE, TEXT, check_path
 
@@ -74,17 +74,19 @@ def _run_all(runs: list, dry_run: bool = False, overwrite: bool = False, workers
     """Check every run first, then compute the new ones (here, in worker processes or on Slurm),
     print each report and, for a sweep, the comparison of all its runs."""
     from langadapt.experiment.compare import write_comparison
-    from langadapt.experiment.launch import compute, run_local, run_state, submit_slurm
+    from langadapt.experiment.launch import compute_run, run_local, run_state, submit_slurm
     from langadapt.experiment.pipeline import stage_plan
     from langadapt.report.page import report_run
 
     plan = [(run, run_state(run.config, overwrite)) for run in runs]
     for run, state in plan:
-        console.print(f"{Path(run.config.output_dir) / run.config.name}: {ACTIONS[state]}", highlight=False)
-        if dry_run and state != "finished" and isinstance(run.config, ExperimentConfig):
+        reads = ", ".join(folder.name for folder in run.needs)
+        after = f" (after {reads})" if reads and state != "finished" else ""
+        console.print(f"{run.folder}: {ACTIONS[state]}{after}", highlight=False)
+        if dry_run and state != "finished" and run.config.kind == "experiment":
             for stage, action in stage_plan(run.config).items():
                 console.print(f"  {stage}: {action}", highlight=False)
-    todo = [(run.config, state) for run, state in plan if state != "finished"]
+    todo = [(run, state) for run, state in plan if state != "finished"]
     if dry_run:
         return
     if slurm is not None and todo:
@@ -98,14 +100,14 @@ def _run_all(runs: list, dry_run: bool = False, overwrite: bool = False, workers
     done = []
     for run, state in plan:
         started = time.perf_counter()
-        folder = Path(run.config.output_dir) / run.config.name
+        folder = run.folder
         if state != "finished" and not in_workers:
-            folder = compute(run.config, state)
-        if isinstance(run.config, ExperimentConfig):  # an experiment has a report of its own
+            folder = compute_run(run, state)  # in plan order: a run after the siblings it reads
+        if run.config.kind == "experiment":  # an experiment has a report of its own
             console.print(Markdown(report_run(folder)))
         _show("Run folder: ", folder, f" ({time.perf_counter() - started:.0f} s)")
-        done.append((folder, run.values))
-    if runs[0].values:
+        done.append((folder, run.columns))
+    if runs[0].columns:
         summary = Path(runs[0].config.output_dir)
         console.print(Markdown(write_comparison(summary, done)))
         _show("Comparison: ", summary / "report" / "index.html")
@@ -131,7 +133,7 @@ def demo(
 
 @app.command()
 def run(
-    config: Path = typer.Argument(..., help="Experiment YAML, e.g. examples/quickstart.yaml."),
+    config: Path = typer.Argument(..., help="Experiment or training job YAML, e.g. examples/quickstart.yaml."),
     dry_run: bool = DRY_RUN,
     overwrite: bool = OVERWRITE,
     workers: int = typer.Option(1, min=1, help="Runs computed at once, each in its own local process."),
@@ -141,11 +143,17 @@ def run(
     slurm_mem: float = typer.Option(16, help="Memory per Slurm run, in GB."),
 ) -> None:
     """Run the experiment (or training job) a YAML file describes: one run, or every run of its `sweep:`."""
-    from langadapt.experiment.sweep import load_runs
+    from langadapt.experiment.sweep import expand_runs
+    from langadapt.kinds import read_kind
 
     cluster = None if slurm is None else {"partition": slurm, "time_min": slurm_time, "cpus": slurm_cpus,
                                           "mem_gb": slurm_mem}
-    _guarded(lambda: _run_all(load_runs(config), dry_run, overwrite, workers, cluster))
+
+    def action():
+        data = read_kind(config, ("experiment", "train"), "langadapt run")
+        _run_all(expand_runs(data, str(config)), dry_run, overwrite, workers, cluster)
+
+    _guarded(action)
 
 
 @app.command()
@@ -172,7 +180,8 @@ def languages() -> None:
 
 
 @app.command()
-def config(path: Path = typer.Argument(None, help="Experiment YAML to validate; omit for the defaults.")) -> None:
+def config(path: Path = typer.Argument(None, help="Any langadapt YAML (experiment, training job, curation) to "
+                                              "validate; omit for the experiment defaults.")) -> None:
     """Validate a config and print each run it declares with every default filled in."""
     import yaml
 
@@ -193,6 +202,7 @@ def curate(
 ) -> None:
     """Curate raw text FineWeb2-style on datatrove: language ID, per-language filters, dedup, rehydration."""
     from langadapt.config import load_curation_config
+    from langadapt.kinds import read_kind
 
     def action():
         try:
@@ -202,6 +212,7 @@ def curate(
         except ImportError as err:
             raise LangadaptError(f"`langadapt curate` needs the optional extra 'curate' ({err.name} is missing)",
                                  fix="run `pip install 'langadapt[curate]'`.") from err
+        read_kind(config, ("curate",), "langadapt curate")
         cfg = load_curation_config(config, on_error)
         if check_thresholds:
             console.print("Share of held-out clean reference text each stage would remove:")
@@ -224,12 +235,15 @@ def train_job(config: Path = typer.Argument(..., help="Training YAML, e.g. examp
 
     Several processes: `accelerate launch --num_processes 2 -m langadapt.cli train JOB.yaml`.
     """
+    from langadapt.config import parse_config
+    from langadapt.kinds import read_kind
     from langadapt.train.config import TrainJobConfig
     from langadapt.train.job import run_train_job
     from langadapt.train.loop import process_state
 
     def action():
-        final = run_train_job(load_config(config, schema=TrainJobConfig), overwrite)
+        data = read_kind(config, ("train",), "langadapt train")
+        final = run_train_job(parse_config(data, str(config), TrainJobConfig), overwrite)
         if process_state().is_main_process:
             _show("Model: ", final)
 
@@ -362,12 +376,14 @@ def vocab(config: Path = typer.Argument(..., help="Experiment YAML; its language
                                                "initialise; without it the tokenizers are trained and measured only.")
           ) -> None:
     """Train, measure and expand tokenizers; with --base, initialise the new rows with every initialiser."""
+    from langadapt.config import parse_config
     from langadapt.experiment.pipeline import run_vocab
+    from langadapt.kinds import read_kind
     from langadapt.report.page import report_run
 
     def action():
         started = time.perf_counter()
-        cfg = load_config(config)
+        cfg = parse_config(read_kind(config, ("experiment",), "langadapt vocab"), str(config))
         if base is not None:
             check_path(base, MODEL, "--base")
         folder = run_vocab(cfg, base)

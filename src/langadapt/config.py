@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, model_validator
 
@@ -55,6 +56,7 @@ class LanguagesConfig(Section):
 
 
 class ExperimentConfig(Section):
+    kind: ClassVar[str] = "experiment"  # the YAML's `kind:` (langadapt/kinds.py)
     name: str = Field(default="quickstart", pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
     seed: int = 0
     output_dir: OutputFolder = Path("runs")

@@ -18,9 +18,18 @@ from langadapt.public_data import DATA_ENV, data_home, fetch_hint
 
 
 def validate(data: dict, source: str, schema: type[BaseModel]) -> BaseModel:
-    """`data` as a `schema`, or a LangadaptError that names `source`, each bad key and its fix."""
+    """`data` as a `schema`, or a LangadaptError that names `source`, each bad key and its fix. A
+    top-level YAML's `kind:` must be its schema's own (a class variable of the experiment, training
+    job and curation schemas, not a field)."""
+    data = dict(data or {})
+    kind = schema.kind if "kind" in schema.__class_vars__ else None
+    declared = data.pop("kind", kind) if kind is not None else kind
+    if declared != kind:
+        raise LangadaptError(f"the config declares `kind: {declared}`, but a `{kind}` config is read here",
+                             where=source, fix=f"pass it to the command for {declared} YAMLs, or write "
+                                               f"`kind: {kind}` if it is one.")
     try:
-        return schema.model_validate(data or {})
+        return schema.model_validate(data)
     except ValidationError as err:
         raise explain(err, source, schema) from None
 

@@ -18,7 +18,9 @@ import codecs
 import json
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -41,6 +43,25 @@ class PathProblem(ValueError):
         super().__init__(f"{what}. Fix: {fix}")
 
 
+_PENDING: ContextVar[tuple[Path, ...]] = ContextVar("pending_folders", default=())
+
+
+@contextmanager
+def pending(folders: Iterable[Path]) -> Iterator[None]:
+    """Paths inside `folders` (a sweep's sibling runs, not computed yet) pass unchecked meanwhile:
+    the run that reads them is validated again once they exist (`SweepRun.ready`)."""
+    token = _PENDING.set(tuple(Path(folder).absolute() for folder in folders))
+    try:
+        yield
+    finally:
+        _PENDING.reset(token)
+
+
+def is_pending(path: Path) -> bool:
+    path = Path(path).absolute()
+    return any(path == folder or folder in path.parents for folder in _PENDING.get())
+
+
 @dataclass(frozen=True)
 class PathKind:
     """One kind of input path: a name, what it is (for messages) and its format check."""
@@ -53,6 +74,8 @@ class PathKind:
     def check(self, path: Path) -> Path:
         """`path` itself if it is this kind; else a `PathProblem` saying what is wrong and the fix."""
         path = Path(path)
+        if is_pending(path):
+            return path
         if not path.exists():
             near = f" (relative paths start at {Path.cwd()})" if not path.is_absolute() else ""
             fetch = wanted(path)
@@ -174,6 +197,8 @@ def check_model_files(path: Path, gguf_file: str | None = None) -> None:
     """A local model folder as langadapt loads it: config.json and safetensors weights (intact,
     never pickle-only), no remote code; or a folder holding the GGUF file `gguf_file`."""
     path = Path(path)
+    if is_pending(path):
+        return
     MODEL_FOLDER_BASE.check(path)
     if gguf_file is not None:
         if not (path / gguf_file).is_file():

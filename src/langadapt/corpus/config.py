@@ -4,7 +4,7 @@ dedup, rehydration, executor) and an experiment's `corpus:` and `curate:` sectio
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -168,6 +168,7 @@ class CurateConfig(Section):
 
 
 class CurationConfig(CurationStages):
+    kind: ClassVar[str] = "curate"  # the YAML's `kind:` (langadapt/kinds.py)
     name: str = Field(default="curation", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     output_dir: OutputFolder = Path("curated")
     languages: list[LanguageCode] = Field(min_length=1, description="languages to keep (others are removed "

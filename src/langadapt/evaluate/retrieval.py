@@ -29,6 +29,20 @@ def retrieval_accuracy(
             "retrieval_tgt2src": float((similarity.argmax(axis=0) == gold).mean())}
 
 
+def lexical_retrieval(tokenizer: Tokenizer, source: list[str], target: list[str]) -> dict[str, float]:
+    """`retrieval_accuracy` with nothing learnt: tf-idf over the tokenizer's tokens. The reference a
+    model's retrieval is read against: an untrained model scores through the same overlap (shared
+    names, numbers), blurred by its random embeddings."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(analyzer=lambda text: tokenizer.encode(text, add_special_tokens=False).tokens)
+    vectors = vectorizer.fit_transform(source + target)
+    similarity = (vectors[: len(source)] @ vectors[len(source) :].T).toarray()
+    gold = np.arange(len(source))
+    return {"retrieval_src2tgt": float((similarity.argmax(axis=1) == gold).mean()),
+            "retrieval_tgt2src": float((similarity.argmax(axis=0) == gold).mean())}
+
+
 def embedding_variance(vectors: np.ndarray) -> float:
     """Total variance of the unit-length embeddings (1 − ‖mean‖²): 0 when every sentence maps to one
     point (a collapsed contrastive model), near 1 when they spread over the sphere."""

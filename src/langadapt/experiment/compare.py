@@ -2,7 +2,9 @@
 tables, and a plot of each metric against every numeric swept value.
 
 Written to `<output_dir>/<experiment>/results.parquet` and `.../report/` after the runs of a
-sweep finish; every number is read back from the runs' own `results.parquet` files.
+sweep finish; every number is read back from the runs' own `results.parquet` files. A swept
+`seed` is summarised one way: the report's cells are mean ± sd over the seeds with n shown
+(`0.612 ± 0.021 (n=3)`), and plots show the means; results.parquet keeps every seed's rows.
 """
 
 from __future__ import annotations
@@ -18,20 +20,32 @@ from langadapt.report.page import Section, render
 SKIPPED_METRICS = {"bytes_per_token", "train_bytes"}  # kept in the table, not compared in the report
 
 
+SEED = "seed"  # the swept key averaged over in the report
+
+
+def swept_keys(runs: list[tuple[Path, dict[str, str]]]) -> list[str]:
+    """Every run's swept keys, in order of appearance (runs under `runs:` sweep different keys)."""
+    return list(dict.fromkeys(key for _, values in runs for key in values))
+
+
 def collect(runs: list[tuple[Path, dict[str, str]]]) -> pd.DataFrame:
-    """Every run's results, with one column per swept key holding that run's value label."""
+    """Every run's results, with one column per swept key holding that run's value label (empty
+    where a run does not sweep that key). A results column named like a swept key holds the run's
+    own setting (a task job's `seed`): the swept label replaces it."""
+    keys = swept_keys(runs)
     frames = []
     for folder, values in runs:
         frame = pd.read_parquet(folder / "results.parquet")
         frame = frame[~frame.run.astype(str).str.startswith("tokenizer:")]
-        for position, (key, label) in enumerate(values.items()):
-            frame.insert(position, column_name(key), label)
+        frame = frame.drop(columns=[column_name(key) for key in keys if column_name(key) in frame])
+        for position, key in enumerate(keys):
+            frame.insert(position, column_name(key), values.get(key, ""))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
 RESULT_COLUMNS = {"experiment", "run", "language", "role", "metric", "value", "method", "init", "steps",
-                  "trainable_params"}
+                  "trainable_params", "pair", "train_language", "test_language", "n_train", "step"}
 
 
 def column_name(key: str) -> str:
@@ -44,13 +58,33 @@ def _numeric(labels: pd.Series) -> pd.Series | None:
     return values if values.notna().all() and values.nunique() > 1 else None
 
 
+def _mean_sd(values: pd.Series) -> str:
+    mean, n = values.mean(), values.count()
+    return f"{mean:.3f} ± {values.std():.3f} (n={n})" if n > 1 else f"{mean:.3f} (n=1)"
+
+
 def comparison_table(results: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
-    """Rows: swept values × model (base, adapted ...); columns: languages; cells: the metric."""
+    """Rows: swept values × model (base, adapted ...); columns: languages; cells: the metric, or
+    its mean ± sd over a swept `seed` (n shown). Keys no run with this metric sweeps are left out."""
     rows = results[results.metric == metric]
-    index = [*keys, "run"] if rows.run.nunique() > 1 else keys
-    table = rows.pivot_table(index=index, columns="language", values="value", sort=False)
+    keys = [key for key in keys if (rows[key] != "").any()]
+    index = [key for key in keys if key != SEED] + (["run"] if rows.run.nunique() > 1 else [])
+    if not index:
+        rows, index = rows.assign(metric=metric), ["metric"]
+    seeded = SEED in keys
+    table = rows.pivot_table(index=index, columns="language", values="value", sort=False,
+                             aggfunc=_mean_sd if seeded else "mean")
     table.columns.name = None
     return table.reset_index()  # in sweep order, each run's models as its results list them
+
+
+def seed_means(results: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The results averaged over a swept `seed` (what the plots show) and the keys left."""
+    if SEED not in keys:
+        return results, keys
+    rest = [key for key in keys if key != SEED]
+    means = results.groupby([*rest, "run", "language", "metric"], sort=False, dropna=False).value.mean()
+    return means.reset_index(), rest
 
 
 def _plots(results: pd.DataFrame, keys: list[str], metric: str) -> dict[str, object]:
@@ -63,6 +97,7 @@ def _plots(results: pd.DataFrame, keys: list[str], metric: str) -> dict[str, obj
 
     figs = {}
     rows = results[results.metric == metric]
+    keys = [key for key in keys if (rows[key] != "").any()]
     for key in keys:
         x = _numeric(rows[key])
         if x is None:
@@ -104,7 +139,8 @@ def write_comparison(folder: Path, runs: list[tuple[Path, dict[str, str]]]) -> s
     """Write the sweep's combined results table and report into `folder`; return the markdown."""
     results = collect(runs)
     write_with(folder / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
-    keys = [column_name(key) for key in runs[0][1]]
+    keys = [column_name(key) for key in swept_keys(runs)]
+    plotted, plot_keys = seed_means(results, keys)
     kept = kept_table(runs)
     sections: list[Section] = [("documents kept", "training documents per language after curation", kept, [])] \
         if not kept.empty else []
@@ -112,7 +148,7 @@ def write_comparison(folder: Path, runs: list[tuple[Path, dict[str, str]]]) -> s
     for metric in dict.fromkeys(results.metric):
         if metric in SKIPPED_METRICS:
             continue
-        plots = _plots(results, keys, metric)
+        plots = _plots(plotted, plot_keys, metric)
         figs.update(plots)
         sections.append((f"{metric} per run", "lower is better" if metric == "bpb" else "",
                          comparison_table(results, keys, metric), list(plots)))

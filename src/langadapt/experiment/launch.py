@@ -1,9 +1,12 @@
 """Where the runs of an experiment execute: in this process, in N local worker processes, or
 as a Slurm job array submitted through `submitit`.
 
-Every run is independent (its own folder, seeds and checkpoints), so the choice changes only
-the wall time, never a result. Reused stages (the pretrained base) are published atomically,
-so runs that start at once simply both compute it and the first to finish wins.
+Every run has its own folder, seeds and checkpoints, so the choice changes only the wall time,
+never a result. A run that reads a sibling's folder (`${runs.X}`, experiment/sweep.py) starts
+once that sibling has finished: runs go in waves, each wave the runs whose siblings are done
+(on Slurm: each wave waits, `afterok`, for the jobs its runs read). Reused stages (the pretrained
+base) are published atomically, so runs that start at once simply both compute it and the first
+to finish wins.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from pathlib import Path
 
 from langadapt.errors import LangadaptError
 from langadapt.experiment.run_folder import read_manifest
+from langadapt.experiment.sweep import SweepRun
 from langadapt.provenance import changes, check_inputs, different_run
 from langadapt.schema import Section
-from langadapt.train.config import TrainJobConfig
 
 
 def run_state(cfg: Section, overwrite: bool = False) -> str:
@@ -43,7 +46,7 @@ def run_state(cfg: Section, overwrite: bool = False) -> str:
         return "resume"
     if overwrite:
         return "overwrite"
-    job = isinstance(cfg, TrainJobConfig)
+    job = cfg.kind == "train"  # a training job records its config alone, an experiment in its manifest
     record = final / ("config.json" if job else "manifest.json")
     if not record.is_file():
         raise LangadaptError(f"{final} exists but is not a langadapt run folder (no {record.name})",
@@ -53,14 +56,14 @@ def run_state(cfg: Section, overwrite: bool = False) -> str:
     if what:
         raise different_run(final, what)
     manifest = read_manifest(final)
-    if manifest is not None and "inputs" in manifest and getattr(cfg, "task", None) is None:
+    if manifest is not None and "inputs" in manifest:
         check_inputs(final, manifest["inputs"], _inputs_of(cfg))
     return "finished" if (final / "results.parquet").is_file() else "resume"
 
 
 def _inputs_of(cfg: Section) -> list[Path]:
     """The input files a run of `cfg` reads (imported late: training pulls in torch)."""
-    if isinstance(cfg, TrainJobConfig):
+    if cfg.kind == "train":
         from langadapt.train.job_data import input_files
 
         return input_files(cfg)
@@ -75,7 +78,7 @@ def compute(cfg: Section, state: str) -> Path:
     from langadapt.train.job import run_train_job
 
     folder = Path(cfg.output_dir) / cfg.name
-    if not isinstance(cfg, TrainJobConfig):
+    if cfg.kind == "experiment":
         if state == "overwrite":  # a half-finished run is recomputed, not resumed
             shutil.rmtree(folder.with_name(folder.name + ".incomplete"), ignore_errors=True)
         return run_experiment(cfg)
@@ -83,25 +86,46 @@ def compute(cfg: Section, state: str) -> Path:
     return folder
 
 
-def _compute_in_worker(cfg: Section, state: str, threads: int) -> Path:
+def compute_run(run: SweepRun, state: str) -> Path:
+    """`compute` for a run of a sweep, its config checked again now that the runs it reads exist."""
+    return compute(run.ready(), state)
+
+
+def _compute_in_worker(run: SweepRun, state: str, threads: int) -> Path:
     import torch
 
     torch.set_num_threads(threads)  # workers share the cores instead of oversubscribing them
-    return compute(cfg, state)
+    return compute_run(run, state)
 
 
-def run_local(plan: list[tuple[Section, str]], workers: int) -> list[Path]:
-    """Compute the runs `workers` at a time in fresh processes; folders in plan order."""
+def waves(plan: list[tuple[SweepRun, str]]) -> list[list[tuple[SweepRun, str]]]:
+    """The runs to compute in order of what they read: each wave holds the runs whose siblings are
+    finished already or computed in an earlier wave (a sweep lists every run after those it reads)."""
+    wave_of: dict[Path, int] = {}
+    for run, _ in plan:
+        wave_of[run.folder] = 1 + max((wave_of.get(folder, -1) for folder in run.needs), default=-1)
+    grouped: list[list[tuple[SweepRun, str]]] = [[] for _ in range(max(wave_of.values(), default=-1) + 1)]
+    for run, state in plan:
+        grouped[wave_of[run.folder]].append((run, state))
+    return grouped
+
+
+def run_local(plan: list[tuple[SweepRun, str]], workers: int) -> list[Path]:
+    """Compute the runs `workers` at a time in fresh processes, wave after wave; folders in plan order."""
     threads = max(1, (os.cpu_count() or 1) // workers)
+    done: dict[Path, Path] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_compute_in_worker, cfg, state, threads) for cfg, state in plan]
-        return [future.result() for future in futures]
+        for wave in waves(plan):
+            futures = {run.folder: pool.submit(_compute_in_worker, run, state, threads) for run, state in wave}
+            done.update({folder: future.result() for folder, future in futures.items()})
+    return [done[run.folder] for run, _ in plan]
 
 
-def submit_slurm(plan: list[tuple[Section, str]], folder: Path, partition: str, time_min: int, cpus: int,
+def submit_slurm(plan: list[tuple[SweepRun, str]], folder: Path, partition: str, time_min: int, cpus: int,
                  mem_gb: float) -> list[str]:
-    """Submit the runs as one Slurm job array; return the job ids. Rerun `langadapt run` when they
-    are done: finished runs are reused and the comparison is written."""
+    """Submit the runs as Slurm job arrays, one per wave, each array after the jobs its runs read
+    (`afterok`); return the job ids. Rerun `langadapt run` when they are done: finished runs
+    are reused and the comparison is written."""
     try:
         import submitit
     except ImportError as err:
@@ -110,9 +134,14 @@ def submit_slurm(plan: list[tuple[Section, str]], folder: Path, partition: str, 
     if shutil.which("sbatch") is None:
         raise LangadaptError("--slurm needs Slurm's `sbatch` on the PATH, and it is not there",
                              fix="run this on a Slurm login node, or use --workers N to run locally.")
-    executor = submitit.SlurmExecutor(folder=folder)
-    executor.update_parameters(partition=partition, time=time_min, cpus_per_task=cpus, mem=f"{mem_gb:g}G",
-                               job_name="langadapt", array_parallelism=len(plan))
-    with executor.batch():
-        jobs = [executor.submit(compute, cfg, state) for cfg, state in plan]
-    return [job.job_id for job in jobs]
+    ids: dict[Path, str] = {}
+    for wave in waves(plan):
+        after = sorted({ids[need] for run, _ in wave for need in run.needs if need in ids})
+        executor = submitit.SlurmExecutor(folder=folder)
+        executor.update_parameters(partition=partition, time=time_min, cpus_per_task=cpus, mem=f"{mem_gb:g}G",
+                                   job_name="langadapt", array_parallelism=len(wave),
+                                   additional_parameters={"dependency": f"afterok:{':'.join(after)}"} if after else {})
+        with executor.batch():
+            jobs = [executor.submit(compute_run, run, state) for run, state in wave]
+        ids.update({run.folder: job.job_id for (run, _), job in zip(wave, jobs, strict=True)})
+    return [ids[run.folder] for run, _ in plan]

@@ -9,9 +9,12 @@ records its pair. The frozen linear probes (evaluate/probes.py) stay the cheap c
 expensive one, where the model itself learns the task.
 
 The head is transformers' own (`AutoModelFor{Sequence,Token}Classification`), so `final/`
-reloads anywhere with the same predictions. Layout of `<output_dir>/<name>/`:
+reloads anywhere with the same predictions. A task job runs through the same job runner as
+every training job (train/job.py: lock, rerun checks, input hashes, status, overwrite); this
+module reads its data (`prepare_task`, before the folder is made) and trains it (`train_task`).
+Layout of `<output_dir>/<name>/`:
 
-    config.json  tokenizer.json  log.jsonl  checkpoints/  final/  results.parquet
+    config.json  manifest.json  status.json  tokenizer.json  log.jsonl  checkpoints/  final/  results.parquet
     stage1-gold/  pseudo_labels.jsonl  stage2-pseudo/   (self-training, `task.unlabelled`)
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +31,7 @@ import torch
 from tokenizers import Tokenizer
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, PreTrainedModel
 
-from langadapt.atomic import write_json, write_jsonl, write_with
+from langadapt.atomic import write_jsonl, write_with
 from langadapt.corpus.document import read_lines
 from langadapt.data.labelled import (
     IGNORE,
@@ -246,28 +250,42 @@ def self_train(cfg: TrainJobConfig, start: PreTrainedModel, gold: Labelled, toke
     return fit(cfg, pretrained, gold, tokenizer, pad_id, out), gold_model
 
 
-def run_task_job(cfg: TrainJobConfig, out: Path) -> Path:
-    """Fine-tune (or resume) the classifier `cfg.task` describes in `out`; score it; return its `final/` folder."""
-    state = make_accelerator()
+@dataclass
+class Prepared:
+    """A task job's data, read and encoded before its folder is made (bad data leaves nothing behind)."""
+
+    model: PreTrainedModel
+    tokenizer: Tokenizer
+    pad_id: int
+    names: list[str]
+    train: Labelled
+    tests: dict[str, Labelled]
+
+
+def prepare_task(cfg: TrainJobConfig) -> Prepared:
+    """Read and encode the labelled data and build the model with its fresh head (every process)."""
     train_examples, tests, names = read_task(cfg.task)
     tokenizer, pad_id = task_tokenizer(cfg, texts_of(cfg.task, train_examples))
     torch.manual_seed(cfg.seed)
     model = classifier(cfg, tokenizer, names, pad_id)  # may add a mask token to `tokenizer` (bert)
+    return Prepared(model, tokenizer, pad_id, names, encode(cfg.task, tokenizer, train_examples, names),
+                    {language: encode(cfg.task, tokenizer, examples, names) for language, examples in tests.items()})
+
+
+def train_task(cfg: TrainJobConfig, out: Path, data: Prepared) -> Path:
+    """Fine-tune (or resume) the classifier in `out` (made by the job runner, train/job.py); score it;
+    return its `final/` folder."""
+    state = make_accelerator()
     if state.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        if not (out / "config.json").is_file():  # a rerun of the same job keeps what the first one recorded
-            write_json(out / "config.json", cfg.model_dump(mode="json"))
-        save_tokenizer(tokenizer, out / "tokenizer.json")
-    train_data = encode(cfg.task, tokenizer, train_examples, names)
-    test_data = {language: encode(cfg.task, tokenizer, examples, names) for language, examples in tests.items()}
+        save_tokenizer(data.tokenizer, out / "tokenizer.json")
     if cfg.task.unlabelled:
-        model, gold_model = self_train(cfg, model, train_data, tokenizer, pad_id, names, out)
+        model, gold_model = self_train(cfg, data.model, data.train, data.tokenizer, data.pad_id, data.names, out)
     else:
-        model, gold_model = fit(cfg, model, train_data, tokenizer, pad_id, out), None
+        model, gold_model = fit(cfg, data.model, data.train, data.tokenizer, data.pad_id, out), None
     if state.is_main_process and not (out / "results.parquet").is_file():
-        rows = result_rows(cfg, model, test_data, pad_id, len(train_data))
+        rows = result_rows(cfg, model, data.tests, data.pad_id, len(data.train))
         if gold_model is not None:  # the same job's stage 1 alone: the gold-only baseline
-            rows += result_rows(cfg, gold_model, test_data, pad_id, len(train_data), run="gold-only")
+            rows += result_rows(cfg, gold_model, data.tests, data.pad_id, len(data.train), run="gold-only")
         results = pd.DataFrame(rows)
         write_with(out / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     log.info("train: classifier written to %s", out / "final")

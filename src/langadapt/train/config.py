@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -164,6 +164,7 @@ def check_teacher(teacher: Path | None, tokenizer: str, arch: str, objective: st
 class TrainJobConfig(Section):
     """`langadapt train JOB.yaml`: one model trained on a data mixture, resumable."""
 
+    kind: ClassVar[str] = "train"  # the YAML's `kind:` (langadapt/kinds.py)
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
     seed: int = 0
     output_dir: OutputFolder = Path("runs")

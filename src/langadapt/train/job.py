@@ -56,7 +56,7 @@ from langadapt.model.card import ModelCard, read_card
 from langadapt.model.experts import expert_languages, route_by_language
 from langadapt.provenance import changes, check_inputs, different_run, provenance
 from langadapt.registry import ADAPTERS, stages
-from langadapt.train.classify import run_task_job
+from langadapt.train.classify import prepare_task, train_task
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.contrastive import ContextPairs, ContrastiveContext
 from langadapt.train.distill import build_minilm
@@ -219,7 +219,7 @@ def check_rerun(cfg: TrainJobConfig, out: Path) -> None:
     if what:
         raise different_run(out, what)
     manifest = out / "manifest.json"
-    if cfg.task is None and manifest.is_file():
+    if manifest.is_file():
         check_inputs(out, json.loads(manifest.read_text(encoding="utf-8")).get("inputs", {}), input_files(cfg))
 
 
@@ -229,9 +229,8 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
     with the reason, which the rerun reports before it resumes; Ctrl-C says where it stopped."""
     if process_state().is_main_process:
         check_rerun(cfg, out)
-    if cfg.task is not None:  # a classifier fine-tuned on labelled data
-        return run_task_job(cfg, out)
     probe_sets = [read_probe_set(probe) for probe in cfg.probes]  # a bad probe file fails before any work
+    task = prepare_task(cfg) if cfg.task is not None else None  # a classifier: its labelled data, read here
     state = make_accelerator()
     if state.is_main_process:
         note = resume_note(out, stages(cfg.method)) if out.is_dir() else None
@@ -245,7 +244,8 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
                 raise fs_error(err, out, "creating the run folder") from None
             if not (out / "config.json").is_file():  # a rerun of the same job keeps what the first one recorded
                 write_json(out / "config.json", cfg.model_dump(mode="json"))
-            prepare_data(cfg, out, base)
+            if task is None:
+                prepare_data(cfg, out, base)
             if not (out / "manifest.json").is_file():
                 write_json(out / "manifest.json", provenance(input_files(cfg)))
         except BaseException:
@@ -254,7 +254,7 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
             raise
     state.wait_for_everyone()
     try:
-        final = _train_stages(cfg, out, base, state, probe_sets)
+        final = _train_stages(cfg, out, base, state, probe_sets) if task is None else train_task(cfg, out, task)
     except KeyboardInterrupt:
         if state.is_main_process:
             _mark(out, "failed", "interrupted")

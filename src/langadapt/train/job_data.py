@@ -24,7 +24,7 @@ from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
 from langadapt.model.base import Base, check_base
 from langadapt.model.build import MASK
-from langadapt.train.config import TrainJobConfig
+from langadapt.train.config import TaskConfig, TrainJobConfig
 from langadapt.vocab.tokenizer import byte_tokenizer, end_of_text, load_tokenizer, save_tokenizer, train_bpe
 
 log = logging.getLogger("langadapt")
@@ -70,6 +70,8 @@ def streams_of(source: SourceConfig, out: Path, seed: int) -> tuple[dict[str, li
 
 def input_files(cfg: TrainJobConfig) -> list[Path]:
     """The files a job reads, whose hashes its manifest records (a rerun refuses changed ones)."""
+    if cfg.task is not None:
+        return task_files(cfg.task)
     files = [Path(p) / "train.jsonl" if s.format == "curated" else Path(p)
              for s in active_sources(cfg) if s.format != "code" for p in s.files
              if s.format == "curated" or not Path(p).is_dir()]
@@ -80,6 +82,18 @@ def input_files(cfg: TrainJobConfig) -> list[Path]:
         files.append(Path(cfg.data.tokenizer))
     files += [probe.file for probe in cfg.probes]
     return files + list(cfg.data.eval_files.values())
+
+
+def task_files(task: TaskConfig) -> list[Path]:
+    """The files a task job reads, whose hashes its manifest records (a rerun refuses changed ones)."""
+    if task.kind == "sequence":
+        languages = dict.fromkeys([task.train_language, *task.test_languages])
+        files = [Path(task.data) / language / f"{split}.tsv" for language in languages
+                 for split in ("train", "test") if split == "test" or language == task.train_language]
+    else:
+        files = [path for split in ("train", "test") for path in sorted(Path(task.data).glob(f"*-ud-{split}.conllu"))
+                 [:1]]  # the file read_pos reads
+    return files + [Path(path) for path in task.unlabelled] + ([Path(task.tokenizer)] if task.tokenizer else [])
 
 
 def base_tokenizer(cfg: TrainJobConfig, base: Base | None, texts: list[str]) -> Tokenizer:
