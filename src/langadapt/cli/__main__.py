@@ -1,0 +1,5 @@
+"""`python -m langadapt.cli`: the same commands as `langadapt`."""
+
+from langadapt.cli import app
+
+app()
