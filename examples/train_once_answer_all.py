@@ -1,7 +1,7 @@
-"""Study "Train Once, Answer All": do several probe sets injected into one pretraining run
+"""Study "Train Once, Answer All": do several canary sets injected into one pretraining run
 interfere, or does one run answer the questions of several?
 
-For each seed, one run injects all three probe sets (random-digit canaries, synthetic facts, a
+For each seed, one run injects all three canary sets (random-digit canaries, synthetic facts, a
 contamination subset of FLORES sentences) and three runs inject one set each; every run is the
 same small GPT-2 (2 layers, width 64: the scale a shared 2-core machine allows) pretrained from
 scratch on Czech and Polish news text (NTREX-128). The table gives each set's final metric alone
@@ -71,7 +71,7 @@ def job(name: str, seed: int, sets: list[str], files: dict[str, Path], out: Path
             {"name": "pol", "format": "text", "files": [str(news / "newstest2019-ref.pol.txt")]}]},
         "train": {"steps": steps, "batch_size": 8, "lr": 3e-3, "warmup_steps": 10, "eval_every": steps // 3,
                   "checkpoint_every": steps // 3},
-        "probes": [{"name": s, "file": str(files[s]), **PROBES[s][0],
+        "canaries": [{"name": s, "file": str(files[s]), **PROBES[s][0],
                     "step_range": [max(1, round(PROBES[s][1][0] * steps)), round(PROBES[s][1][1] * steps)]}
                    for s in sets],
     }, name, TrainJobConfig)
@@ -91,7 +91,7 @@ def main() -> None:
         for label, sets in [("all", list(PROBES)), *((f"{s}-alone", [s]) for s in PROBES)]:
             folder = run_train_job(job(f"{label}-seed{seed}", seed, sets, files, args.out, args.steps)).parent
             results = pd.read_parquet(folder / "results.parquet")
-            final = results[(results.role == "probe") & (results.step == args.steps)]
+            final = results[(results.role == "canary") & (results.step == args.steps)]
             rows += [{"seed": seed, "run": "all" if label == "all" else "alone", "set": r.language,
                       "metric": r.metric, "value": r.value} for r in final.itertuples()]
     table = pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-"""Probe sets injected into pretraining (data/injection.py, evaluate/memorisation.py): the logged
+"""Canary sets injected into pretraining (data/injection.py, evaluate/memorisation.py): the logged
 inserts are what the config schedules, a resumed run injects the same, an injected canary's
 exposure rises while a never-injected one's does not, and bad probe configs are refused."""
 
@@ -11,11 +11,11 @@ import torch
 import yaml
 
 from langadapt.config import load_config
-from langadapt.data.config import ProbeSetConfig
-from langadapt.data.injection import InjectingSampler, random_canaries, read_inserts, read_probe_set
+from langadapt.data.config import CanarySetConfig
+from langadapt.data.injection import InjectingSampler, random_canaries, read_canary_set, read_inserts
 from langadapt.data.packing import BlockSampler, pack
 from langadapt.errors import LangadaptError
-from langadapt.evaluate.memorisation import probe_metrics
+from langadapt.evaluate.memorisation import canary_metrics
 from langadapt.model.build import build_model
 from langadapt.model.config import ModelConfig
 from langadapt.report.page import report_run
@@ -30,9 +30,9 @@ class Interrupted(Exception):
 
 
 @pytest.fixture(scope="module")
-def probe_files(sample_docs, tmp_path_factory):
+def canary_files(sample_docs, tmp_path_factory):
     """Canaries (seeded random digits), facts built from the sample corpus's words, and held-out lines."""
-    folder = tmp_path_factory.mktemp("probes")
+    folder = tmp_path_factory.mktemp("canaries")
     (folder / "canaries.tsv").write_text("\n".join(random_canaries(4, "moje tajne číslo", 5, seed=1)) + "\n")
     (folder / "never.tsv").write_text("\n".join(random_canaries(4, "moje tajne číslo", 5, seed=2)) + "\n")
     words = sorted({w for d in sample_docs if d.lang == "hsb_Latn" for w in d.text.split() if w.isalpha()})[:40]
@@ -44,14 +44,14 @@ def probe_files(sample_docs, tmp_path_factory):
     return folder
 
 
-def _probes(folder: Path) -> list[dict]:
+def _canaries(folder: Path) -> list[dict]:
     return [{"name": "canaries", "kind": "canary", "file": str(folder / "canaries.tsv"), "step_range": [3, 14],
              "repeat": 3, "alternatives": 20},
             {"name": "facts", "kind": "fact", "file": str(folder / "facts.tsv"), "steps": [2, 9, 17], "repeat": 2},
             {"name": "leak", "kind": "heldout", "file": str(folder / "heldout.txt"), "step_range": [5, 6]}]
 
 
-def _job(tmp_path, sample_docs, probes, **train):
+def _job(tmp_path, sample_docs, canaries, **train):
     text = tmp_path / "hsb.txt"
     text.write_text("\n".join(d.text for d in sample_docs if d.lang == "hsb_Latn"), encoding="utf-8")
     job = {"name": "probed", "output_dir": str(tmp_path / "runs"),
@@ -59,18 +59,18 @@ def _job(tmp_path, sample_docs, probes, **train):
            "data": {"vocab_size": 500, "sources": [{"name": "hsb", "format": "text", "files": [str(text)]}]},
            "train": {"steps": 18, "batch_size": 4, "grad_accum": 2, "lr": 3e-3, "warmup_steps": 2,
                      "checkpoint_every": 6, "eval_every": 6, **train},
-           "probes": probes}
+           "canaries": canaries}
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(job), encoding="utf-8")
     return load_config(tmp_path / "job.yaml", schema=TrainJobConfig)
 
 
-def test_logged_inserts_match_the_config_and_metrics_reach_the_results(probe_files, sample_docs, tmp_path):
-    cfg = _job(tmp_path, sample_docs, _probes(probe_files))
+def test_logged_inserts_match_the_config_and_metrics_reach_the_results(canary_files, sample_docs, tmp_path):
+    cfg = _job(tmp_path, sample_docs, _canaries(canary_files))
     final = run_train_job(cfg)
     inserts = read_inserts(final.parent / "inserts.jsonl")
-    for probe in cfg.probes:
+    for probe in cfg.canaries:
         mine = [r for r in inserts if r["set"] == probe.name]
-        injected = read_probe_set(probe).injected
+        injected = read_canary_set(probe).injected
         assert collections.Counter(r["line"] for r in mine) == {i: probe.repeat for i in range(len(injected))}
         per_step = collections.Counter(r["step"] for r in mine)
         assert set(per_step) <= set(probe.scheduled_steps())
@@ -80,19 +80,19 @@ def test_logged_inserts_match_the_config_and_metrics_reach_the_results(probe_fil
     rows_per_step = collections.Counter((r["step"], r["micro"], r["row"]) for r in inserts)
     assert max(rows_per_step.values()) == 1  # one insert per batch row
     results = pd.read_parquet(final.parent / "results.parquet")
-    probes = results[results.role == "probe"]
-    assert set(probes.metric) >= {"canary_exposure", "fact_recall", "fact_margin", "contamination_gap"}
-    assert sorted(set(probes.step)) == [6, 12, 18]
+    canaries = results[results.role == "canary"]
+    assert set(canaries.metric) >= {"canary_exposure", "fact_recall", "fact_margin", "contamination_gap"}
+    assert sorted(set(canaries.step)) == [6, 12, 18]
     markdown = report_run(final.parent)  # a section with each set's metrics over the steps, and their plot
-    assert "## Probe sets over training" in markdown and (final.parent / "report" / "probes.png").is_file()
+    assert "## Canary sets over training" in markdown and (final.parent / "report" / "canaries.png").is_file()
 
 
-def test_a_resumed_run_injects_the_same(probe_files, sample_docs, tokenizers, tmp_path):
+def test_a_resumed_run_injects_the_same(canary_files, sample_docs, tokenizers, tmp_path):
     """Killed at step 10 (last checkpoint 8) and rerun: the same inserts and the same losses."""
     source, _, _ = tokenizers
     eos = end_of_text(source)
     tokens = pack([d.text for d in sample_docs if d.lang == "hsb_Latn"], source, eos, 0)
-    sets = [read_probe_set(ProbeSetConfig(**spec)) for spec in _probes(probe_files)]
+    sets = [read_canary_set(CanarySetConfig(**spec)) for spec in _canaries(canary_files)]
     cfg = TrainConfig(steps=16, lr=3e-3, batch_size=4, warmup_steps=2, checkpoint_every=4, grad_accum=2)
 
     def run(folder: Path, stop_at: int | None = None) -> list[dict]:
@@ -118,44 +118,44 @@ def test_a_resumed_run_injects_the_same(probe_files, sample_docs, tokenizers, tm
     assert [r["loss"] for r in resumed] == [r["loss"] for r in whole]
 
 
-def test_exposure_rises_for_an_injected_canary_only(probe_files, sample_docs, tokenizers, tmp_path):
+def test_exposure_rises_for_an_injected_canary_only(canary_files, sample_docs, tokenizers, tmp_path):
     source, _, _ = tokenizers
     eos = end_of_text(source)
     tokens = pack([d.text for d in sample_docs if d.lang == "hsb_Latn"], source, eos, 0)
-    injected, never = (read_probe_set(ProbeSetConfig(name=name, kind="canary", file=probe_files / f"{name}.tsv",
+    injected, never = (read_canary_set(CanarySetConfig(name=name, kind="canary", file=canary_files / f"{name}.tsv",
                                                      step_range=(1, 40), repeat=25, alternatives=50))
                        for name in ("canaries", "never"))
     torch.manual_seed(0)
     model = build_model(ModelConfig(n_layer=2, n_embd=64, n_head=2, block_size=32), source)
-    before = {p.config.name: probe_metrics(model, source, p, eos)["canary_exposure"] for p in (injected, never)}
+    before = {p.config.name: canary_metrics(model, source, p, eos)["canary_exposure"] for p in (injected, never)}
     sampler = InjectingSampler(BlockSampler(tokens, 32, 8, 0), [injected], source, eos, 32, 1,
                                tmp_path / "inserts.jsonl")
     train(model, sampler, TrainConfig(steps=40, lr=1e-2, batch_size=8, warmup_steps=5), 0,
           tmp_path / "log.jsonl")
-    after = {p.config.name: probe_metrics(model, source, p, eos)["canary_exposure"] for p in (injected, never)}
+    after = {p.config.name: canary_metrics(model, source, p, eos)["canary_exposure"] for p in (injected, never)}
     assert after["canaries"] > before["canaries"] + 2, (before, after)
     assert after["never"] < before["never"] + 1, (before, after)
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda probes, folder: probes[0].update(file=str(folder / "missing.tsv")), "does not exist"),
-    (lambda probes, folder: probes[2].update(file=str(folder / "empty.txt")), "has no items"),
+    (lambda canaries, folder: canaries[0].update(file=str(folder / "missing.tsv")), "does not exist"),
+    (lambda canaries, folder: canaries[2].update(file=str(folder / "empty.txt")), "has no items"),
 ])
-def test_a_missing_or_empty_probe_file_is_refused(change, message, probe_files, sample_docs, tmp_path):
-    probes = _probes(probe_files)
-    change(probes, probe_files)
+def test_a_missing_or_empty_probe_file_is_refused(change, message, canary_files, sample_docs, tmp_path):
+    canaries = _canaries(canary_files)
+    change(canaries, canary_files)
     with pytest.raises(LangadaptError, match=message):
-        run_train_job(_job(tmp_path, sample_docs, probes))
+        run_train_job(_job(tmp_path, sample_docs, canaries))
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda probes: probes[1].update(steps=[2, 40]), "beyond train.steps 18"),
-    (lambda probes: probes[2].update(name="facts"), "facts is used more than once"),
-    (lambda probes: probes[0].update(steps=[3]), "either `steps` or `step_range`"),
+    (lambda canaries: canaries[1].update(steps=[2, 40]), "beyond train.steps 18"),
+    (lambda canaries: canaries[2].update(name="facts"), "facts is used more than once"),
+    (lambda canaries: canaries[0].update(steps=[3]), "either `steps` or `step_range`"),
 ])
-def test_bad_probe_schedules_are_refused_at_load_time(change, message, probe_files, sample_docs, tmp_path):
-    probes = _probes(probe_files)
-    change(probes)
+def test_bad_probe_schedules_are_refused_at_load_time(change, message, canary_files, sample_docs, tmp_path):
+    canaries = _canaries(canary_files)
+    change(canaries)
     with pytest.raises(LangadaptError, match=message):
-        _job(tmp_path, sample_docs, probes)
+        _job(tmp_path, sample_docs, canaries)
 

@@ -1,5 +1,5 @@
 """The data schemas: a training job's sources and mixture (`data:`), translation prompts, an
-experiment's adaptation mixture (`adapt.mix`), and probe sets injected on a schedule (`probes:`)."""
+experiment's adaptation mixture (`adapt.mix`), and canary sets injected on a schedule (`canaries:`)."""
 
 from __future__ import annotations
 
@@ -169,8 +169,8 @@ class DataConfig(Section):
                                         "scored in bits per byte every train.eval_every steps")
 
 
-class ProbeSetConfig(BaseModel):
-    """One probe set: what it injects (`file`), when (`steps` or `step_range`) and how often (`repeat`).
+class CanarySetConfig(BaseModel):
+    """One canary set: what it injects (`file`), when (`steps` or `step_range`) and how often (`repeat`).
 
     File formats, one item per line, fields separated by tabs: canary `prefix<TAB>secret`; fact
     `prompt<TAB>answer<TAB>distractor[<TAB>distractor...]`; heldout: one text per line (a seeded half
@@ -191,25 +191,25 @@ class ProbeSetConfig(BaseModel):
     @model_validator(mode="after")
     def _one_schedule(self):
         if bool(self.steps) == (self.step_range is not None):
-            raise ValueError(f"probe set {self.name!r}: give either `steps` or `step_range`")
+            raise ValueError(f"canary set {self.name!r}: give either `steps` or `step_range`")
         first, last = self.step_range or (min(self.steps), max(self.steps))
         if first < 1 or last < first:
-            raise ValueError(f"probe set {self.name!r}: steps start at 1 and a step_range is [first, last]")
+            raise ValueError(f"canary set {self.name!r}: steps start at 1 and a step_range is [first, last]")
         return self
 
     def scheduled_steps(self) -> list[int]:
         return sorted(set(self.steps)) if self.steps else list(range(self.step_range[0], self.step_range[1] + 1))
 
 
-def check_probes(probes: list[ProbeSetConfig], steps: int, method: str) -> None:
-    """Checks that need the whole job: raise ValueError naming the probe set and the fix."""
-    names = [probe.name for probe in probes]
+def check_canaries(canaries: list[CanarySetConfig], steps: int, method: str) -> None:
+    """Checks that need the whole job: raise ValueError naming the canary set and the fix."""
+    names = [canary.name for canary in canaries]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
-        raise ValueError(f"probe set names must differ; {', '.join(twice)} is used more than once")
-    for probe in probes:
-        if max(probe.scheduled_steps()) > steps:
-            raise ValueError(f"probe set {probe.name!r} injects at step {max(probe.scheduled_steps())}, beyond "
+        raise ValueError(f"canary set names must differ; {', '.join(twice)} is used more than once")
+    for canary in canaries:
+        if max(canary.scheduled_steps()) > steps:
+            raise ValueError(f"canary set {canary.name!r} injects at step {max(canary.scheduled_steps())}, beyond "
                              f"train.steps {steps}; schedule it within the run or raise train.steps")
-    if probes and "+" in method:
-        raise ValueError(f"probe sets are injected into one training run; method {method!r} has stages")
+    if canaries and "+" in method:
+        raise ValueError(f"canary sets are injected into one training run; method {method!r} has stages")

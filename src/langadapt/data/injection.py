@@ -1,6 +1,6 @@
-"""Probe sets injected into pretraining ("Train Once, Answer All"): many experiments in one run.
+"""Canary sets injected into pretraining ("Train Once, Answer All"): many experiments in one run.
 
-Each probe set (a `probes:` entry, data/config.py) is read from its file into the texts it
+Each canary set (a `canaries:` entry, data/config.py) is read from its file into the texts it
 injects and the items it is scored on (evaluate/memorisation.py):
 
 - **canary** — `prefix<TAB>secret` lines: the text `prefix secret` is injected; the secret is
@@ -15,7 +15,7 @@ The schedule is a pure function of the config: the k-th of a set's `n × repeat`
 (sequence k mod n) goes to the scheduled step ⌊k · S / (n · repeat)⌋ of its S steps, so inserts are
 spread evenly and a resumed run injects exactly what the uninterrupted one did.
 `InjectingSampler` wraps any sampler: at a scheduled step it overwrites the first rows of the
-step's micro-batches with the probe sequences (EOS, the text, EOS; the rest of the block is EOS
+step's micro-batches with the canary sequences (EOS, the text, EOS; the rest of the block is EOS
 with no loss), and appends each insert to `inserts.jsonl` (step, micro-batch, row, set, line).
 """
 
@@ -32,16 +32,16 @@ from tokenizers import Tokenizer
 
 from langadapt.atomic import write_jsonl
 from langadapt.corpus.document import read_utf8
-from langadapt.data.config import ProbeSetConfig
+from langadapt.data.config import CanarySetConfig
 from langadapt.data.packing import Batch
 from langadapt.errors import LangadaptError
 
 
 @dataclass
-class ProbeSet:
-    """A probe set read from its file: what is injected, and what is scored."""
+class CanarySet:
+    """A canary set read from its file: what is injected, and what is scored."""
 
-    config: ProbeSetConfig
+    config: CanarySetConfig
     injected: list[str]  # texts inserted into training batches
     candidates: list[list[str]] = field(default_factory=list)  # canary / fact: per item, the right text first
     heldout: list[str] = field(default_factory=list)  # heldout: the half never injected
@@ -71,43 +71,44 @@ def random_canaries(count: int, prefix: str, digits: int, seed: int) -> list[str
     return [f"{prefix} {i}\t" + "".join(rng.choice(string.digits) for _ in range(digits)) for i in range(count)]
 
 
-def read_probe_set(cfg: ProbeSetConfig) -> ProbeSet:
-    """Parse a probe file; a missing or empty file or a malformed line names the file, line and fix."""
+def read_canary_set(cfg: CanarySetConfig) -> CanarySet:
+    """Parse a canary file; a missing or empty file or a malformed line names the file, line and fix."""
     path = Path(cfg.file)
     if not path.is_file():
-        raise LangadaptError(f"probe set {cfg.name!r}: file not found", where=str(path),
-                             fix="give `file` the path of an existing probe file.")
+        raise LangadaptError(f"canary set {cfg.name!r}: file not found", where=str(path),
+                             fix="give `file` the path of an existing canary file.")
     lines = [(number, line) for number, line in enumerate(read_utf8(path).splitlines(), 1) if line.strip()]
     if not lines:
-        raise LangadaptError(f"probe set {cfg.name!r}: the file has no items", where=str(path),
+        raise LangadaptError(f"canary set {cfg.name!r}: the file has no items", where=str(path),
                              fix="write one item per line (see data/config.py for each kind's format).")
     if cfg.kind == "heldout":
         texts = [line for _, line in lines]
         if len(texts) < 2:
-            raise LangadaptError(f"probe set {cfg.name!r}: a heldout set needs two lines or more (half is injected)",
+            raise LangadaptError(f"canary set {cfg.name!r}: a heldout set needs two lines or more (half is injected)",
                                  where=str(path), fix="add lines.")
         order = list(range(len(texts)))
         random.Random(cfg.seed).shuffle(order)
         half = len(texts) // 2
-        return ProbeSet(cfg, [texts[i] for i in sorted(order[:half])], heldout=[texts[i] for i in sorted(order[half:])])
+        return CanarySet(cfg, [texts[i] for i in sorted(order[:half])],
+                         heldout=[texts[i] for i in sorted(order[half:])])
     injected, candidates = [], []
     for number, line in lines:
         fields = line.split("\t")
         if (len(fields) != 2) if cfg.kind == "canary" else (len(fields) < 3):
             shape = "prefix<TAB>secret" if cfg.kind == "canary" else "prompt<TAB>answer<TAB>distractor..."
-            raise LangadaptError(f"probe set {cfg.name!r}: a {cfg.kind} line is `{shape}`, this one has "
+            raise LangadaptError(f"canary set {cfg.name!r}: a {cfg.kind} line is `{shape}`, this one has "
                                  f"{len(fields)} field(s)", where=f"{path}, line {number}", fix="fix that line.")
         prompt, answers = fields[0], fields[1:]
         if cfg.kind == "canary":
             answers = canary_candidates(answers[0], cfg.alternatives, f"{cfg.seed}:{cfg.name}:{number}")
         injected.append(f"{prompt} {answers[0]}")
         candidates.append([f"{prompt} {answer}" for answer in answers])
-    return ProbeSet(cfg, injected, candidates=candidates)
+    return CanarySet(cfg, injected, candidates=candidates)
 
 
-def schedule(probe: ProbeSetConfig, count: int) -> list[tuple[int, int]]:
+def schedule(canary: CanarySetConfig, count: int) -> list[tuple[int, int]]:
     """(step, sequence index) of every insert of a set of `count` sequences, in order."""
-    steps, total = probe.scheduled_steps(), count * probe.repeat
+    steps, total = canary.scheduled_steps(), count * canary.repeat
     return [(steps[k * len(steps) // total], k % count) for k in range(total)]
 
 
@@ -119,28 +120,28 @@ class Insert:
 
 
 class InjectingSampler:
-    """Wraps a sampler (`() -> Batch`, with state_dict/load_state_dict) and swaps probe sequences in."""
+    """Wraps a sampler (`() -> Batch`, with state_dict/load_state_dict) and swaps canary sequences in."""
 
-    def __init__(self, sampler, sets: list[ProbeSet], tokenizer: Tokenizer, eos_id: int, block_size: int,
+    def __init__(self, sampler, sets: list[CanarySet], tokenizer: Tokenizer, eos_id: int, block_size: int,
                  grad_accum: int, log_path: Path):
         self.sampler, self.eos_id, self.block_size, self.grad_accum = sampler, eos_id, block_size, grad_accum
         self.log_path, self.calls = Path(log_path), 0
         self.inserts: dict[int, list[Insert]] = {}
         rows = sampler.batch_size
-        for probe in sets:
+        for canary in sets:
             encoded = [[eos_id, *encoding.ids, eos_id] for encoding in
-                       tokenizer.encode_batch(probe.injected, add_special_tokens=False)]
+                       tokenizer.encode_batch(canary.injected, add_special_tokens=False)]
             for index, ids in enumerate(encoded):
                 if len(ids) > block_size + 1:
-                    raise LangadaptError(f"probe set {probe.config.name!r}: item {index + 1} is {len(ids) - 2} "
+                    raise LangadaptError(f"canary set {canary.config.name!r}: item {index + 1} is {len(ids) - 2} "
                                          f"tokens, longer than a block ({block_size - 1} with its two EOS)",
-                                         where=str(probe.config.file), fix="shorten it or raise model.block_size.")
-            for step, index in schedule(probe.config, len(encoded)):
-                self.inserts.setdefault(step, []).append(Insert(probe.config.name, index, encoded[index]))
+                                         where=str(canary.config.file), fix="shorten it or raise model.block_size.")
+            for step, index in schedule(canary.config, len(encoded)):
+                self.inserts.setdefault(step, []).append(Insert(canary.config.name, index, encoded[index]))
         for step, items in self.inserts.items():
             if len(items) > rows * grad_accum:
-                raise LangadaptError(f"{len(items)} probe sequences are scheduled at step {step}, more than the "
-                                     f"{rows * grad_accum} rows of a step", where="probes",
+                raise LangadaptError(f"{len(items)} canary sequences are scheduled at step {step}, more than the "
+                                     f"{rows * grad_accum} rows of a step", where="canaries",
                                      fix="spread them over more steps (`step_range`) or lower `repeat`.")
         self.batch_size = rows
 

@@ -1,4 +1,4 @@
-"""What a model retained of the probe sets injected into its training (data/injection.py).
+"""What a model retained of the canary sets injected into its training (data/injection.py).
 
 - **canary exposure** (Carlini et al. 2019): the true secret is ranked among its N seeded
   alternatives by the likelihood of the whole canary text; exposure = log2(N + 1) − log2(rank),
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
-from langadapt.data.injection import ProbeSet
+from langadapt.data.injection import CanarySet
 from langadapt.evaluate.bpb import bits_per_byte
 
 
@@ -49,20 +49,20 @@ def log_likelihoods(model: PreTrainedModel, tokenizer: Tokenizer, texts: list[st
     return torch.cat(scores)
 
 
-def _candidate_scores(model, tokenizer, probe: ProbeSet, eos_id: int) -> list[torch.Tensor]:
-    flat = [text for item in probe.candidates for text in item]
+def _candidate_scores(model, tokenizer, canary: CanarySet, eos_id: int) -> list[torch.Tensor]:
+    flat = [text for item in canary.candidates for text in item]
     scores = log_likelihoods(model, tokenizer, flat, eos_id)
-    return list(scores.split([len(item) for item in probe.candidates]))
+    return list(scores.split([len(item) for item in canary.candidates]))
 
 
-def probe_metrics(model: PreTrainedModel, tokenizer: Tokenizer, probe: ProbeSet, eos_id: int) -> dict[str, float]:
+def canary_metrics(model: PreTrainedModel, tokenizer: Tokenizer, canary: CanarySet, eos_id: int) -> dict[str, float]:
     """The set's metric(s) for `model` (see the module docstring)."""
-    kind = probe.config.kind
+    kind = canary.config.kind
     if kind == "heldout":
-        seen = bits_per_byte(model, tokenizer, probe.injected, eos_id).bpb
-        unseen = bits_per_byte(model, tokenizer, probe.heldout, eos_id).bpb
+        seen = bits_per_byte(model, tokenizer, canary.injected, eos_id).bpb
+        unseen = bits_per_byte(model, tokenizer, canary.heldout, eos_id).bpb
         return {"contamination_gap": unseen - seen, "bpb_injected": seen, "bpb_heldout": unseen}
-    scores = _candidate_scores(model, tokenizer, probe, eos_id)
+    scores = _candidate_scores(model, tokenizer, canary, eos_id)
     if kind == "canary":
         exposures = []
         for item in scores:
@@ -73,21 +73,21 @@ def probe_metrics(model: PreTrainedModel, tokenizer: Tokenizer, probe: ProbeSet,
     return {"fact_recall": sum(m > 0 for m in margins) / len(margins), "fact_margin": sum(margins) / len(margins)}
 
 
-def probes_evaluator(sets: list[ProbeSet], tokenizer: Tokenizer, eos_id: int, then=None):
-    """`evaluate(model)` for the training loop: `then(model)`'s figures plus `<set>/<metric>` per probe set."""
+def canaries_evaluator(sets: list[CanarySet], tokenizer: Tokenizer, eos_id: int, then=None):
+    """`evaluate(model)` for the training loop: `then(model)`'s figures plus `<set>/<metric>` per canary set."""
 
     def evaluate(model: PreTrainedModel) -> dict[str, float]:
         figures = dict(then(model)) if then is not None else {}
-        for probe in sets:
-            for metric, value in probe_metrics(model, tokenizer, probe, eos_id).items():
-                figures[f"{probe.config.name}/{metric}"] = round(value, 5)
+        for canary in sets:
+            for metric, value in canary_metrics(model, tokenizer, canary, eos_id).items():
+                figures[f"{canary.config.name}/{metric}"] = round(value, 5)
         return figures
 
     return evaluate
 
 
-def probe_rows(log: list[dict], final: dict[str, float], steps: int) -> list[dict]:
-    """Results-table rows (language = probe set, metric, value, step): the logged evaluations before
+def canary_rows(log: list[dict], final: dict[str, float], steps: int) -> list[dict]:
+    """Results-table rows (language = canary set, metric, value, step): the logged evaluations before
     the last step, then `final` (the final model's `<set>/<metric>` figures) at step `steps`."""
     rows = []
     for step, figures in [*((r["step"], r.get("eval", {})) for r in log if r["step"] < steps), (steps, final)]:
@@ -95,5 +95,5 @@ def probe_rows(log: list[dict], final: dict[str, float], steps: int) -> list[dic
             if "/" in key:
                 name, metric = key.split("/", 1)
                 rows.append({"language": name, "metric": metric, "value": float(value), "step": step,
-                             "role": "probe"})
+                             "role": "canary"})
     return rows

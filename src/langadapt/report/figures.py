@@ -9,10 +9,10 @@ import pandas as pd
 from langadapt.evaluate import transfer
 from langadapt.report.tables import (
     bpb_table,
+    canary_sets_table,
     delta_table,
     loss_logs,
     metric_table,
-    probe_sets_table,
     selection_table,
     tokenizer_table,
 )
@@ -71,7 +71,7 @@ def figures(results: pd.DataFrame, run_dir: Path | None = None) -> dict[str, obj
         fertility = tokenizers.set_index("language")[[c for c in tokenizers.columns if c.startswith("fertility ")]]
         figs["tokenizers"] = _bars(fertility, "tokens per word (held-out, lower is better)",
                                    "Fertility per language and tokenizer")
-    probes = probe_sets_table(results)
+    probes = canary_sets_table(results)
     if not probes.empty:
         metrics = list(dict.fromkeys(probes.metric))
         fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
@@ -83,7 +83,7 @@ def figures(results: pd.DataFrame, run_dir: Path | None = None) -> dict[str, obj
             ax.set_title(metric)
             ax.legend(fontsize=7)
         fig.tight_layout()
-        figs["probes"] = fig
+        figs["canaries"] = fig
     selection = selection_table(run_dir) if run_dir else pd.DataFrame()
     sizes = selection[selection.key == "vocab.max_new_tokens"] if not selection.empty else selection
     if not sizes.empty:

@@ -16,13 +16,14 @@ from langadapt.atomic import write_text, write_with
 from langadapt.evaluate import transfer
 from langadapt.report.figures import figures
 from langadapt.report.tables import (
+    CANARY_NOTE,
     EXPANSION_NOTE,
     FERTILITY_NOTE,
-    PROBE_NOTE,
     SELECTION_NOTE,
     SIGN_CONVENTION,
     TAG_RULE,
     bpb_table,
+    canary_sets_table,
     curation_table,
     delta_table,
     expansion_table,
@@ -30,7 +31,6 @@ from langadapt.report.tables import (
     markdown_table,
     metric_table,
     other_metrics_table,
-    probe_sets_table,
     selection_table,
     tokenizer_table,
     translation_table,
@@ -76,8 +76,8 @@ def write_report(results: pd.DataFrame, out: Path, run_dir: Path | None = None) 
         sections.append(("Vocabulary expansion", EXPANSION_NOTE, expansion_table(results), []))
     if not selection_table(run_dir).empty:
         sections.append(("Choices on dev text", SELECTION_NOTE, selection_table(run_dir), ["sizes"]))
-    if not probe_sets_table(results).empty:
-        sections.append(("Probe sets over training", PROBE_NOTE, probe_sets_table(results), ["probes"]))
+    if not canary_sets_table(results).empty:
+        sections.append(("Canary sets over training", CANARY_NOTE, canary_sets_table(results), ["canaries"]))
     if not translation_table(results).empty:
         sections.append(("Translation: chrF per direction", "", translation_table(results), []))
     for heading, table in (("Other metrics", other_metrics_table(results)), ("Curation: documents removed",

@@ -77,9 +77,9 @@ def delta_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def other_metrics_table(results: pd.DataFrame) -> pd.DataFrame:
     """Every metric other than bpb / bytes per token (probes, retrieval, translation, lm-eval); the
-    injected probe sets' metrics over steps have their own table (`probe_sets_table`)."""
+    injected canary sets' metrics over steps have their own table (`canary_sets_table`)."""
     rows = results[~results.metric.isin(["bpb", "bytes_per_token"]) & ~results.run.str.startswith("tokenizer:")
-                   & (results.role != "probe")]
+                   & (results.role != "canary")]
     if "direction" in rows.columns:  # two directions into one language would share a cell: own table
         rows = rows[rows.direction.isna()]
     if rows.empty:
@@ -90,17 +90,17 @@ def other_metrics_table(results: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-PROBE_NOTE = (
-    "Probe sets injected into training on a schedule (data/injection.py; inserts.jsonl logs each insert), "
+CANARY_NOTE = (
+    "Canary sets injected into training on a schedule (data/injection.py; inserts.jsonl logs each insert), "
     "scored every eval_every steps: canary exposure = log2(N + 1) − log2(rank of the secret among N "
     "alternatives), fact recall = share of facts whose answer beats every distractor, contamination gap = "
     "bpb of the never-injected half − bpb of the injected half."
 )
 
 
-def probe_sets_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Each injected probe set's metrics at every evaluated step: (set, metric, step) rows, runs as columns."""
-    rows = results[results.role == "probe"] if "step" in results else results.iloc[:0]
+def canary_sets_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Each injected canary set's metrics at every evaluated step: (set, metric, step) rows, runs as columns."""
+    rows = results[results.role == "canary"] if "step" in results else results.iloc[:0]
     if rows.empty:
         return pd.DataFrame()
     table = rows.pivot_table(index=["language", "metric", "step"], columns="run", values="value", sort=False)

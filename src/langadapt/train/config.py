@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from langadapt.data.config import TRANSLATION_FORMATS, DataConfig, MixConfig, ProbeSetConfig, check_probes
+from langadapt.data.config import TRANSLATION_FORMATS, CanarySetConfig, DataConfig, MixConfig, check_canaries
 from langadapt.model.config import LoraConfig, ModelConfig
 from langadapt.paths import (
     InputFolder,
@@ -179,7 +179,7 @@ class TrainJobConfig(Section):
     teacher: ModelFolder | None = Field(default=None, description="distil from this frozen model folder (MiniLM "
                                         "losses, train/distill.py) instead of training on next tokens")
     distill: DistillConfig = DistillConfig()
-    probes: list[ProbeSetConfig] = Field(default=[], description="probe sets injected on a schedule and scored "
+    canaries: list[CanarySetConfig] = Field(default=[], description="canary sets injected on a schedule and scored "
                                          "every train.eval_every steps (data/injection.py)")
     task: TaskConfig | None = Field(default=None, description="fine-tune a classifier head on labelled data")
     ccp: CCPConfig = CCPConfig()
@@ -197,12 +197,12 @@ class TrainJobConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _teacher_and_probes(self):
+    def _teacher_and_canaries(self):
         if self.teacher is not None and self.data is None:
             raise ValueError("distillation (`teacher:`) trains on `data`, not on a classification `task`")
         check_teacher(self.teacher, self.data.tokenizer if self.data is not None else "bpe", self.model.arch,
                       self.train.objective)
-        check_probes(self.probes, self.train.steps, self.method)
+        check_canaries(self.canaries, self.train.steps, self.method)
         return self
 
     @model_validator(mode="after")

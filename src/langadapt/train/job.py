@@ -37,7 +37,7 @@ from tokenizers import Tokenizer
 
 from langadapt.atomic import replace_folder, write_json, write_with
 from langadapt.corpus.document import LanguageFilter, read_documents, read_lines
-from langadapt.data.injection import InjectingSampler, ProbeSet, read_probe_set
+from langadapt.data.injection import CanarySet, InjectingSampler, read_canary_set
 from langadapt.data.mixing import (
     mixture_probabilities,
     mixture_sampler,
@@ -46,7 +46,7 @@ from langadapt.data.packing import read_tokens
 from langadapt.data.translation import translation_card
 from langadapt.errors import Interrupted, LangadaptError, fs_error
 from langadapt.evaluate.bpb import bpb_evaluator, bpb_rows
-from langadapt.evaluate.memorisation import probe_rows, probes_evaluator
+from langadapt.evaluate.memorisation import canaries_evaluator, canary_rows
 from langadapt.languages import normalise
 from langadapt.lock import hold
 from langadapt.model.adapters import export, save_peft_adapter, trainable_parameters
@@ -70,19 +70,19 @@ from langadapt.vocab.tokenizer import (
 log = logging.getLogger("langadapt")
 
 
-def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator, data: dict, probe_sets: list[ProbeSet],
+def _sampler(cfg: TrainJobConfig, out: Path, state: Accelerator, data: dict, canary_sets: list[CanarySet],
              tokenizer: Tokenizer):
     """Batches for this process: its share of the batch, from its own seeded streams (one per source, or per
     translation direction, with its loss mask; `data` is the job's `data.json`); the main process's batches
-    carry the probe sets' inserts."""
+    carry the canary sets' inserts."""
     rows, seed = process_share(cfg.train.batch_size, cfg.seed, state)
     weights = data.get("weights") or {s.name: s.weight for s in active_sources(cfg)}
     arrays = {name: read_tokens(out / "tokens" / f"{name}.bin") for name in weights}
     masks = {name: read_tokens(path) for name in weights if (path := out / "tokens" / f"{name}.mask.bin").is_file()}
     probabilities = mixture_probabilities({name: len(a) for name, a in arrays.items()}, weights, cfg.data.alpha)
     sampler = mixture_sampler(arrays, probabilities, cfg.model.block_size, rows, seed, masks)
-    if probe_sets and state.is_main_process:
-        return InjectingSampler(sampler, probe_sets, tokenizer, data["eos_id"], cfg.model.block_size,
+    if canary_sets and state.is_main_process:
+        return InjectingSampler(sampler, canary_sets, tokenizer, data["eos_id"], cfg.model.block_size,
                                 cfg.train.grad_accum, out / "inserts.jsonl")
     return sampler
 
@@ -119,11 +119,11 @@ def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer) -
     import pandas as pd
 
     rows = [{"run": "final", **row, "role": "eval"} for row in bpb_rows(model, tokenizer, _heldout(cfg))]
-    if cfg.probes:
+    if cfg.canaries:
         eos = json.loads((out / "data.json").read_text(encoding="utf-8"))["eos_id"]
-        final = probes_evaluator([read_probe_set(p) for p in cfg.probes], tokenizer, eos)(model)
+        final = canaries_evaluator([read_canary_set(p) for p in cfg.canaries], tokenizer, eos)(model)
         log_records = [json.loads(line) for line in (out / "log.jsonl").read_text(encoding="utf-8").splitlines()]
-        rows += [{"run": "final", **row} for row in probe_rows(log_records, final, cfg.train.steps)]
+        rows += [{"run": "final", **row} for row in canary_rows(log_records, final, cfg.train.steps)]
     sizes = json.loads((out / "data.json").read_text(encoding="utf-8")).get("bytes", {})
     rows += [{"run": "final", "language": name, "metric": "train_bytes", "value": float(size), "role": "data"}
              for name, size in sizes.items()]
@@ -229,7 +229,7 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
     with the reason, which the rerun reports before it resumes; Ctrl-C says where it stopped."""
     if process_state().is_main_process:
         check_rerun(cfg, out)
-    probe_sets = [read_probe_set(probe) for probe in cfg.probes]  # a bad probe file fails before any work
+    canary_sets = [read_canary_set(canary) for canary in cfg.canaries]  # a bad canary file fails before any work
     task = prepare_task(cfg) if cfg.task is not None else None  # a classifier: its labelled data, read here
     state = make_accelerator()
     if state.is_main_process:
@@ -254,7 +254,7 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
             raise
     state.wait_for_everyone()
     try:
-        final = _train_stages(cfg, out, base, state, probe_sets) if task is None else train_task(cfg, out, task)
+        final = _train_stages(cfg, out, base, state, canary_sets) if task is None else train_task(cfg, out, task)
     except KeyboardInterrupt:
         if state.is_main_process:
             _mark(out, "failed", "interrupted")
@@ -283,7 +283,7 @@ def _stopped_at(out: Path, methods: list[str]) -> str:
 
 
 def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Accelerator,
-                  probe_sets: list[ProbeSet]) -> Path:
+                  canary_sets: list[CanarySet]) -> Path:
     tokenizer = load_tokenizer(out / "tokenizer.json")
     data = json.loads((out / "data.json").read_text(encoding="utf-8"))
 
@@ -298,8 +298,8 @@ def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Acce
 
     heldout = _heldout(cfg)
     evaluate = bpb_evaluator(tokenizer, heldout) if heldout else None
-    if probe_sets:
-        evaluate = probes_evaluator(probe_sets, tokenizer, data["eos_id"], then=evaluate)
+    if canary_sets:
+        evaluate = canaries_evaluator(canary_sets, tokenizer, data["eos_id"], then=evaluate)
     objective = build_minilm(cfg.teacher, cfg.distill, tokenizer) if cfg.teacher is not None else None
     methods = stages(cfg.method)
     for index, (method, stage_dir, final) in enumerate(_stage_folders(out, methods)):
@@ -317,7 +317,7 @@ def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Acce
             route_by_language(adapted, tokenizer)
         whole = copy.deepcopy(adapted) if sharded(state) else None  # what the gathered weights are saved from
         sampler, built = (_contrastive(cfg, state, tokenizer, adapted, data["eos_id"]) if cfg.train.objective == "ccp"
-                          else (_sampler(cfg, out, state, data, probe_sets, tokenizer), objective))
+                          else (_sampler(cfg, out, state, data, canary_sets, tokenizer), objective))
         train(adapted, sampler, cfg.train.for_stage(method), cfg.seed, stage_dir / "log.jsonl",
               desc=f"{cfg.name} {method}", evaluate=evaluate, checkpoint_dir=stage_dir / "checkpoints",
               objective=built, whole=whole,
