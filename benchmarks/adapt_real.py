@@ -88,7 +88,7 @@ def langadapt_contender(cfg: ExperimentConfig, folder: Path, method: str, budget
     probe = job(3, f"{method}-probe")
     run_train_job(probe.model_copy(update={"data": probe.data.model_copy(update={"eval_files": {}})}))  # time only
     out = Path(probe.output_dir) / probe.name
-    logs = sorted(out.glob("stage*/log.jsonl")) or [out / "log.jsonl"]
+    logs = sorted(out.glob("phase*/log.jsonl")) or [out / "log.jsonl"]
     step_s = sum(_seconds_per_step(log) for log in logs)  # one step of every stage
     steps = max(2, int(budget_s / step_s))
     final = job(steps, f"{method}-{steps}")
@@ -96,7 +96,7 @@ def langadapt_contender(cfg: ExperimentConfig, folder: Path, method: str, budget
     run_train_job(final)
     wall = wall_clock() - started
     out = Path(final.output_dir) / final.name
-    logs = sorted(out.glob("stage*/log.jsonl")) or [out / "log.jsonl"]
+    logs = sorted(out.glob("phase*/log.jsonl")) or [out / "log.jsonl"]
     records = [json.loads(line) for log in logs for line in log.read_text().splitlines() if line.strip()]
     train_s = sum(r["tokens"] / r["tokens_per_s"] for r in (json.loads(log.read_text().splitlines()[-1])
                                                              for log in logs))

@@ -56,7 +56,7 @@ def main() -> None:
     rows = []
     for lr in args.lrs:
         adapt = cfg.adapt.model_copy(update={"steps": args.steps, "warmup_steps": args.warmup, "eval_every": 10**6,
-                                             "checkpoint_every": 0, "stage_lr": {"embeddings": lr}})
+                                             "checkpoint_every": 0, "phase_lr": {"embeddings": lr}})
         job = adaptation_job(cfg.model_copy(update={"adapt": adapt}), "embeddings", inputs,
                              bench / f"embeddings-lr{lr:g}-{args.steps}")
         job = job.model_copy(update={"data": job.data.model_copy(update={

@@ -43,9 +43,9 @@ from langadapt.registry import (
 )
 from langadapt.train.config import TrainConfig  # noqa: E402
 from langadapt.train.loop import train  # noqa: E402
+from langadapt.vocab.build import init_context  # noqa: E402
 from langadapt.vocab.expand import expand  # noqa: E402
 from langadapt.vocab.init import InitContext, resize_and_init  # noqa: E402
-from langadapt.vocab.stage import init_context  # noqa: E402
 from langadapt.vocab.static import StaticVectors, train_static  # noqa: E402
 from langadapt.vocab.tokenizer import EOS, balance, train_bpe  # noqa: E402
 

@@ -96,32 +96,32 @@ def test_two_stage_recipe_trains_embeddings_then_layra(tokenizers, tmp_path):
         "model": {"n_layer": 4, "n_embd": 32, "n_head": 2, "block_size": 32},
         "data": {"control_tokens": ["lang"], "sources": [{"name": "hsb", "format": "sample",
                                                           "languages": ["hsb_Latn"]}]},
-        "train": {"steps": 6, "batch_size": 4, "lr": 1e-2, "warmup_steps": 0, "stage_lr": {"embeddings": 5e-2}},
+        "train": {"steps": 6, "batch_size": 4, "lr": 1e-2, "warmup_steps": 0, "phase_lr": {"embeddings": 5e-2}},
         "method": "embeddings+layra", "lora": {"r": 4, "alpha": 8},
     }
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
     final = run_train_job(load_config(tmp_path / "job.yaml", schema=TrainJobConfig))
     run = final.parent
-    assert (run / "stage1-embeddings" / "final" / "model.safetensors").is_file()
-    assert (run / "stage1-embeddings" / "adapter" / "adapter_config.json").is_file()
-    assert (run / "stage2-layra" / "adapter" / "adapter_model.safetensors").is_file()
-    stage1, stage2 = load_model(run / "stage1-embeddings" / "final"), load_model(final)
+    assert (run / "phase1-embeddings" / "final" / "model.safetensors").is_file()
+    assert (run / "phase1-embeddings" / "adapter" / "adapter_config.json").is_file()
+    assert (run / "phase2-layra" / "adapter" / "adapter_model.safetensors").is_file()
+    phase1, phase2 = load_model(run / "phase1-embeddings" / "final"), load_model(final)
     new_row = source.get_vocab_size()  # the <|lang=hsb_Latn|> control token, added by the job
-    assert stage2.transformer.wte.weight.shape[0] == new_row + 1
+    assert phase2.transformer.wte.weight.shape[0] == new_row + 1
     # stage 2 (LayRA) changed the first and last blocks and left the middle ones as stage 1 left them
-    assert _changed(stage1, stage2) >= {"transformer.h.0.attn.c_attn.weight", "transformer.h.3.mlp.c_fc.weight"}
-    assert "transformer.h.1.attn.c_attn.weight" not in _changed(stage1, stage2)
+    assert _changed(phase1, phase2) >= {"transformer.h.0.attn.c_attn.weight", "transformer.h.3.mlp.c_fc.weight"}
+    assert "transformer.h.1.attn.c_attn.weight" not in _changed(phase1, phase2)
     first_lr = {stage: json.loads((run / stage / "log.jsonl").read_text().splitlines()[0])["lr"]
-                for stage in ("stage1-embeddings", "stage2-layra")}  # each stage at its own rate
-    assert first_lr["stage1-embeddings"] / first_lr["stage2-layra"] == pytest.approx(5)  # same schedule
+                for stage in ("phase1-embeddings", "phase2-layra")}  # each stage at its own rate
+    assert first_lr["phase1-embeddings"] / first_lr["phase2-layra"] == pytest.approx(5)  # same schedule
 
 
 def test_stage_lr_names_registered_stages_of_the_method():
     job = {"name": "x", "data": {"sources": [{"name": "s", "format": "sample", "languages": ["hsb_Latn"]}]},
            "method": "embeddings+layra"}
     with pytest.raises(LangadaptError, match="unknown adaptation method 'lora2'"):
-        parse_config({**job, "train": {"stage_lr": {"lora2": 1e-3}}}, schema=TrainJobConfig)
-    with pytest.raises(LangadaptError, match="does not train; its stages are embeddings, layra"):
-        parse_config({**job, "train": {"stage_lr": {"lora": 1e-3}}}, schema=TrainJobConfig)
-    cfg = parse_config({**job, "train": {"lr": 1e-3, "stage_lr": {"embeddings": 1e-2}}}, schema=TrainJobConfig)
-    assert (cfg.train.for_stage("embeddings").lr, cfg.train.for_stage("layra").lr) == (1e-2, 1e-3)
+        parse_config({**job, "train": {"phase_lr": {"lora2": 1e-3}}}, schema=TrainJobConfig)
+    with pytest.raises(LangadaptError, match="does not train; its phases are embeddings, layra"):
+        parse_config({**job, "train": {"phase_lr": {"lora": 1e-3}}}, schema=TrainJobConfig)
+    cfg = parse_config({**job, "train": {"lr": 1e-3, "phase_lr": {"embeddings": 1e-2}}}, schema=TrainJobConfig)
+    assert (cfg.train.for_phase("embeddings").lr, cfg.train.for_phase("layra").lr) == (1e-2, 1e-3)

@@ -107,7 +107,7 @@ def test_a_model_whose_blocks_cannot_be_found_names_its_type_and_the_methods_tha
 
 @pytest.mark.parametrize("model_type", ["gemma3_text", "qwen3", "phi3"])
 def test_current_model_types_adapt_through_langadapt_train(model_type, expanded, corpus, sample_docs, tmp_path):
-    """The user's path: a saved expanded folder of a 2025 model type, `init_from` it, a staged method."""
+    """The user's path: a saved expanded folder of a 2025 model type, `init_from` it, a method of two phases."""
     expansion, _, _, _ = corpus
     new_ids = list(range(expansion.first_new_id, expansion.first_new_id + len(expansion.new_tokens)))
     base = save_model(expanded(model_type), as_transformers(expansion.tokenizer), tmp_path / "base",

@@ -122,7 +122,7 @@ def test_self_training_writes_pseudo_labels_with_the_gold_models_confidence(shar
     out = final.parent
     rows = [json.loads(line) for line in (out / "pseudo_labels.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 40 and {"text", "label", "confidence"} <= set(rows[0])
-    gold = AutoModelForSequenceClassification.from_pretrained(out / "stage1-gold" / "final", use_safetensors=True)
+    gold = AutoModelForSequenceClassification.from_pretrained(out / "phase1-gold" / "final", use_safetensors=True)
     tokenizer = load_tokenizer(out / "tokenizer.json")
     names = list(gold.config.id2label.values())
     assert {row["label"] for row in rows} <= set(names)
@@ -130,7 +130,7 @@ def test_self_training_writes_pseudo_labels_with_the_gold_models_confidence(shar
     assert [r["label"] for r in again] == [r["label"] for r in rows[:8]]
     assert [r["confidence"] for r in again] == pytest.approx([r["confidence"] for r in rows[:8]], abs=1e-5)
     assert all(0 < row["confidence"] <= 1 for row in rows)
-    assert (out / "stage2-pseudo" / "final").is_dir() == (mode == "pretrain")
+    assert (out / "phase2-pseudo" / "final").is_dir() == (mode == "pretrain")
     results = pd.read_parquet(out / "results.parquet")
     assert set(results.run) == {"final", "gold-only"}
 

@@ -24,7 +24,7 @@ def base_run(tmp_path_factory, sample_docs):
     base = save_model(build_model(ModelConfig(n_layer=2, n_embd=32, n_head=2, block_size=32, arch="llama"), tokenizer),
                       tokenizer, tmp / "pretrained")
     cfg = {**TINY, "name": "from-base", "output_dir": str(tmp / "runs"), "base": {"model": str(base)},
-           "adapt": {**TINY["adapt"], "methods": METHODS, "stage_lr": {"embeddings": 1e-2}},
+           "adapt": {**TINY["adapt"], "methods": METHODS, "phase_lr": {"embeddings": 1e-2}},
            "vocab": {**TINY["vocab"], "initialisers": ["subword-mean"]}, "export": {"to": ["merged", "gguf"]}}
     cfg.pop("pretrain")
     return run_experiment(parse_config(cfg)), tokenizer

@@ -26,7 +26,7 @@ from langadapt.model.build import build_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.model.config import ModelConfig
 from langadapt.model.experts import route_by_language
-from langadapt.registry import ADAPTERS, stages
+from langadapt.registry import ADAPTERS, phases
 from langadapt.train.config import TrainConfig, TrainJobConfig
 from langadapt.train.job import run_train_job
 from langadapt.train.loop import latest_checkpoint, train
@@ -45,7 +45,7 @@ FAMILIES = {
 METHODS = ["full", "lora", "layra", "embeddings", "embeddings-factorised", "embeddings-all", "experts",
            "experts-per-language", "embeddings+layra", "embeddings-factorised+lora"]
 STEPS = 12
-STAGE_LR = {"experts": 2e-2}  # zero-initialised experts need a higher rate than LoRA (train.stage_lr)
+STAGE_LR = {"experts": 2e-2}  # zero-initialised experts need a higher rate than LoRA (train.phase_lr)
 LANGS = ["hsb_Latn", "ces_Latn"]
 CHAT = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}"
 
@@ -102,7 +102,7 @@ def _job(arch, method, base, texts, out):
         "data": {"sources": sources, "eval_files": {"hsb_Latn": str(texts / "heldout.txt")},
                  "control_tokens": ["lang"] if experts else []},
         "train": {"steps": STEPS, "batch_size": 8, "lr": 3e-3, "warmup_steps": 0, "checkpoint_every": STEPS,
-                  "eval_every": 1000, "stage_lr": {k: lr for k, lr in STAGE_LR.items() if k in stages(method)}},
+                  "eval_every": 1000, "phase_lr": {k: lr for k, lr in STAGE_LR.items() if k in phases(method)}},
         "method": "experts" if experts else method,
         "lora": {"r": 4, "alpha": 8, "expert_hidden": 16, "embedding_rank": 8,
                  "expert_languages": LANGS if experts else []},
@@ -113,7 +113,7 @@ def _job(arch, method, base, texts, out):
 
 def _trained(cfg, run, new_ids):
     """The model the job's last stage trained, rebuilt from its last checkpoint."""
-    names = stages(cfg.method)
+    names = phases(cfg.method)
     start = cfg.init_from if len(names) == 1 else run / f"stage{len(names) - 1}-{names[-2]}" / "final"
     stage_dir = run if len(names) == 1 else run / f"stage{len(names)}-{names[-1]}"
     tokenizer = load_tokenizer(run / "tokenizer.json")

@@ -17,9 +17,9 @@ from langadapt.experiment.choices import Choice, dev_ids, short_adaptation
 from langadapt.experiment.pipeline import run_experiment
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.config import ModelConfig
+from langadapt.vocab.build import bounded_sizes
 from langadapt.vocab.expand import expand_continued
 from langadapt.vocab.init import initialise
-from langadapt.vocab.stage import bounded_sizes
 from langadapt.vocab.tokenizer import end_of_text, load_tokenizer, train_bpe
 
 TARGET = "hsb_Latn"

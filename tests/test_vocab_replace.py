@@ -5,10 +5,10 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from langadapt.registry import INITIALISERS
+from langadapt.vocab.build import init_context
 from langadapt.vocab.config import VocabConfig
 from langadapt.vocab.expand import replace_tokenizer
 from langadapt.vocab.init import initialise
-from langadapt.vocab.stage import init_context
 from langadapt.vocab.static import train_static
 from langadapt.vocab.tokenizer import EOS, train_bpe
 

@@ -10,9 +10,9 @@ from gensim.models.fasttext import save_facebook_model
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from langadapt.errors import LangadaptError
+from langadapt.vocab.build import init_context
 from langadapt.vocab.config import VocabConfig
 from langadapt.vocab.init import resize_and_init, sparsemax
-from langadapt.vocab.stage import init_context
 from langadapt.vocab.static import load_static, vector_keys
 
 

@@ -84,13 +84,13 @@ def adapt(model: PreTrainedModel, method: str, tokens, blocks: torch.Tensor, new
     from langadapt.data.packing import BlockSampler
     from langadapt.model.adapters import export
     from langadapt.model.config import LoraConfig
-    from langadapt.registry import ADAPTERS, stages
+    from langadapt.registry import ADAPTERS, phases
     from langadapt.train.config import TrainConfig
     from langadapt.train.loop import train
 
     before = loss(model, blocks)
     lora = LoraConfig(r=4, alpha=8, edge_layers=1)
-    for stage in stages(method):
+    for stage in phases(method):
         adapted = ADAPTERS[stage](model, lora, new_ids)
         train(adapted, BlockSampler(tokens, BLOCK, 8, 0), TrainConfig(steps=STEPS, lr=LR[stage], warmup_steps=0),
               0, log_dir / f"{method}-{stage}.jsonl")

@@ -146,6 +146,6 @@ EXECUTORS = Registry("executor", {
 })
 
 
-def stages(method: str) -> list[str]:
-    """The adapters a method trains in turn: `embeddings+layra` → ['embeddings', 'layra']."""
+def phases(method: str) -> list[str]:
+    """The adapters a method trains in turn, its phases: `embeddings+layra` → ['embeddings', 'layra']."""
     return method.split("+")

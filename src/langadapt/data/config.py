@@ -212,4 +212,4 @@ def check_canaries(canaries: list[CanarySetConfig], steps: int, method: str) -> 
             raise ValueError(f"canary set {canary.name!r} injects at step {max(canary.scheduled_steps())}, beyond "
                              f"train.steps {steps}; schedule it within the run or raise train.steps")
     if canaries and "+" in method:
-        raise ValueError(f"canary sets are injected into one training run; method {method!r} has stages")
+        raise ValueError(f"canary sets are injected into one training run; method {method!r} has phases")

@@ -25,10 +25,10 @@ from langadapt.experiment.corpus_text import HELDOUT_FILE, TRAIN_FILE, read_spli
 from langadapt.experiment.results import NOT_TRAINED, adapted_rows, write_rows
 from langadapt.model.build import load_model, save_model
 from langadapt.model.card import ModelCard, read_card
-from langadapt.registry import stages
+from langadapt.registry import phases
 from langadapt.train.config import TrainConfig, TrainJobConfig
+from langadapt.vocab.build import init_context, load_expansion
 from langadapt.vocab.init import initialise as initialise_rows
-from langadapt.vocab.stage import init_context, load_expansion
 from langadapt.vocab.tokenizer import as_transformers, load_tokenizer
 
 log = logging.getLogger("langadapt")
@@ -110,8 +110,8 @@ def adaptation_job(cfg: ExperimentConfig, method: str, inputs: dict[str, Path], 
         name=out.name, output_dir=out.parent, seed=cfg.seed,
         init_from=inputs["init"] / trained_with(cfg, inputs["init"]),
         model=cfg.model, method=method, lora=cfg.adapt.lora,
-        train=TrainConfig(**{**cfg.adapt.model_dump(include=set(TrainConfig.model_fields)), "stage_lr": {
-            stage: lr for stage, lr in cfg.adapt.stage_lr.items() if stage in stages(method)}}),
+        train=TrainConfig(**{**cfg.adapt.model_dump(include=set(TrainConfig.model_fields)), "phase_lr": {
+            stage: lr for stage, lr in cfg.adapt.phase_lr.items() if stage in phases(method)}}),
         data=DataConfig(sources=sources, control_tokens=["lang"] if experts else [],
                         eval_files=dict.fromkeys(cfg.languages.all, inputs["corpus"] / HELDOUT_FILE)))
 

@@ -30,10 +30,10 @@ from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bits_per_byte
 from langadapt.model.build import load_model
 from langadapt.train.config import TrainConfig
+from langadapt.vocab.build import init_context
 from langadapt.vocab.config import VocabConfig
 from langadapt.vocab.expand import Expansion, expand_continued
 from langadapt.vocab.init import initialise
-from langadapt.vocab.stage import init_context
 from langadapt.vocab.tokenizer import end_of_text
 
 log = logging.getLogger("langadapt")
@@ -113,7 +113,7 @@ def choose_size(cfg: VocabConfig, base_model: Path, base: Tokenizer, sizes: Sequ
     `train_with`, or subword-mean while that is chosen too), train them alone for `size_steps`
     steps at the adaptation's embeddings learning rate, and keep the size with the best dev bpb."""
     init = cfg.train_with if cfg.train_with != "auto" else "subword-mean"
-    lr = train.stage_lr.get("embeddings", train.lr)
+    lr = train.phase_lr.get("embeddings", train.lr)
     scores, expansions = {}, {}
     for size in sizes:
         expansion = expand_continued(base, fit, size, cfg.min_pair_frequency)

@@ -7,7 +7,7 @@ Every stage is a function `run(inputs, out)` that fills one folder of the run fr
 of the stages it names as inputs; the runner owns caching, resume and the manifest. Training is always a training
 job (`train/job.py`), as in nanoGPT fine-tuning is `init_from` on the same loop: pretraining
 is a job on the source languages, each adaptation a job whose `init_from` is the initialised
-model folder (its `langadapt.json` names the new rows). So checkpoints, exact resume, staged
+model folder (its `langadapt.json` names the new rows). So checkpoints, exact resume, phased
 methods, expert routing and `accelerate launch` hold for experiments as for `langadapt train`.
 """
 
@@ -44,7 +44,7 @@ from langadapt.model.base import check_base, import_base
 from langadapt.provenance import file_hash
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.job import run_train_job
-from langadapt.vocab.stage import build_vocab, tokenizer_metrics
+from langadapt.vocab.build import build_vocab, tokenizer_metrics
 from langadapt.vocab.tokenizer import load_tokenizer
 
 log = logging.getLogger("langadapt")

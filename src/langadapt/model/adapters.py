@@ -8,7 +8,7 @@ frozen to limit forgetting. Parameter-efficient methods also train the new vocab
 factorisation (their coordinates and the shared primitive embeddings), `embeddings-all` the
 whole embedding matrix, and
 `experts` (model/experts.py) freezes the base and adds new feed-forward experts to every block.
-A method `a+b` is a recipe of stages trained one after the other (e.g. `embeddings+layra`).
+A method `a+b` is a recipe of phases trained one after the other (e.g. `embeddings+layra`).
 
 `export` turns any adapted model back into a stock transformers model (LoRA and trainable
 tokens merged by peft, one language's experts merged into wider feed-forward layers, factors

@@ -227,7 +227,7 @@ def tokenizer_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def expansion_table(results: pd.DataFrame) -> pd.DataFrame:
     """The expansion report: per language, bytes per token before and after and how the new
-    tokens are used (`vocab.stage.tokenizer_metrics` with an expansion); empty without one."""
+    tokens are used (`vocab.build.tokenizer_metrics` with an expansion); empty without one."""
     tokenizers = results[results.run.str.startswith("tokenizer:")]
     used = tokenizers[(tokenizers.run == "tokenizer:expanded") & tokenizers.metric.isin(EXPANSION_COLUMNS)]
     if used.empty:

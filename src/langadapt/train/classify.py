@@ -15,7 +15,7 @@ module reads its data (`prepare_task`, before the folder is made) and trains it 
 Layout of `<output_dir>/<name>/`:
 
     config.json  manifest.json  status.json  tokenizer.json  log.jsonl  checkpoints/  final/  results.parquet
-    stage1-gold/  pseudo_labels.jsonl  stage2-pseudo/   (self-training, `task.unlabelled`)
+    phase1-gold/  pseudo_labels.jsonl  phase2-pseudo/   (self-training, `task.unlabelled`)
 """
 
 from __future__ import annotations
@@ -224,14 +224,14 @@ def pseudo_labels(model: PreTrainedModel, tokenizer: Tokenizer, texts: list[str]
 
 def self_train(cfg: TrainJobConfig, start: PreTrainedModel, gold: Labelled, tokenizer: Tokenizer, pad_id: int,
                names: list[str], out: Path) -> tuple[PreTrainedModel, PreTrainedModel]:
-    """Pseudo-label self-training as stages of one job; returns (final model, gold-only model).
+    """Pseudo-label self-training as phases of one job; returns (final model, gold-only model).
 
-    1. `stage1-gold/`: fine-tune on the gold examples; 2. label `task.unlabelled` with it into
+    1. `phase1-gold/`: fine-tune on the gold examples; 2. label `task.unlabelled` with it into
     `pseudo_labels.jsonl` (text, label, confidence); 3. `pretrain`: a fresh copy of the starting
-    model trains on the pseudo-labels (`stage2-pseudo/`), 4. then on the gold examples again;
+    model trains on the pseudo-labels (`phase2-pseudo/`), 4. then on the gold examples again;
     `plain` instead trains the gold model on gold + pseudo-labels."""
     fresh = copy.deepcopy(start)
-    gold_model = fit(cfg, start, gold, tokenizer, pad_id, out / "stage1-gold")
+    gold_model = fit(cfg, start, gold, tokenizer, pad_id, out / "phase1-gold")
     path = out / "pseudo_labels.jsonl"
     if not path.is_file() and make_accelerator().is_main_process:
         texts = [line for file in cfg.task.unlabelled for line in read_lines(file)][: cfg.task.unlabelled_limit]
@@ -246,7 +246,7 @@ def self_train(cfg: TrainJobConfig, start: PreTrainedModel, gold: Labelled, toke
     if cfg.task.self_training == "plain":
         both = Labelled(gold.ids + pseudo.ids, gold.labels + pseudo.labels)
         return fit(cfg, copy.deepcopy(gold_model), both, tokenizer, pad_id, out), gold_model
-    pretrained = fit(cfg, fresh, pseudo, tokenizer, pad_id, out / "stage2-pseudo")
+    pretrained = fit(cfg, fresh, pseudo, tokenizer, pad_id, out / "phase2-pseudo")
     return fit(cfg, pretrained, gold, tokenizer, pad_id, out), gold_model
 
 
@@ -284,7 +284,7 @@ def train_task(cfg: TrainJobConfig, out: Path, data: Prepared) -> Path:
         model, gold_model = fit(cfg, data.model, data.train, data.tokenizer, data.pad_id, out), None
     if state.is_main_process and not (out / "results.parquet").is_file():
         rows = result_rows(cfg, model, data.tests, data.pad_id, len(data.train))
-        if gold_model is not None:  # the same job's stage 1 alone: the gold-only baseline
+        if gold_model is not None:  # the same job's phase 1 alone: the gold-only baseline
             rows += result_rows(cfg, gold_model, data.tests, data.pad_id, len(data.train), run="gold-only")
         results = pd.DataFrame(rows)
         write_with(out / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))

@@ -22,7 +22,7 @@ from langadapt.registry import (
     ADAPTERS,
     BUILT_OBJECTIVES,
     OBJECTIVES,
-    stages,
+    phases,
 )
 from langadapt.schema import Section
 
@@ -44,25 +44,25 @@ class TrainConfig(Section):
     objective: str = Field(default="causal", description="train/objectives.py: causal, masked, or ccp "
                            "(contrastive context prediction; its `ccp:` section)")
     checkpoint_every: int = Field(default=0, ge=0, description="steps between resumable checkpoints; 0: none")
-    stage_lr: dict[str, float] = Field(default={}, description="learning rate per stage method of a staged "
-                                       "method, e.g. {embeddings: 1e-2, layra: 1e-3}; other stages use `lr`")
+    phase_lr: dict[str, float] = Field(default={}, description="learning rate per phase of a method of "
+                                       "several phases, e.g. {embeddings: 1e-2, layra: 1e-3}; other phases use `lr`")
 
     @field_validator("objective")
     @classmethod
     def _known_objective(cls, value: str) -> str:
         return value if value in BUILT_OBJECTIVES else OBJECTIVES.check(value)
 
-    @field_validator("stage_lr")
+    @field_validator("phase_lr")
     @classmethod
-    def _known_stages(cls, value: dict[str, float]) -> dict[str, float]:
+    def _known_phases(cls, value: dict[str, float]) -> dict[str, float]:
         ADAPTERS.check(value)
         if any(lr <= 0 for lr in value.values()):
-            raise ValueError("every stage learning rate must be > 0")
+            raise ValueError("every phase learning rate must be > 0")
         return value
 
-    def for_stage(self, method: str) -> TrainConfig:
-        """This config with the learning rate of stage `method`."""
-        return self.model_copy(update={"lr": self.stage_lr.get(method, self.lr)})
+    def for_phase(self, method: str) -> TrainConfig:
+        """This config with the learning rate of phase `method`."""
+        return self.model_copy(update={"lr": self.phase_lr.get(method, self.lr)})
 
 
 class AdaptConfig(TrainConfig):
@@ -79,8 +79,8 @@ class AdaptConfig(TrainConfig):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, value):
-        """Each method is an adapter or stages of adapters joined by `+` (`embeddings+layra`)."""
-        ADAPTERS.check([stage for method in value for stage in stages(method)])
+        """Each method is an adapter or phases of adapters joined by `+` (`embeddings+layra`)."""
+        ADAPTERS.check([phase for method in value for phase in phases(method)])
         return value
 
 
@@ -174,7 +174,7 @@ class TrainJobConfig(Section):
     model: ModelConfig = ModelConfig()
     data: DataConfig | None = Field(default=None, description="the training text (not needed with `task`)")
     train: TrainConfig = TrainConfig(steps=200, lr=3e-3, checkpoint_every=50)
-    method: str = Field(default="full", description="adapter (model/adapters.py), or stages joined by +")
+    method: str = Field(default="full", description="adapter (model/adapters.py), or phases joined by +")
     lora: LoraConfig = LoraConfig()
     teacher: ModelFolder | None = Field(default=None, description="distil from this frozen model folder (MiniLM "
                                         "losses, train/distill.py) instead of training on next tokens")
@@ -193,7 +193,7 @@ class TrainJobConfig(Section):
     @field_validator("method")
     @classmethod
     def _known_method(cls, value: str) -> str:
-        AdaptConfig._known_methods(stages(value))
+        AdaptConfig._known_methods(phases(value))
         return value
 
     @model_validator(mode="after")
@@ -235,9 +235,9 @@ class TrainJobConfig(Section):
         return self
 
     @model_validator(mode="after")
-    def _stage_lr_names_stages(self):
-        extra = sorted(set(self.train.stage_lr) - set(stages(self.method)))
+    def _phase_lr_names_phases(self):
+        extra = sorted(set(self.train.phase_lr) - set(phases(self.method)))
         if extra:
-            raise ValueError(f"train.stage_lr names {', '.join(extra)}, which method {self.method!r} does not "
-                             f"train; its stages are {', '.join(stages(self.method))}")
+            raise ValueError(f"train.phase_lr names {', '.join(extra)}, which method {self.method!r} does not "
+                             f"train; its phases are {', '.join(phases(self.method))}")
         return self

@@ -12,8 +12,8 @@ holds the folder (`lock.hold`). Layout:
       log.jsonl  checkpoints/  adapter/ (peft methods)  final/ (stock transformers folder)
       final-<lang>/ (per-language experts: one stock folder per further language)
 
-A staged method (`embeddings+layra`) trains each stage in `stage<i>-<method>/` in turn, each
-at its own learning rate (`train.stage_lr`), and writes the last one's model to `final/`.
+A method of several phases (`embeddings+layra`) trains each phase in `phase<i>-<method>/` in turn, each
+at its own learning rate (`train.phase_lr`), and writes the last one's model to `final/`.
 
 With `init_from`, the folder is checked first (model/base.py) and its card (`langadapt.json`)
 says which vocabulary rows are new, so every method trains them; the control tokens the job adds
@@ -55,7 +55,7 @@ from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.model.experts import expert_languages, route_by_language
 from langadapt.provenance import changes, check_inputs, different_run, provenance
-from langadapt.registry import ADAPTERS, stages
+from langadapt.registry import ADAPTERS, phases
 from langadapt.train.classify import prepare_task, train_task
 from langadapt.train.config import TrainJobConfig
 from langadapt.train.contrastive import ContextPairs, ContrastiveContext
@@ -146,9 +146,9 @@ def _start(cfg: TrainJobConfig, base: Base | None, tokenizer: Tokenizer, added_i
 STATUS = "status.json"  # {"status": "failed" or "completed", "reason"}: what a rerun of the job reports
 
 
-def _stage_folders(out: Path, methods: list[str]) -> list[tuple[str, Path, Path]]:
-    """(method, its folder, its final model folder) per stage: a single stage trains in `out` itself."""
-    folders = [(method, out if len(methods) == 1 else out / f"stage{i + 1}-{method}") for i, method in
+def _phase_folders(out: Path, methods: list[str]) -> list[tuple[str, Path, Path]]:
+    """(method, its folder, its final model folder) per phase: a single phase trains in `out` itself."""
+    folders = [(method, out if len(methods) == 1 else out / f"phase{i + 1}-{method}") for i, method in
                enumerate(methods)]
     return [(method, folder, out / "final" if i == len(methods) - 1 else folder / "final")
             for i, (method, folder) in enumerate(folders)]
@@ -158,15 +158,15 @@ def resume_note(out: Path, methods: list[str]) -> str | None:
     """What a rerun of the job in `out` continues from, in words: "the last run failed: <reason>"
     (from its status marker) and "resuming from step N" (from its newest complete checkpoint)."""
     status = json.loads((out / STATUS).read_text(encoding="utf-8")) if (out / STATUS).is_file() else {}
-    unfinished = [(method, folder) for method, folder, final in _stage_folders(out, methods) if not final.is_dir()]
+    unfinished = [(method, folder) for method, folder, final in _phase_folders(out, methods) if not final.is_dir()]
     if status.get("status") == "completed" or not unfinished:
         return None
     method, folder = unfinished[0]
     checkpoint = latest_checkpoint(folder / "checkpoints")
     notes = [f"the last run failed: {status['reason']}"] if status.get("status") == "failed" else []
     if checkpoint is not None:
-        stage = f" of stage {method}" if len(methods) > 1 else ""
-        notes.append(f"resuming from step {int(checkpoint.name.removeprefix('step-'))}{stage}")
+        phase = f" of phase {method}" if len(methods) > 1 else ""
+        notes.append(f"resuming from step {int(checkpoint.name.removeprefix('step-'))}{phase}")
     elif notes:
         notes.append("starting again from step 0 (no checkpoint had been written)")
     return "; ".join(notes) or None
@@ -233,7 +233,7 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
     task = prepare_task(cfg) if cfg.task is not None else None  # a classifier: its labelled data, read here
     state = make_accelerator()
     if state.is_main_process:
-        note = resume_note(out, stages(cfg.method)) if out.is_dir() else None
+        note = resume_note(out, phases(cfg.method)) if out.is_dir() else None
         if note:
             log.info("train %s: %s", cfg.name, note)
         made = not out.exists()
@@ -254,11 +254,11 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
             raise
     state.wait_for_everyone()
     try:
-        final = _train_stages(cfg, out, base, state, canary_sets) if task is None else train_task(cfg, out, task)
+        final = _train_phases(cfg, out, base, state, canary_sets) if task is None else train_task(cfg, out, task)
     except KeyboardInterrupt:
         if state.is_main_process:
             _mark(out, "failed", "interrupted")
-        raise Interrupted(_stopped_at(out, stages(cfg.method))) from None
+        raise Interrupted(_stopped_at(out, phases(cfg.method))) from None
     except BaseException as err:
         if state.is_main_process:
             _mark(out, "failed", err.message if isinstance(err, LangadaptError) else f"{type(err).__name__}: {err}")
@@ -270,19 +270,19 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
 
 def _stopped_at(out: Path, methods: list[str]) -> str:
     """Where an interrupted job stopped, in words: its newest complete checkpoint, or none."""
-    for method, folder, final in _stage_folders(out, methods):
+    for method, folder, final in _phase_folders(out, methods):
         if final.is_dir():
             continue
         checkpoint = latest_checkpoint(folder / "checkpoints")
-        stage = f" of stage {method}" if len(methods) > 1 else ""
+        phase = f" of phase {method}" if len(methods) > 1 else ""
         if checkpoint is None:
-            return f"stopped{stage} before its first checkpoint (in {folder}); a rerun starts it from step 0"
-        return (f"stopped{stage} after the checkpoint of step {int(checkpoint.name.removeprefix('step-'))} "
+            return f"stopped{phase} before its first checkpoint (in {folder}); a rerun starts it from step 0"
+        return (f"stopped{phase} after the checkpoint of step {int(checkpoint.name.removeprefix('step-'))} "
                 f"({checkpoint}); a rerun continues from there")
     return f"stopped after training, while writing the results in {out}"
 
 
-def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Accelerator,
+def _train_phases(cfg: TrainJobConfig, out: Path, base: Base | None, state: Accelerator,
                   canary_sets: list[CanarySet]) -> Path:
     tokenizer = load_tokenizer(out / "tokenizer.json")
     data = json.loads((out / "data.json").read_text(encoding="utf-8"))
@@ -301,15 +301,15 @@ def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Acce
     if canary_sets:
         evaluate = canaries_evaluator(canary_sets, tokenizer, data["eos_id"], then=evaluate)
     objective = build_minilm(cfg.teacher, cfg.distill, tokenizer) if cfg.teacher is not None else None
-    methods = stages(cfg.method)
-    for index, (method, stage_dir, final) in enumerate(_stage_folders(out, methods)):
+    methods = phases(cfg.method)
+    for index, (method, phase_dir, final) in enumerate(_phase_folders(out, methods)):
         last = index == len(methods) - 1
-        stage_card = dataclasses.replace(card, method="+".join(methods[: index + 1]))
-        if final.is_dir():  # a finished stage of a resumed run
+        phase_card = dataclasses.replace(card, method="+".join(methods[: index + 1]))
+        if final.is_dir():  # a finished phase of a resumed run
             model = load_model(final)
             continue
         adapted = ADAPTERS[method](model, cfg.lora, new_ids)
-        if state.is_main_process:  # parameters each stage trains, for results tables
+        if state.is_main_process:  # parameters each phase trains, for results tables
             counts = json.loads((out / "trainable.json").read_text()) if (out / "trainable.json").is_file() else {}
             write_json(out / "trainable.json", {**counts, method: trainable_parameters(adapted)})
         experts = expert_languages(adapted)
@@ -318,19 +318,19 @@ def _train_stages(cfg: TrainJobConfig, out: Path, base: Base | None, state: Acce
         whole = copy.deepcopy(adapted) if sharded(state) else None  # what the gathered weights are saved from
         sampler, built = (_contrastive(cfg, state, tokenizer, adapted, data["eos_id"]) if cfg.train.objective == "ccp"
                           else (_sampler(cfg, out, state, data, canary_sets, tokenizer), objective))
-        train(adapted, sampler, cfg.train.for_stage(method), cfg.seed, stage_dir / "log.jsonl",
-              desc=f"{cfg.name} {method}", evaluate=evaluate, checkpoint_dir=stage_dir / "checkpoints",
+        train(adapted, sampler, cfg.train.for_phase(method), cfg.seed, phase_dir / "log.jsonl",
+              desc=f"{cfg.name} {method}", evaluate=evaluate, checkpoint_dir=phase_dir / "checkpoints",
               objective=built, whole=whole,
               evaluate_at_end=not last)  # the final model is scored once, into results.parquet
         adapted = whole if whole is not None else adapted
         if state.is_main_process:
-            save_peft_adapter(adapted, stage_dir / "adapter")
+            save_peft_adapter(adapted, phase_dir / "adapter")
             for language in experts[1:] if last else []:  # final/ holds the first language's experts
                 save_model(export(copy.deepcopy(adapted), language), saved_tokenizer, out / f"final-{language}",
-                           stage_card)
+                           phase_card)
         model = export(adapted)
         if state.is_main_process:
-            save_model(model, saved_tokenizer, final, stage_card)
+            save_model(model, saved_tokenizer, final, phase_card)
         state.wait_for_everyone()
     if state.is_main_process and not (out / "results.parquet").is_file():
         write_results(cfg, out, model, tokenizer)

@@ -306,7 +306,7 @@ def initialise(model: PreTrainedModel, expansion, method: str, seed: int, **cont
     The one call for both `vocab.mode`s. Extend: the new rows follow the old ones. Replace: the
     old matrix is grown by the new rows as for extend, then rebuilt in the new tokenizer's id
     order (`expansion.rows`), so a shared token keeps its old row and the special-token ids in
-    the model's config follow their tokens. `context` is `vocab.stage.init_context`'s.
+    the model's config follow their tokens. `context` is `vocab.build.init_context`'s.
     """
     resize_and_init(model, expansion.pieces, method, seed, **context)
     if expansion.rows is None:
