@@ -116,7 +116,7 @@ def test_two_stage_recipe_trains_embeddings_then_layra(tokenizers, tmp_path):
     assert first_lr["phase1-embeddings"] / first_lr["phase2-layra"] == pytest.approx(5)  # same schedule
 
 
-def test_stage_lr_names_registered_stages_of_the_method():
+def test_phase_lr_names_registered_phases_of_the_method():
     job = {"name": "x", "data": {"sources": [{"name": "s", "format": "sample", "languages": ["hsb_Latn"]}]},
            "method": "embeddings+layra"}
     with pytest.raises(LangadaptError, match="unknown adaptation method 'lora2'"):

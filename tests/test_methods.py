@@ -114,8 +114,8 @@ def _job(arch, method, base, texts, out):
 def _trained(cfg, run, new_ids):
     """The model the job's last stage trained, rebuilt from its last checkpoint."""
     names = phases(cfg.method)
-    start = cfg.init_from if len(names) == 1 else run / f"stage{len(names) - 1}-{names[-2]}" / "final"
-    stage_dir = run if len(names) == 1 else run / f"stage{len(names)}-{names[-1]}"
+    start = cfg.init_from if len(names) == 1 else run / f"phase{len(names) - 1}-{names[-2]}" / "final"
+    phase_dir = run if len(names) == 1 else run / f"phase{len(names)}-{names[-1]}"
     tokenizer = load_tokenizer(run / "tokenizer.json")
     model = AutoModelForCausalLM.from_pretrained(start)
     if tokenizer.get_vocab_size() > model.get_input_embeddings().weight.shape[0]:
@@ -123,7 +123,7 @@ def _trained(cfg, run, new_ids):
     model = ADAPTERS[names[-1]](model, cfg.lora, new_ids)
     if cfg.lora.expert_languages:
         route_by_language(model, tokenizer)
-    state = load_file(latest_checkpoint(stage_dir / "checkpoints") / "model.safetensors")
+    state = load_file(latest_checkpoint(phase_dir / "checkpoints") / "model.safetensors")
     missing, unexpected = model.load_state_dict(state, strict=False)
     assert not unexpected and all("lm_head" in key or "embed_scale" in key for key in missing), missing
     return model.eval(), tokenizer
