@@ -72,12 +72,12 @@ def test_a_training_job_reads_a_curated_source(datatrove_corpus, tmp_path):
 
 
 def test_an_experiment_reads_a_curated_corpus_with_its_held_out_split(datatrove_corpus, tmp_path):
-    from langadapt.experiment.corpus_text import read_corpus
+    from langadapt.experiment.corpus_text import read_corpus as read_experiment_corpus
 
     cfg = ExperimentConfig.model_validate({
         "languages": {"source": ["ces_Latn"], "target": "pol_Latn"},
         "corpus": {"source": "curated", "files": [str(datatrove_corpus)]}})
-    result = thin.curate(cfg.curate, read_corpus(cfg), cfg.languages.all, tmp_path / "corpus", cfg.seed)
+    result = thin.curate(cfg.curate, read_experiment_corpus(cfg), cfg.languages.all, tmp_path / "corpus", cfg.seed)
     assert {d.id for d in result.heldout} == {d.id for d in read_corpus(datatrove_corpus, "heldout")}
     assert len(result.train) >= 0.9 * len(list(read_corpus(datatrove_corpus, "train")))
 
