@@ -92,7 +92,7 @@ def test_a_folder_that_is_not_a_corpus_is_named(tmp_path):
 
 
 def test_an_experiment_curates_with_the_datatrove_engine(tmp_path, shared):
-    """`curate.engine: datatrove`: parallel held-out ids and decontamination as in the thin engine."""
+    """`curate.engine: datatrove`: parallel held-out ids and decontamination as in the in-memory engine."""
     docs = []
     for lang, name in FILES.items():
         lines = shared("ntrex128", name).read_text(encoding="utf-8").splitlines()[:240]

@@ -79,7 +79,7 @@ def test_swahili_requested_as_swh_keeps_its_documents(tmp_path, shared):
     assert {r["metadata"]["language"] for r in kept} == {"swh_Latn"}
     assert {r["metadata"]["lid_label"] for r in kept} == {"swa_Latn"}  # what the model said, kept as provenance
 
-    # the thin curation of the experiment checks Swahili too, instead of leaving it unchecked
+    # the in-memory curation of the experiment checks Swahili too, instead of leaving it unchecked
     assert model_label("swh_Latn") == "sw"
     unchecked: set[str] = set()
     docs = [Document(f"s{i}", t, "swh_Latn") for i, t in enumerate(swahili)]

@@ -153,8 +153,8 @@ class CorpusConfig(Section):
 
 
 class CurateConfig(Section):
-    engine: Literal["thin", "datatrove"] = Field(
-        default="thin", description="thin: the steps below, for short catalog strings; datatrove: the "
+    engine: Literal["in-memory", "datatrove"] = Field(
+        default="in-memory", description="in-memory: the steps below, for short catalog strings; datatrove: the "
         "`langadapt curate` pipeline (`curate.datatrove`) between the same held-out split and decontamination")
     datatrove: CurationStages = Field(default_factory=CurationStages,
                                       description="engine: datatrove — its language ID, thresholds, filters, dedup")

@@ -11,7 +11,7 @@ Output folder:
     identified/<lang>/    documents that passed language ID
     deduped/<lang>/       deduplicated, with `cluster_size`
     output/<lang>/        that passed the quality filters, rehydrated (`rehydration_copies`)
-    train.jsonl, heldout.jsonl   the corpus artifact (`corpus.document`), as the thin engine writes it:
+    train.jsonl, heldout.jsonl   the corpus artifact (`corpus.document`), as the in-memory engine writes it:
                           what `format: curated` training sources and `corpus.source: curated` read
     removed/<filter>/<lang>/   every removed document with `filter_reason` and `filter_value`
     logs/<stage>/         datatrove's logs, stats and completion markers (a rerun resumes)
@@ -322,7 +322,7 @@ def curate_documents(cfg: CurateConfig, train: list[Document], heldout: list[Doc
     """An experiment's curate stage on the datatrove engine (`curate.engine: datatrove`).
 
     The held-out split (the same ids in every language, or given evaluation text) and the
-    decontamination are the thin engine's; between them the training documents go through this
+    decontamination are the in-memory engine's; between them the training documents go through this
     pipeline, in `out/datatrove/`, each checked against its declared language; language ID and
     dedup are read from `identified` (an `identify_documents` folder) when given. Writes the same
     artifact to `out`."""
@@ -342,7 +342,7 @@ def curate_documents(cfg: CurateConfig, train: list[Document], heldout: list[Doc
             raise LangadaptError(f"no training documents left for {lang} after datatrove curation",
                                  where=str(work / "corpus" / "removal_table.md"),
                                  fix="see which filter removed them; give thresholds that fit the text "
-                                     "(`curate.datatrove.thresholds`) or use `curate.engine: thin`.")
+                                     "(`curate.datatrove.thresholds`) or use `curate.engine: in-memory`.")
     write_corpus(out, kept, heldout)
     write_json(out / "stats.json", stats)
     return CurateResult(train=kept, heldout=heldout, stats=stats)
