@@ -37,7 +37,7 @@ def validate(data: dict, source: str, schema: type[BaseModel]) -> BaseModel:
 def explain(err: ValidationError, source: str, model: type[BaseModel]) -> LangadaptError:
     lines, fixes, fetches, explained = [], [], [], 0
     for problem in err.errors():
-        key = ".".join(str(part) for part in problem["loc"] if part != "[key]") or "(top level)"
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         cause = problem.get("ctx", {}).get("error")
         if isinstance(cause, PathProblem):  # a path key: its own fix says what to give instead
             lines.append(f"`{key}` = {str(problem.get('input'))!r}: {cause.what}")

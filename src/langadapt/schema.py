@@ -7,7 +7,7 @@ import os
 import re
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator, model_validator
 
@@ -25,6 +25,12 @@ def normalise_code(code: str) -> str:
 
 
 LanguageCode = Annotated[str, BeforeValidator(lambda code: normalise_code(code) if isinstance(code, str) else code)]
+
+Value = TypeVar("Value")
+# A mapping keyed by language (`texts: {sw: [...]}`): keys normalised before the values are checked,
+# so an error about a value names the key as the run will use it (`texts.swh_Latn.0`).
+ByLanguage = Annotated[dict[str, Value], BeforeValidator(
+    lambda value: {normalise_code(k): v for k, v in value.items()} if isinstance(value, dict) else value)]
 
 
 class Section(BaseModel):

@@ -25,7 +25,7 @@ from langadapt.registry import (
     LID_BACKENDS,
     QUALITY_FILTERS,
 )
-from langadapt.schema import LanguageCode, Section
+from langadapt.schema import ByLanguage, LanguageCode, Section
 
 
 class CurationInput(Section):
@@ -47,7 +47,7 @@ class CurationInput(Section):
 class CurationLid(Section):
     backend: str = Field(default="py3langid", description="py3langid (offline, built in), fasttext or glotlid")
     model_path: InputFile | None = Field(default=None, description="local .bin model for fasttext / glotlid")
-    language_score: dict[LanguageCode, Annotated[float, Field(gt=0, le=1)]] = Field(
+    language_score: ByLanguage[Annotated[float, Field(gt=0, le=1)]] = Field(
         default={}, description="per language: the language-ID cutoff, instead of the derived or published one "
         "(lower it where `--check-thresholds` shows low recall on clean text)")
 
@@ -61,7 +61,7 @@ class CurationLid(Section):
 class CurationThresholds(Section):
     published_dir: InputFolder | None = Field(default=None, description="folder of FineWeb2 <lang>.yml configs")
     prefer: Literal["published", "derived"] = "published"
-    reference: dict[LanguageCode, list[TextFile]] = Field(default={}, description="per language: clean text files, one "
+    reference: ByLanguage[list[TextFile]] = Field(default={}, description="per language: clean text files, one "
                                                                      "sentence or paragraph a line, to derive from")
     pass_rate: float = Field(default=0.99, gt=0.5, le=1, description="derived thresholds: the share of held-out "
                              "reference text each must pass (sets the quantile)")
@@ -131,11 +131,11 @@ class CorpusConfig(Section):
     files: Annotated[list[Path], ByFormat({"jsonl": JSONL, "curated": CORPUS}, by="source")] = Field(
         default=[], description="JSONL files with id/text/lang (source: jsonl); source: "
                               "curated — one corpus folder (train.jsonl + heldout.jsonl) from `langadapt curate`")
-    texts: dict[LanguageCode, list[TextFile]] = Field(default={}, description="source: text — per language, text "
+    texts: ByLanguage[list[TextFile]] = Field(default={}, description="source: text — per language, text "
                                          "files of one text a line (.txt, or .tsv with a `text` column); line-parallel "
                                          "files keep held-out text parallel")
 
-    heldout: dict[LanguageCode, list[TextFile]] = Field(default={}, description="per language, text files (.txt, or "
+    heldout: ByLanguage[list[TextFile]] = Field(default={}, description="per language, text files (.txt, or "
                                            ".tsv with a `text` column) of evaluation text, e.g. FLORES; given, nothing "
                                            "is held out of the corpus and training text equal to it is removed")
 

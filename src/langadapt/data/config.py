@@ -20,7 +20,7 @@ from langadapt.paths import (
     TextFile,
     TokenizerSpec,
 )
-from langadapt.schema import LanguageCode, Section, normalise_code
+from langadapt.schema import ByLanguage, LanguageCode, Section, normalise_code
 
 
 class MixConfig(Section):
@@ -58,7 +58,7 @@ class TranslationConfig(Section):
         "direction → rate; or `both`: every ordered pair of the source's `languages`")
     template: str = Field(default=DEFAULT_TEMPLATE, description="prompt before the target; {source} is the "
                           "sentence, {source_lang} / {target_lang} the language names")
-    names: dict[LanguageCode, str] = Field(default={}, description="language → name in the template "
+    names: ByLanguage[str] = Field(default={}, description="language → name in the template "
                                      "(default: the code)")
     splits: list[Literal["train", "dev", "test"]] = Field(default=["train"], description="SIB-200/FLORES folder: "
                                                           "the splits read")
@@ -165,7 +165,7 @@ class DataConfig(Section):
     tokenizer: TokenizerSpec = Field(default="bpe", description="bpe (train on the data), bytes, teacher (the "
                                      "`teacher:` model's own), or a tokenizer.json path")
     vocab_size: int = Field(default=2000, ge=300)
-    eval_files: dict[LanguageCode, TextFile] = Field(default={}, description="language → text file (one text per line) "
+    eval_files: ByLanguage[TextFile] = Field(default={}, description="language → text file (one text per line) "
                                         "scored in bits per byte every train.eval_every steps")
 
 
