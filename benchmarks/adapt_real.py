@@ -488,11 +488,12 @@ def table(path: Path) -> str:
             met = mean >= 0.10 and all(g > 0 for g in gaps) and len(seeds) >= 2
             verdict = "MET" if met else ("not met" if len(seeds) >= 2 or mean < 0.10 else "met on 1 seed only")
             if key == "udhr":
-                verdict = f"(off-domain, reported) {'a better' if mean > 0 else 'a WORSE'}"
+                verdict = None
             sign = "one seed" if len(seeds) == 1 else "signs agree" if agree else "signs DISAGREE"
             out.append(f"- {code} {name}: (c) − (a) at 7 min = {mean:+.3f} bpb "
                        f"({', '.join(f's{s} {g:+.3f}' for s, g in zip(seeds, gaps, strict=True))}; {sign})"
-                       f" → target ≥ 0.10 with both seeds agreeing: {verdict}")
+                       + (f" → target ≥ 0.10 with both seeds agreeing: {verdict}" if verdict else
+                          f" → off-domain, not a target: (a) {'better' if mean > 0 else 'WORSE'}"))
         if base and a:
             drift = [a[s]["bpb"]["flores_eng"] - base[0]["bpb"]["flores_eng"] for s in sorted(a)]
             udhr = [a[s]["bpb"]["udhr_eng"] - base[0]["bpb"]["udhr_eng"] for s in sorted(a)]
