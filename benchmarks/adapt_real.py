@@ -291,10 +291,11 @@ def base_contender(folder: Path, texts: dict) -> dict:
 # ---------------------------------------------------------------- inference payoff
 
 
-def distinct_ngrams(text: str, n: int = 3) -> float:
-    """Share of distinct word n-grams in a text (1: no repetition; a loop drives it towards 0)."""
-    words = text.split()
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+def distinct_ngrams(text: str, n: int = 4) -> float:
+    """Share of distinct character n-grams in a text (whitespace folded; any script, spaces or not):
+    near 1 for ordinary prose, towards 0 for a loop (`na na na`, `ውውውው`)."""
+    chars = " ".join(text.split())
+    grams = [chars[i : i + n] for i in range(len(chars) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 1.0
 
 
@@ -329,7 +330,8 @@ def speed(folder: Path, adapted: Path, code: str, prompts_n: int, new_tokens: in
     rows = {row["model"]: row for row in generation_speed(models, prompts, sentences, new_tokens)}
     for name, (model, tokenizer) in models.items():  # how repetitive the greedy text is
         texts = [tokenizer.decode(greedy(model, tokenizer, p, new_tokens)) for p in prompts]
-        rows[name]["distinct_3grams"] = statistics.fmean(distinct_ngrams(t) for t in texts)
+        rows[name]["distinct_char4grams"] = statistics.fmean(distinct_ngrams(t) for t in texts)
+        rows[name]["flores_distinct_char4grams"] = statistics.fmean(distinct_ngrams(t) for t in sentences[:prompts_n])
         rows[name]["sample"] = f"{prompts[0]} → {texts[0][:160]}"
         rows[name]["flores_bytes_per_token"] = statistics.fmean(
             len(s.encode("utf-8")) for s in sentences) / rows[name]["tokens_per_sentence"]
@@ -508,13 +510,14 @@ def table(path: Path) -> str:
     values = [r["bpb"]["flores"] for r in thirty.values()]
     out.append(f"- swh (a) FLORES at 30 min: {_fmt(values) if values else 'not run'}"
                + (f" → ≤ 2.5: {'MET' if max(values) <= 2.5 else 'not met'}" if values else ""))
-    speeds = [r for r in records if r["contender"] == "speed"]
+    latest_speed = {(r["code"], r["seed"]): r for r in records if r["contender"] == "speed"}  # the last of each
+    speeds = [latest_speed[key] for key in sorted(latest_speed)]
     if speeds:
         out += ["", "Inference payoff (base vs the seed-0 (a) model, one process, same prompts, greedy, batch 1, "
                 "exactly N new tokens; 'forced': decoding the same FLORES text token by token; seconds on the "
                 "record's clock):", "",
                 "| language | model | tokens / FLORES sentence | greedy tokens/s | greedy bytes/s | bytes / generated "
-                "token | bytes / FLORES token | distinct 3-grams | forced bytes/s |",
+                "token | bytes / FLORES token | distinct char 4-grams (FLORES) | forced bytes/s |",
                 "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         ratios = []
         for r in speeds:
@@ -523,7 +526,9 @@ def table(path: Path) -> str:
                 s = rows[name]
                 out.append(f"| {r['code']} | {name} | {s['tokens_per_sentence']:.1f} | {s['tokens_per_s']:.2f} | "
                            f"{s['bytes_per_s']:.2f} | {s['bytes_per_token']:.2f} | {s['flores_bytes_per_token']:.2f} | "
-                           f"{s['distinct_3grams']:.2f} | {s['forced_bytes_per_s']:.2f} |")
+                           f"{s.get('distinct_char4grams', float('nan')):.2f} "
+                           f"({s.get('flores_distinct_char4grams', float('nan')):.2f}) | "
+                           f"{s['forced_bytes_per_s']:.2f} |")
             b, a = rows["base"], rows["adapted"]
             ratios.append((r["code"], a["bytes_per_s"] / b["bytes_per_s"],
                            a["forced_bytes_per_s"] / b["forced_bytes_per_s"],
