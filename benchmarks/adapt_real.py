@@ -469,12 +469,13 @@ def table(path: Path) -> str:
                     parts.append(f"`{key}` → **{c[key]['chosen']}** ({scores})")
             out.append(f"- {code}: " + "; ".join(parts))
     out += ["", "Targets of issue 27:", ""]
-    latest = max((r["config_hash"] for r in trained if r["contender"] == "a"), default=None,
-                 key=lambda h: max(r["finished"] for r in trained if r["config_hash"] == h))
+    latest = {}  # per language, the recipe of its latest (a) record
+    for r in sorted((r for r in trained if r["contender"] == "a"), key=lambda r: r["finished"]):
+        latest[r["code"]] = r["config_hash"]
 
     def pick(code, contender, minutes):
         return {r["seed"]: r for r in trained if r["code"] == code and r["contender"] == contender
-                and r["minutes"] == minutes and r["config_hash"] == latest}
+                and r["minutes"] == minutes and r["config_hash"] == latest.get(code)}
 
     for code in sorted({r["code"] for r in trained}):
         a, c = pick(code, "a", 7.0), pick(code, "c", 7.0)
