@@ -122,6 +122,7 @@ def load_config(path: Path, schema: type[Section] = ExperimentConfig) -> Section
     for sweeps)."""
     return parse_config(read_yaml(path), str(path), schema)
 
+
 PRESETS = "presets"  # experiment YAMLs shipped inside the package (pyproject package-data)
 
 

@@ -138,15 +138,15 @@ def plan(stages: list[Stage], cache_dir: Path, done: Iterable[str] = ()) -> dict
 def run_stages(stages: list[Stage], run: Run, cache_dir: Path) -> None:
     """Run every stage not yet finished in `run`, reusing cached ones; record each in the manifest."""
     keys = stage_keys(stages)
-    for stage in stages:  # a stage reading one the list lacks fails here, before any work
-        inputs_of(stages, stage.name, run.dir)
+    # Each stage's input folders; a stage reading one the list lacks fails here, before any work.
+    inputs = {stage.name: inputs_of(stages, stage.name, run.dir) for stage in stages}
     finished = run.manifest.setdefault("stages", {})
     for stage in stages:
         if stage.name in finished:
             continue
         key, started = keys[stage.name], time.perf_counter()
         with key_lock(cache_dir, stage.name, key) if key else contextlib.nullcontext():
-            _reuse_or_compute(stage, inputs_of(stages, stage.name, run.dir), run, cache_dir, key)
+            _reuse_or_compute(stage, inputs[stage.name], run, cache_dir, key)
         finished[stage.name] = key or "done"
         # Wall seconds per stage (a resumed stage counts only its last part): where a run's time goes.
         run.manifest.setdefault("seconds", {})[stage.name] = round(time.perf_counter() - started, 1)

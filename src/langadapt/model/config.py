@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from langadapt.errors import LangadaptError
 from langadapt.paths import (
@@ -14,6 +14,7 @@ from langadapt.paths import (
     check_model_files,
 )
 from langadapt.registry import (
+    ARCHITECTURES,
     SIZE_PRESETS,
 )
 from langadapt.schema import Section
@@ -24,8 +25,8 @@ class ModelConfig(Section):
     n_embd: int = Field(default=128, ge=8)
     n_head: int = Field(default=4, ge=1)
     block_size: int = Field(default=128, ge=8)
-    arch: Literal["gpt2", "llama", "qwen2", "mistral", "gemma", "bert"] = Field(
-        default="gpt2", description="causal gpt2, llama, qwen2, mistral, gemma, or masked bert")
+    arch: str = Field(default="gpt2", description="a from-scratch architecture (registry.py ARCHITECTURES): causal "
+                      "gpt2, llama, qwen2, mistral, gemma, or masked bert")
     n_kv_head: int | None = Field(default=None, ge=1, description="Llama family: key/value heads (grouped-query "
                                   "attention); default n_head")
     tie_embeddings: bool = Field(default=True, description="share the input embedding with the output layer")
@@ -36,8 +37,13 @@ class ModelConfig(Section):
     @classmethod
     def _apply_preset(cls, data):
         if isinstance(data, dict) and data.get("preset") is not None:
-            data = {**SIZE_PRESETS[SIZE_PRESETS.check(data["preset"])], **data}
+            data = {**SIZE_PRESETS[data["preset"]], **data}
         return data
+
+    @field_validator("arch")
+    @classmethod
+    def _known_arch(cls, value: str) -> str:
+        return ARCHITECTURES.check(value)
 
     @model_validator(mode="after")
     def _heads_divide(self):
