@@ -201,3 +201,13 @@ def test_slurm_jobs_wait_for_the_runs_they_read(shared, tmp_path, monkeypatch):
     assert "Submitted 3 Slurm job(s): 420, 421_0, 421_1" in output
     assert "--dependency" not in (tmp_path / "script-0.sh").read_text()
     assert "#SBATCH --dependency=afterok:420" in (tmp_path / "script-1.sh").read_text()
+
+
+def test_a_comparison_reads_each_runs_final_figures_not_their_mean_over_training():
+    """Canary figures logged at steps 40 and 80 of a 120-step run stay in results.parquet; the
+    report compares the step-120 ones (measured before: the mean over all three steps)."""
+    from langadapt.experiment.compare import final_rows
+
+    rows = pd.DataFrame({"experiment": ["a"] * 4 + ["b"] * 2, "metric": ["canary_exposure"] * 3 + ["bpb", "x", "x"],
+                         "value": [1.0, 2.0, 6.0, 3.0, 5.0, 7.0], "step": [40, 80, 120, None, 10, 20]})
+    assert final_rows(rows).value.tolist() == [6.0, 3.0, 7.0]

@@ -220,3 +220,48 @@ def test_the_smollm2_translation_study_runs_end_to_end(tmp_path, shared, capsys,
         assert model in table
     assert set(pd.read_csv(tmp_path / "results.csv").direction) == {"eng_Latn-swh_Latn", "swh_Latn-eng_Latn"}
     assert (tmp_path / "bidirectional+bt-s0" / "backtranslation" / "bt.tsv").is_file()
+
+
+def test_a_job_scores_its_final_model_and_its_base_as_its_evaluate_section_asks(trained, shared, tmp_path):
+    """`evaluate:` on a training job: chrF per direction and a SIB-200 topic probe of the final
+    model, and of the base it started from prompted with the same template, in results.parquet.
+    The data are the first 30 lines of NTREX-128 (`lines`)."""
+    _, base = trained
+    sib200 = shared("sib200")
+    test = [str(sib200 / language / "test.tsv") for language in PAIR]
+    cfg = parse_config({
+        "name": "tuned", "output_dir": str(tmp_path), "init_from": str(base), "model": {"block_size": 96},
+        "data": {"sources": [{"name": "pairs", "format": "translation", "languages": PAIR, "lines": [0, 30],
+                              "files": [str(shared("ntrex128", f"newstest2019-ref.{code}.txt"))
+                                        for code in ("eng-US", "swa")],
+                              "translation": {"names": NAMES, "directions": ["eng_Latn-swh_Latn"]}}]},
+        "train": {"steps": 2, "batch_size": 2, "warmup_steps": 1, "checkpoint_every": 0},
+        "evaluate": {"base": True, "translate": {"eng-swh": test}, "limit": 4, "max_new_tokens": 8,
+                     "sib200": str(sib200), "probe_languages": ["eng"], "probe_limit": 40}}, "test", TrainJobConfig)
+    assert list(cfg.evaluate.translate) == ["eng_Latn-swh_Latn"]
+    run_train_job(cfg)
+    rows = pd.read_parquet(tmp_path / "tuned" / "results.parquet")
+    scored = rows[rows.metric.isin(["chrf", "sib200_acc:eng_Latn"])]
+    assert set(zip(scored.run, scored.metric, strict=True)) == {(run, metric) for run in ("final", "base")
+                                                               for metric in ("chrf", "sib200_acc:eng_Latn")}
+    assert set(scored.role) == {"eval"}
+    alone = pd.read_parquet(evaluate(base, build_request([], translation=[f"eng_Latn-swh_Latn={','.join(test)}"],
+                                                         limit=4, max_new_tokens=8), tmp_path / "alone.parquet"))
+    chrf = scored[(scored.run == "base") & (scored.metric == "chrf")].value.item()
+    assert chrf == pytest.approx(alone[alone.metric == "chrf"].value.item())  # the base, asked as it was trained
+    assert len(pd.read_csv(tmp_path / "tuned" / "translations" / "final" / "eng_Latn-swh_Latn.tsv", sep="\t")) == 4
+    train_bytes = rows[rows.metric == "train_bytes"].value.item()
+    whole = sum(shared("ntrex128", f"newstest2019-ref.{code}.txt").stat().st_size for code in ("eng-US", "swa"))
+    assert 0.05 * whole < train_bytes < 0.1 * whole  # 30 of the 500 pairs, each in its prompt
+
+
+def test_lines_cut_a_line_file_and_are_refused_where_there_are_no_lines(tmp_path, shared):
+    from langadapt.corpus.document import read_lines
+    from langadapt.train.job_data import documents
+
+    path = shared("ntrex128", "newstest2019-ref.swa.txt")
+    every = read_lines(path)
+    text = job(tmp_path, {"name": "t", "format": "text", "files": [str(path)], "lines": [-5, None]})
+    assert [doc.text for doc in documents(text.data.sources[0])] == every[-5:]
+    with pytest.raises(LangadaptError, match=r"`lines` cuts text files line by line.*translation.splits"):
+        job(tmp_path, {**sib(shared), "lines": [0, 10]})

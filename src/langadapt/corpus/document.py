@@ -94,10 +94,15 @@ def read_curated(folder: Path, languages: list[str] | None = None) -> list[Docum
             for split in SPLITS for doc in read_corpus(folder, split, languages)]
 
 
-def read_lines(path: Path, keep_empty: bool = False) -> list[str]:
+Part = tuple[int | None, int | None] | None  # [first, end) of a file's lines, as a Python slice
+
+
+def read_lines(path: Path, keep_empty: bool = False, part: Part = None) -> list[str]:
     """The stripped lines of a UTF-8 text file, one text each; a `.tsv` file (SIB-200/FLORES
-    style, with a header) gives its `text` column. Empty lines are dropped unless `keep_empty`
-    (line-parallel files keep them, so line i still matches line i). Errors name the file and line."""
+    style, with a header) gives its `text` column. `part` keeps the lines [first, end) (negative:
+    counted from the end), so one file can give a training part and a held-out part. Empty lines
+    are dropped unless `keep_empty` (line-parallel files keep them, so line i still matches line i).
+    Errors name the file and line."""
     path = Path(path)
     lines = read_utf8(path).splitlines()
     if path.suffix == ".tsv":
@@ -107,13 +112,15 @@ def read_lines(path: Path, keep_empty: bool = False) -> list[str]:
                                  fix="give a tab-separated file whose header names a `text` column.")
         column = header.index("text")
         lines = [row.split("\t")[column] if len(row.split("\t")) > column else "" for row in lines[1:]]
+    lines = lines[slice(*part)] if part is not None else lines
     return [line.strip() for line in lines if keep_empty or line.strip()]
 
 
-def read_parallel(source: Path, target: Path, limit: int | None = None) -> tuple[list[str], list[str]]:
+def read_parallel(source: Path, target: Path, limit: int | None = None,
+                  part: Part = None) -> tuple[list[str], list[str]]:
     """Two line-parallel files (line i of one translates line i of the other): the pairs in which
-    both sides have text, at most `limit` of them."""
-    left, right = read_lines(source, keep_empty=True), read_lines(target, keep_empty=True)
+    both sides have text (of the lines in `part`), at most `limit` of them."""
+    left, right = read_lines(source, True, part), read_lines(target, True, part)
     if len(left) != len(right):
         raise LangadaptError(f"{source} has {len(left)} lines but {target} has {len(right)}",
                              fix="pass two line-parallel files (line i translates line i).")

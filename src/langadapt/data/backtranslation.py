@@ -28,7 +28,7 @@ def backtranslation_streams(source: SourceConfig, out: Path) -> tuple[dict[str, 
 
     synthetic_lang, real_lang = source.languages
     cfg = source.translation
-    monolingual = [line for path in source.files for line in read_lines(path)]
+    monolingual = [line for path in source.files for line in read_lines(path, part=source.lines)]
     fallback = fill(cfg.template, "{source}", real_lang, synthetic_lang, cfg.names)
     synthetic = translate_with(Path(cfg.model), monolingual, real_lang, synthetic_lang, cfg.max_new_tokens,
                                cfg.batch_size, fallback=fallback)

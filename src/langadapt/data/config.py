@@ -100,6 +100,7 @@ class TranslationConfig(Section):
 
 
 TRANSLATION_FORMATS = ("translation", "backtranslation", "codeswitch")  # prompt → target documents, loss masked
+LINE_FORMATS = ("text", "parallel", *TRANSLATION_FORMATS)  # files read line by line (`lines` cuts them)
 
 
 class SourceConfig(Section):
@@ -125,8 +126,10 @@ class SourceConfig(Section):
     pairs_per_document: int = Field(default=8, ge=1)
     max_bytes: int | None = Field(default=None, ge=0, description="keep documents, in order, up to this many UTF-8 "
                                   "bytes (a data budget); 0 leaves the source out, so a sweep can switch it off")
+    lines: tuple[int | None, int | None] | None = Field(default=None, description="[first, end): only these lines "
+                                                      "of each file, as a Python slice (negative: from the end), "
+                                                      "so one file gives a training part and a held-out part")
     translation: TranslationConfig = TranslationConfig()
-
 
     @model_validator(mode="after")
     def _inputs_given(self):
@@ -138,6 +141,10 @@ class SourceConfig(Section):
             raise ValueError(f"source {self.name!r}: format {self.format!r} needs `files`")
         if self.format in TRANSLATION_FORMATS:
             self._check_translation()
+        if self.lines is not None and (self.format not in LINE_FORMATS or any(Path(f).is_dir() for f in self.files)):
+            raise ValueError(f"source {self.name!r}: `lines` cuts text files line by line, which a {self.format!r} "
+                             "source of folders or documents is not; give line files (or, for a SIB-200 "
+                             "folder, choose `translation.splits`)")
         return self
 
     def _check_translation(self) -> None:

@@ -59,7 +59,7 @@ def read_aligned(source: SourceConfig) -> dict[str, list[str]]:
     first, *rest = source.files
     for other in rest:  # every file against the first: unequal line counts name both files
         read_parallel(first, other)
-    columns = [read_lines(path, keep_empty=True) for path in source.files]
+    columns = [read_lines(path, True, source.lines) for path in source.files]
     rows = [row for row in zip(*columns, strict=True) if all(row)]
     return {lang: [row[i] for row in rows] for i, lang in enumerate(source.languages)}
 

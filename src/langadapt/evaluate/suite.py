@@ -18,9 +18,11 @@ from langadapt.atomic import write_with
 from langadapt.corpus.document import read_documents, read_lines, read_parallel
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
+from langadapt.evaluate.config import JobEvaluateConfig
 from langadapt.evaluate.harness import write_bpb_task
 from langadapt.evaluate.probes import ProbeTask
 from langadapt.languages import normalise
+from langadapt.model.card import ModelCard, read_card
 from langadapt.paths import FOLDER, MODEL, OUTPUT, TEXT, check_path
 from langadapt.registry import PROBES
 
@@ -142,19 +144,41 @@ def find_models(target: Path) -> dict[str, Path]:
     return models
 
 
-def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
-    """Every metric the request asks for, on one model folder."""
+def evaluate_job(cfg: JobEvaluateConfig, job: Path, base: Path | None, gguf_file: str | None) -> list[dict]:
+    """What a training job's `evaluate:` section asks, of its final model (run `final`) and, with
+    `evaluate.base`, of the `base` it started from, prompted with the final model's card so both
+    are asked the same way; translations are kept in `<job>/translations/<run>/`."""
+    probes = {f"sib200:{language}": ProbeTask(cfg.sib200, language, [language], limit=cfg.probe_limit)
+              for language in cfg.probe_languages}
+    if cfg.pos is not None:
+        probes["pos"] = ProbeTask(cfg.pos, limit=cfg.probe_limit)
+    request = EvalRequest(probes=probes, translation=dict(cfg.translate), limit=cfg.limit,
+                          max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
+                          outputs_dir=job / "translations")
+    rows = evaluate_model("final", job / "final", request)
+    if cfg.base:
+        rows += evaluate_model("base", base, request, gguf_file, read_card(job / "final"))
+    return rows
+
+
+def evaluate_model(name: str, path: Path, request: EvalRequest, gguf_file: str | None = None,
+                   card: ModelCard | None = None) -> list[dict]:
+    """Every metric the request asks for, on one model folder (or a GGUF file in it). `card`
+    replaces the folder's own card, e.g. to prompt a base with the template its fine-tune learnt."""
     from langadapt.evaluate.harness import run_harness  # lm-eval is optional: imported when asked for
     from langadapt.evaluate.retrieval import retrieval_accuracy
     from langadapt.evaluate.translation import prompt_for, translate, translation_scores
+    from langadapt.model.base import check_base
     from langadapt.model.build import default_device, load_model
-    from langadapt.model.card import read_card
     from langadapt.vocab.tokenizer import end_of_text, load_tokenizer
 
-    model, tokenizer = load_model(path).to(default_device()), load_tokenizer(path / "tokenizer.json")
+    model = load_model(path, gguf_file).to(default_device())
+    tokenizer = (load_tokenizer(path / "tokenizer.json") if gguf_file is None
+                 else check_base(path, gguf_file).tokenizer.backend_tokenizer)
+    card = card or read_card(path)
     rows = bpb_rows(model, tokenizer, request.texts, stride=request.stride)
-    for probe_name, task in request.probes.items():
-        rows += PROBES[probe_name](model, tokenizer, task)
+    for probe_name, task in request.probes.items():  # `sib200:<language>`: one probe of several
+        rows += PROBES[probe_name.split(":")[0]](model, tokenizer, task)
     for language, files in request.retrieval.items():
         source, pivot = read_parallel(*files, limit=request.limit)
         rows += [{"language": language, "metric": metric, "value": value}
@@ -162,7 +186,7 @@ def evaluate_model(name: str, path: Path, request: EvalRequest) -> list[dict]:
     for key, files in request.translation.items():
         source_lang, language = translation_direction(key)
         sources, references = read_parallel(*files, limit=request.limit)
-        prompt = request.prompt or prompt_for(read_card(path), source_lang, language)
+        prompt = request.prompt or prompt_for(card, source_lang, language)
         hypotheses = translate(model, tokenizer, sources, end_of_text(tokenizer, model.config.eos_token_id),
                                prompt, request.max_new_tokens, request.batch_size, request.num_beams)
         if request.outputs_dir is not None:

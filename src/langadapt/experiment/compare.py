@@ -135,10 +135,20 @@ def kept_table(runs: list[tuple[Path, dict[str, str]]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def final_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each run's final model: a run's figures logged during training (canary sets,
+    which carry a `step`) are kept in results.parquet but would blur the comparison if averaged in."""
+    if "step" not in results:
+        return results
+    last = results.groupby("experiment", sort=False).step.transform("max")
+    return results[results.step.isna() | (results.step == last)]
+
+
 def write_comparison(folder: Path, runs: list[tuple[Path, dict[str, str]]]) -> str:
     """Write the sweep's combined results table and report into `folder`; return the markdown."""
-    results = collect(runs)
-    write_with(folder / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
+    everything = collect(runs)
+    write_with(folder / "results.parquet", lambda tmp: everything.to_parquet(tmp, index=False))
+    results = final_rows(everything)
     keys = [column_name(key) for key in swept_keys(runs)]
     plotted, plot_keys = seed_means(results, keys)
     kept = kept_table(runs)

@@ -166,11 +166,15 @@ def summed_loss(layer: OutputLayer, hidden: torch.Tensor, targets: torch.Tensor)
 
 
 def causal_loss(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor, **inputs) -> torch.Tensor:
-    """Mean next-token cross-entropy of `labels` (-100: no loss), never holding all logits at once."""
+    """Mean next-token cross-entropy of `labels` (-100: no loss), never holding all logits at once.
+    A batch with no kept label (every window a prompt longer than the block) gives 0, not NaN."""
     layer = output_layer(model, input_ids)
+    kept = labels.reshape(-1) != -100
     if layer is None:
         logits = model(input_ids=input_ids, use_cache=False, **inputs).logits
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100)
-    kept = labels.reshape(-1) != -100
-    hidden = layer.hidden(input_ids=input_ids, **inputs)
-    return summed_loss(layer, hidden.reshape(-1, hidden.size(-1))[kept], labels.reshape(-1)[kept]) / kept.sum()
+        summed = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100,
+                                 reduction="sum")
+    else:
+        hidden = layer.hidden(input_ids=input_ids, **inputs)
+        summed = summed_loss(layer, hidden.reshape(-1, hidden.size(-1))[kept], labels.reshape(-1)[kept])
+    return summed / kept.sum().clamp(min=1)

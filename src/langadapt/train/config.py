@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from langadapt.data.config import TRANSLATION_FORMATS, CanarySetConfig, DataConfig, MixConfig, check_canaries
+from langadapt.evaluate.config import JobEvaluateConfig
 from langadapt.model.config import LoraConfig, ModelConfig
 from langadapt.paths import (
     InputFolder,
@@ -183,11 +184,17 @@ class TrainJobConfig(Section):
                                          "every train.eval_every steps (data/injection.py)")
     task: TaskConfig | None = Field(default=None, description="fine-tune a classifier head on labelled data")
     ccp: CCPConfig = CCPConfig()
+    evaluate: JobEvaluateConfig | None = Field(default=None, description="scores of the final model beyond "
+                                               "held-out bpb (probes, translation), into results.parquet")
 
     @model_validator(mode="after")
     def _data_or_task(self):
         if self.data is None and self.task is None:
             raise ValueError("a training job needs `data` (text to train on) or `task` (labelled data)")
+        if self.evaluate is not None and self.task is not None:
+            raise ValueError("`evaluate:` scores a language model; a `task:` job scores its classifier itself")
+        if self.evaluate is not None and self.evaluate.base and self.init_from is None:
+            raise ValueError("evaluate.base scores the model the job starts from, and this job has no `init_from`")
         return self
 
     @field_validator("method")

@@ -47,6 +47,7 @@ from langadapt.data.translation import translation_card
 from langadapt.errors import Interrupted, LangadaptError, fs_error
 from langadapt.evaluate.bpb import bpb_evaluator, bpb_rows
 from langadapt.evaluate.memorisation import canaries_evaluator, canary_rows
+from langadapt.evaluate.suite import evaluate_job
 from langadapt.languages import normalise
 from langadapt.lock import hold
 from langadapt.model.adapters import export, save_peft_adapter, trainable_parameters
@@ -124,6 +125,8 @@ def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer) -
         final = canaries_evaluator([read_canary_set(p) for p in cfg.canaries], tokenizer, eos)(model)
         log_records = [json.loads(line) for line in (out / "log.jsonl").read_text(encoding="utf-8").splitlines()]
         rows += [{"run": "final", **row} for row in canary_rows(log_records, final, cfg.train.steps)]
+    if cfg.evaluate is not None:
+        rows += [{**row, "role": "eval"} for row in evaluate_job(cfg.evaluate, out, cfg.init_from, cfg.gguf_file)]
     sizes = json.loads((out / "data.json").read_text(encoding="utf-8")).get("bytes", {})
     rows += [{"run": "final", "language": name, "metric": "train_bytes", "value": float(size), "role": "data"}
              for name, size in sizes.items()]

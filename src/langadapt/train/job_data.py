@@ -21,6 +21,7 @@ from langadapt.data.mixing import add_control_tokens, bilingual_pairs, interline
 from langadapt.data.packing import pack_masked, write_tokens
 from langadapt.data.translation import loss_start, translation_streams
 from langadapt.errors import LangadaptError
+from langadapt.evaluate.config import treebank_files
 from langadapt.languages import normalise
 from langadapt.model.base import Base, check_base
 from langadapt.model.build import MASK
@@ -47,10 +48,10 @@ def documents(source: SourceConfig) -> list[Document]:
     if source.format == "code":
         return read_code([str(pattern) for pattern in source.files])
     if source.format == "text":  # lines of several files alternate, so a byte budget takes from each
-        files = [read_lines(path) for path in source.files]
+        files = [read_lines(path, part=source.lines) for path in source.files]
         lines = [line for group in itertools.zip_longest(*files) for line in group if line is not None]
         return [Document(f"{source.name}:{i}", line, lang) for i, line in enumerate(lines)]
-    pairs = list(zip(*read_parallel(*source.files), strict=True))
+    pairs = list(zip(*read_parallel(*source.files, part=source.lines), strict=True))
     texts = (interlinear(pairs, source.pairs_per_document) if source.parallel_as == "interlinear"
              else bilingual_pairs(pairs))
     return [Document(f"{source.name}:{i}", text, lang) for i, text in enumerate(texts)]
@@ -81,7 +82,7 @@ def input_files(cfg: TrainJobConfig) -> list[Path]:
     if cfg.data.tokenizer not in ("bpe", "bytes", "teacher"):
         files.append(Path(cfg.data.tokenizer))
     files += [probe.file for probe in cfg.canaries]
-    return files + list(cfg.data.eval_files.values())
+    return files + list(cfg.data.eval_files.values()) + (cfg.evaluate.files() if cfg.evaluate else [])
 
 
 def task_files(task: TaskConfig) -> list[Path]:
@@ -91,8 +92,7 @@ def task_files(task: TaskConfig) -> list[Path]:
         files = [Path(task.data) / language / f"{split}.tsv" for language in languages
                  for split in ("train", "test") if split == "test" or language == task.train_language]
     else:
-        files = [path for split in ("train", "test") for path in sorted(Path(task.data).glob(f"*-ud-{split}.conllu"))
-                 [:1]]  # the file read_pos reads
+        files = treebank_files(task.data)
     return files + [Path(path) for path in task.unlabelled] + ([Path(task.tokenizer)] if task.tokenizer else [])
 
 
