@@ -180,3 +180,38 @@ def test_distilling_from_smollm2_trains_every_term(shared):
         assert all(torch.isfinite(torch.tensor(values))), (name, values)
         first, last = sum(values[:5]) / 5, sum(values[-5:]) / 5
         assert last < 0.95 * first, (name, first, last)
+
+
+def test_the_distillation_study_runs_and_reports_every_model_scored_alike(tmp_path, shared, monkeypatch):
+    """examples/distill-study.yaml at its smallest (3 steps, one seed; the fixtures' NTREX-128
+    English reference stands in for the English source): the teacher, the LM student and both
+    MiniLM students, each with bpb and a SIB-200 probe per language in the study's report."""
+    import pandas as pd
+    import yaml
+    from typer.testing import CliRunner
+
+    from langadapt.cli import app
+
+    data = tmp_path / "data"
+    (data / "ntrex128").mkdir(parents=True)
+    (data / "sib200").symlink_to(shared("sib200"))
+    for name, fixture in (("src.eng", "ref.eng-US"), ("ref.ces", "ref.ces")):
+        (data / "ntrex128" / f"newstest2019-{name}.txt").write_bytes(
+            shared("ntrex128", f"newstest2019-{fixture}.txt").read_bytes())
+    monkeypatch.setenv("LANGADAPT_DATA", str(data))
+    study = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "distill-study.yaml").read_text())
+    study["output_dir"] = str(tmp_path / "runs")
+    study["train"] |= {"steps": 3, "checkpoint_every": 0}
+    study["runs"]["teacher"]["train"]["steps"] = 3
+    for run in ("lm", "minilm"):
+        study["runs"][run]["sweep"]["grid"]["seed"] = [0]
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study), encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "study.yaml")])
+    assert result.exit_code == 0, result.output
+    results = pd.read_parquet(tmp_path / "runs" / "distill-study" / "results.parquet")
+    models = {"teacher", "lm", "minilm"}
+    for metric in ("bpb", "sib200_acc:eng_Latn", "sib200_acc:ces_Latn"):
+        assert set(results[results.metric == metric].group) == models, metric
+    assert set(results[results.group == "minilm"].distill) == {"minilm_lm", "minilm_logits"}
+    tables = (tmp_path / "runs" / "distill-study" / "report" / "tables.md").read_text(encoding="utf-8")
+    assert "## sib200_acc:ces_Latn per run" in tables

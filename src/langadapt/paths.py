@@ -2,11 +2,10 @@
 
 Every path-typed config key is annotated with one `PathKind` (`TextFile`, `JsonlFile`,
 `ModelFolder`, ...) or, where the expected kind depends on the section's `format`, with a
-`ByFormat` table of them. Both are checked when the config is validated, so a missing,
-unreadable or empty file, a folder where a file belongs (or the reverse) and a file of the
-wrong format are refused before any work starts, with a message naming the key, the path and
-the fix. `path_fields` lists the annotated fields of a schema, so a test can run every case
-on every key and a new `Path` key without a kind is caught.
+`ByFormat` table of them. Both are checked when the config is validated (schema.py), so a
+missing, unreadable or empty file, a folder where a file belongs (or the reverse) and a file of
+the wrong format are refused before any work starts, with a message naming the key, the path and
+the fix.
 
 No torch here: config validation must stay light. `check_model_files` is the file-level half of
 `model.base.check_base` (which adds the tokenizer and architecture checks).
@@ -23,9 +22,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator
 
 from langadapt.errors import LangadaptError
 from langadapt.public_data import fetch_hint, wanted
@@ -301,53 +300,6 @@ class GlobKind(PathKind):
 
 CODE = GlobKind("code pattern", "a glob pattern of code files", None)
 CodeGlob = Annotated[str, AfterValidator(lambda pattern: str(CODE.check(pattern))), CODE]
-
-
-def kind_of(field_info) -> PathKind | ByFormat | None:
-    """The path kind a pydantic field is annotated with (inside list/dict/Optional too), if any."""
-    found = [m for m in field_info.metadata if isinstance(m, PathKind | ByFormat)]
-    stack = [field_info.annotation]
-    while stack and not found:
-        annotation = stack.pop()
-        found = [m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, PathKind | ByFormat)]
-        stack.extend(get_args(annotation))
-    return found[0] if found else None
-
-
-def mentions_path(annotation: Any) -> bool:
-    """Whether a field's type holds a `Path` anywhere (a key that needs a kind)."""
-    return annotation is Path or any(mentions_path(arg) for arg in get_args(annotation))
-
-
-def path_fields(schema: type[BaseModel]) -> dict[str, PathKind | ByFormat | None]:
-    """Every path-typed field of `schema` and its kind (None: a Path key that has none, a bug)."""
-    return {name: kind_of(info) for name, info in schema.model_fields.items()
-            if mentions_path(info.annotation) or kind_of(info) is not None}
-
-
-def check_by_format(section: BaseModel) -> None:
-    """Check the `ByFormat` path fields of `section` against the kind its `format` asks for."""
-    for name, info in type(section).model_fields.items():
-        kind = kind_of(info)
-        if not isinstance(kind, ByFormat):
-            continue
-        chosen = kind.kinds.get(str(getattr(section, kind.by)))
-        value = getattr(section, name)
-        problems = []
-        for index, item in enumerate(value if isinstance(value, list) else [value] if value is not None else []):
-            if chosen is None:
-                continue
-            try:
-                chosen.check(Path(item))
-            except PathProblem as err:
-                key = f"{name}.{index}" if isinstance(value, list) else name
-                problems.append((f"`{key}` ({kind.by} {getattr(section, kind.by)}): {err.what}", err))
-                if not err.fetch:  # other problems: the first is enough; missing data: list every file
-                    break
-        if problems:
-            fetch = [pair for _, err in problems for pair in err.fetch]
-            fix = problems[-1][1].fix if not problems[-1][1].fetch else fetch_hint(fetch)
-            raise PathProblem("; ".join(what for what, _ in problems), fix, fetch)
 
 
 def check_path(path: Path | str, kind: PathKind, key: str) -> Path:

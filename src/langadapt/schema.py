@@ -1,5 +1,7 @@
 """What every config section shares: the base class (unknown keys are errors; `~` and `$NAME`
-expanded in path keys), and one language-code type, normalised to FLORES-style `xxx_Scrp`."""
+expanded in path keys, each checked against its kind in paths.py), and one language-code type,
+normalised to FLORES-style `xxx_Scrp`. `path_fields` lists the path fields of a schema, so a test
+can run every case on every key and a new `Path` key without a kind is caught."""
 
 from __future__ import annotations
 
@@ -7,13 +9,14 @@ import os
 import re
 from functools import cache
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from langadapt.errors import LangadaptError
 from langadapt.languages import normalise
-from langadapt.paths import check_by_format, path_fields
+from langadapt.paths import ByFormat, PathKind, PathProblem
+from langadapt.public_data import fetch_hint
 
 
 def normalise_code(code: str) -> str:
@@ -48,6 +51,53 @@ class Section(BaseModel):
         check_by_format(self)  # path keys whose kind depends on `format` (paths.ByFormat)
         return self
 
+
+
+def path_kind(field_info) -> PathKind | ByFormat | None:
+    """The path kind a pydantic field is annotated with (inside list/dict/Optional too), if any."""
+    found = [m for m in field_info.metadata if isinstance(m, PathKind | ByFormat)]
+    stack = [field_info.annotation]
+    while stack and not found:
+        annotation = stack.pop()
+        found = [m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, PathKind | ByFormat)]
+        stack.extend(get_args(annotation))
+    return found[0] if found else None
+
+
+def mentions_path(annotation: Any) -> bool:
+    """Whether a field's type holds a `Path` anywhere (a key that needs a kind)."""
+    return annotation is Path or any(mentions_path(arg) for arg in get_args(annotation))
+
+
+def path_fields(schema: type[BaseModel]) -> dict[str, PathKind | ByFormat | None]:
+    """Every path-typed field of `schema` and its kind (None: a Path key that has none, a bug)."""
+    return {name: path_kind(info) for name, info in schema.model_fields.items()
+            if mentions_path(info.annotation) or path_kind(info) is not None}
+
+
+def check_by_format(section: BaseModel) -> None:
+    """Check the `ByFormat` path fields of `section` against the kind its `format` asks for."""
+    for name, info in type(section).model_fields.items():
+        kind = path_kind(info)
+        if not isinstance(kind, ByFormat):
+            continue
+        chosen = kind.kinds.get(str(getattr(section, kind.by)))
+        value = getattr(section, name)
+        problems = []
+        for index, item in enumerate(value if isinstance(value, list) else [value] if value is not None else []):
+            if chosen is None:
+                continue
+            try:
+                chosen.check(Path(item))
+            except PathProblem as err:
+                key = f"{name}.{index}" if isinstance(value, list) else name
+                problems.append((f"`{key}` ({kind.by} {getattr(section, kind.by)}): {err.what}", err))
+                if not err.fetch:  # other problems: the first is enough; missing data: list every file
+                    break
+        if problems:
+            fetch = [pair for _, err in problems for pair in err.fetch]
+            fix = problems[-1][1].fix if not problems[-1][1].fetch else fetch_hint(fetch)
+            raise PathProblem("; ".join(what for what, _ in problems), fix, fetch)
 
 
 @cache

@@ -61,17 +61,13 @@ STOPWORD_COUNTS = (15, 30, 60, 120, 240)
 MIN_STOP_WORDS = 2  # FineWeb2's GopherQualityFilter setting
 MIN_DOC_WORDS = 50  # Gopher's shortest document (`filters.min_doc_words`' default)
 MIN_REFERENCE_DOCS = 50  # fewer reference documents than this is too little to estimate a 1 % tail from
-# Clean text of another domain spreads beyond a reference's tail (dialogue has more punctuation per word
-# than news, a charter more headings): every derived threshold moves this many interquartile ranges of
-# the reference further out (`benchmarks/curate_clean.py --cross-domain` measured 0, 1.5 and 3).
-MARGIN = 3.0
+MARGIN = 3.0  # interquartile ranges a threshold moves out (`curate_clean.py --cross-domain` measured 0, 1.5, 3)
 # ... but never past what junk looks like by construction: a comma-separated word list has one word
 # with letters in two (0.5), so the words-with-letters floor stays above it.
 LOOSEST = {"max_non_alpha_words_ratio": 0.55}
 STOP_MARGIN = 2  # held-out documents must hold this many stopwords more than the rule asks
-# The English values of Gopher and FineWeb. A derived threshold is never stricter than these: a
-# quantile of clean sentences is a tight bound (reference text has no layout, menus or lists), so
-# it only moves a threshold where the language's own clean text needs more room.
+# The English values of Gopher and FineWeb, the floor of every derived threshold: a quantile of clean
+# sentences (no layout, menus or lists) is a tight bound, so only a language's own needs loosen one.
 ENGLISH_DEFAULTS = {
     "dup_line_frac": 0.3, "top_2_gram": 0.2, "top_3_gram": 0.18, "top_4_gram": 0.16,
     **{f"dup_{n}_gram": round(0.15 - 0.01 * i, 2) for i, n in enumerate(DUP_N)},
