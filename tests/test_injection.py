@@ -70,7 +70,7 @@ def test_logged_inserts_match_the_config_and_metrics_reach_the_results(canary_fi
     inserts = read_inserts(final.parent / "inserts.jsonl")
     for probe in cfg.canaries:
         mine = [r for r in inserts if r["set"] == probe.name]
-        injected = read_canary_set(probe).injected
+        injected = read_canary_set(probe, final.parent).injected
         assert collections.Counter(r["line"] for r in mine) == {i: probe.repeat for i in range(len(injected))}
         per_step = collections.Counter(r["step"] for r in mine)
         assert set(per_step) <= set(probe.scheduled_steps())
@@ -92,7 +92,7 @@ def test_a_resumed_run_injects_the_same(canary_files, sample_docs, tokenizers, t
     source, _, _ = tokenizers
     eos = end_of_text(source)
     tokens = pack([d.text for d in sample_docs if d.lang == "hsb_Latn"], source, eos, 0)
-    sets = [read_canary_set(CanarySetConfig(**spec)) for spec in _canaries(canary_files)]
+    sets = [read_canary_set(CanarySetConfig(**spec), tmp_path) for spec in _canaries(canary_files)]
     cfg = TrainConfig(steps=16, lr=3e-3, batch_size=4, warmup_steps=2, checkpoint_every=4, grad_accum=2)
 
     def run(folder: Path, stop_at: int | None = None) -> list[dict]:
@@ -123,7 +123,7 @@ def test_exposure_rises_for_an_injected_canary_only(canary_files, sample_docs, t
     eos = end_of_text(source)
     tokens = pack([d.text for d in sample_docs if d.lang == "hsb_Latn"], source, eos, 0)
     injected, never = (read_canary_set(CanarySetConfig(name=name, kind="canary", file=canary_files / f"{name}.tsv",
-                                                     step_range=(1, 40), repeat=25, alternatives=50))
+                                                     step_range=(1, 40), repeat=25, alternatives=50), tmp_path)
                        for name in ("canaries", "never"))
     torch.manual_seed(0)
     model = build_model(ModelConfig(n_layer=2, n_embd=64, n_head=2, block_size=32), source)
