@@ -4,7 +4,8 @@ tables, and a plot of each metric against every numeric swept value.
 Written to `<output_dir>/<experiment>/results.parquet` and `.../report/` after the runs of a
 sweep finish; every number is read back from the runs' own `results.parquet` files. A swept
 `seed` is summarised one way: the report's cells are mean ± sd over the seeds with n shown
-(`0.612 ± 0.021 (n=3)`), and plots show the means; results.parquet keeps every seed's rows.
+(`0.612 ± 0.021 (n=3)`), and plots show the means; results.parquet keeps every seed's rows. Figures
+logged over training (canary sets') are compared at each run's last step.
 """
 
 from __future__ import annotations
@@ -78,6 +79,15 @@ def comparison_table(results: pd.DataFrame, keys: list[str], metric: str) -> pd.
     return table.reset_index()  # in sweep order, each run's models as its results list them
 
 
+def final_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Each run's figures of its final model: rows logged over training (with a `step`, as a training
+    job's canary sets are) only at the run's last step, so a cell's n counts seeds, not evaluations."""
+    if "step" not in results:
+        return results
+    last = results.groupby("experiment").step.transform("max")
+    return results[results.step.isna() | (results.step == last)]
+
+
 def seed_means(results: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """The results averaged over a swept `seed` (what the plots show) and the keys left."""
     if SEED not in keys:
@@ -139,6 +149,7 @@ def write_comparison(folder: Path, runs: list[tuple[Path, dict[str, str]]]) -> s
     """Write the sweep's combined results table and report into `folder`; return the markdown."""
     results = collect(runs)
     write_with(folder / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
+    results = final_rows(results)  # the report compares final models; results.parquet keeps every step
     keys = [column_name(key) for key in swept_keys(runs)]
     plotted, plot_keys = seed_means(results, keys)
     kept = kept_table(runs)
