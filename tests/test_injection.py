@@ -215,6 +215,7 @@ def test_generated_sets_are_seeded_functions_of_their_config_and_of_their_kind(s
     ({"facts": {"generate": {"count": 4, "prompt": "{name}", "words_from": "README.md", "digits": 3}}},
      "`generate.digits` is not for a fact set"),
     ({"canaries": {"generate": {"count": 4}}}, "needs `generate.prefix`"),
+    ({"canaries": {"generate": {"count": 4, "prefix": "secret\tnumber"}}}, "without tabs or line breaks"),
     ({"leak": {"generate": {"count": 4, "texts_from": "README.md", "max_char": 9}}}, "did you mean 'max_chars'"),
 ])
 def test_bad_generate_configs_are_refused_at_load_time(change, message, shared, sample_docs, tmp_path):

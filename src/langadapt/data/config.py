@@ -199,6 +199,9 @@ class GenerateConfig(Section):
             raise ValueError(f"`generate.{wrong[0]}` is not for a {kind} set, which takes {takes}")
         if missing := [key for key in required if getattr(self, key) is None]:
             raise ValueError(f"a generated {kind} set needs `generate.{missing[0]}` (it takes {takes})")
+        if any(char in text for text in (self.prefix or "", self.prompt or "") for char in "\t\n"):
+            raise ValueError("`generate.prefix` and `generate.prompt` are one field of a tab-separated line: "
+                             "write them without tabs or line breaks")
         if kind == "fact" and "{name}" not in self.prompt:
             raise ValueError("`generate.prompt` needs a `{name}` placeholder: each fact is about a made-up name")
         if kind == "heldout" and self.count < 2:
@@ -217,7 +220,7 @@ class CanarySetConfig(Section):
     kind: Literal["canary", "fact", "heldout"]
     file: TextFile | None = Field(default=None, description="the set's items (or give `generate`)")
     generate: GenerateConfig | None = Field(default=None, description="make the set instead of reading a `file`: "
-                                            "written to <run folder>/canaries/<name>.tsv")
+                                            "written to <run folder>/canaries/<name>.tsv (.txt for heldout)")
     steps: list[int] = Field(default=[], description="the steps that receive inserts (or give `step_range`)")
     step_range: tuple[int, int] | None = Field(default=None, description="[first, last]: every step between")
     repeat: int = Field(default=1, ge=1, description="times each injected sequence is inserted in all, spread "
