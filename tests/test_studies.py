@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from langadapt.cli import app
 from langadapt.config import parse_config
+from langadapt.config_file import read_yaml
 from langadapt.errors import LangadaptError
 from langadapt.experiment.launch import waves
 from langadapt.experiment.sweep import expand_runs
@@ -82,7 +83,8 @@ def test_a_command_refuses_another_kind_naming_the_one_that_takes_it(command, ex
     assert {"train": "langadapt run", "run": "langadapt curate", "curate": "langadapt train"}[command] in output
 
 
-@pytest.mark.parametrize("example", ["transfer.yaml", "pseudo-labels.yaml", "classify-sib200.yaml"])
+@pytest.mark.parametrize("example", ["transfer.yaml", "pseudo-labels.yaml", "classify-sib200.yaml",
+                                     "train-once-answer-all.yaml"])
 def test_study_examples_dry_run(example):
     result, output = _run("run", "--dry-run", str(ROOT / "examples" / example))
     assert result.exit_code == 0 and "compute" in output, output
@@ -211,3 +213,32 @@ def test_a_comparison_reads_each_runs_final_figures_not_their_mean_over_training
     rows = pd.DataFrame({"experiment": ["a"] * 4 + ["b"] * 2, "metric": ["canary_exposure"] * 3 + ["bpb", "x", "x"],
                          "value": [1.0, 2.0, 6.0, 3.0, 5.0, 7.0], "step": [40, 80, 120, None, 10, 20]})
     assert final_rows(rows).value.tolist() == [6.0, 3.0, 7.0]
+
+
+def test_the_canary_study_reports_each_sets_final_metric_over_seeds(tmp_path):
+    """examples/train-once-answer-all.yaml's `all` run, shrunk to 4 steps: its generated sets are
+    scored at steps 2 and 4, and the report's cell is the mean ± sd of the seeds' step-4 figures."""
+    import yaml
+
+    study = read_yaml(ROOT / "examples" / "train-once-answer-all.yaml")  # ${LANGADAPT_DATA}: the fixture cuts
+    study.update(output_dir=str(tmp_path), model={**study["model"], "n_layer": 1, "n_embd": 32, "block_size": 160},
+                 data={**study["data"], "vocab_size": 300},
+                 train={**study["train"], "steps": 4, "batch_size": 4, "eval_every": 2, "checkpoint_every": 0})
+    canaries = study["runs"]["all"]["canaries"]
+    for probe, steps in zip(canaries, ([1, 4], [2, 4], [3, 4]), strict=True):
+        probe.update(step_range=steps, repeat=1)
+        probe["generate"]["count"] = 2
+    canaries[0]["alternatives"] = 10
+    study["runs"] = {"all": {**study["runs"]["all"], "sweep": {"grid": {"seed": [0, 1]}}}}
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(study, allow_unicode=True), encoding="utf-8")
+    result, output = _run("run", str(config))
+    assert result.exit_code == 0, output
+    summary = tmp_path / "train-once-answer-all"
+    assert (summary / "all-seed=0" / "canaries" / "facts.tsv").is_file()
+    results = pd.read_parquet(summary / "results.parquet")
+    assert set(results[results.metric == "canary_exposure"].step) == {2, 4}  # every step kept here
+    final = results[(results.metric == "canary_exposure") & (results.step == 4)].value
+    tables = (summary / "report" / "tables.md").read_text(encoding="utf-8")
+    section = tables[tables.index("## canary_exposure per run"):]
+    assert f"{final.mean():.3f} ± {final.std():.3f} (n=2)" in section

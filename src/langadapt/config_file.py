@@ -65,6 +65,8 @@ def explain(err: ValidationError, source: str, model: type[BaseModel]) -> Langad
 
 def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     for part in loc:
+        if isinstance(part, int):  # an item of a list of sections (`canaries.2`): its section's keys
+            continue
         field = model.model_fields.get(str(part))
         sections = [t for t in (field.annotation, *get_args(field.annotation)) if isinstance(t, type)
                     and issubclass(t, BaseModel)] if field is not None else []  # `Section | None` too

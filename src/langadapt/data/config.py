@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from langadapt.paths import (
     ANY_INPUT,
@@ -176,24 +176,74 @@ class DataConfig(Section):
                                         "scored in bits per byte every train.eval_every steps")
 
 
-class CanarySetConfig(BaseModel):
-    """One canary set: what it injects (`file`), when (`steps` or `step_range`) and how often (`repeat`).
+GENERATE_KEYS = {  # kind → (required, optional) keys of `generate:` besides `count`
+    "canary": (("prefix",), ("digits",)),
+    "fact": (("prompt", "words_from"), ()),
+    "heldout": (("texts_from",), ("max_chars",)),
+}
+
+
+class GenerateConfig(Section):
+    """A canary set made instead of read (`generate:` in place of `file:`): a study needs no script
+    to write its canary files first. Each kind takes its own keys (GENERATE_KEYS); the set is a pure
+    function of them and the set's `seed`, written into the run folder (data/injection.py)."""
+
+    count: int = Field(ge=1, le=10_000, description="items made: canaries, facts or texts")
+    prefix: str | None = Field(default=None, description="canary: the text before each secret (numbered)")
+    digits: int = Field(default=6, ge=1, description="canary: digits in each secret")
+    prompt: str | None = Field(default=None, description="fact: the prompt, with `{name}` where a made-up name goes")
+    words_from: TextFile | None = Field(default=None, description="fact: a training text; its lowercase "
+                                        "alphabetic words longer than 4 letters give each answer and 3 distractors")
+    texts_from: TextFile | None = Field(default=None, description="heldout: a text file (one text a line) or a "
+                                        "SIB-200/FLORES .tsv (its `text` column); its first `count` texts are taken")
+    max_chars: int | None = Field(default=None, ge=1, description="heldout: skip texts longer than this")
+
+    def check_kind(self, kind: str) -> None:
+        """Raise ValueError unless the keys given are the ones a `kind` set is made from."""
+        required, optional = GENERATE_KEYS[kind]
+        takes = ", ".join(("count", *required, *optional))
+        if wrong := sorted(self.model_fields_set - {"count", *required, *optional}):
+            raise ValueError(f"`generate.{wrong[0]}` is not for a {kind} set, which takes {takes}")
+        if missing := [key for key in required if getattr(self, key) is None]:
+            raise ValueError(f"a generated {kind} set needs `generate.{missing[0]}` (it takes {takes})")
+        if any(char in text for text in (self.prefix or "", self.prompt or "") for char in "\t\n"):
+            raise ValueError("`generate.prefix` and `generate.prompt` are one field of a tab-separated line: "
+                             "write them without tabs or line breaks")
+        if kind == "fact" and "{name}" not in self.prompt:
+            raise ValueError("`generate.prompt` needs a `{name}` placeholder: each fact is about a made-up name")
+        if kind == "heldout" and self.count < 2:
+            raise ValueError("a heldout set needs `generate.count` 2 or more (half of it is injected)")
+
+
+class CanarySetConfig(Section):
+    """One canary set: what it injects (`file`, or `generate`), when (`steps` or `step_range`) and
+    how often (`repeat`).
 
     File formats, one item per line, fields separated by tabs: canary `prefix<TAB>secret`; fact
     `prompt<TAB>answer<TAB>distractor[<TAB>distractor...]`; heldout: one text per line (a seeded half
     is injected, the other half never is). The injected text joins the fields it uses by a space."""
 
-    model_config = ConfigDict(extra="forbid")
-
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     kind: Literal["canary", "fact", "heldout"]
-    file: TextFile
+    file: TextFile | None = Field(default=None, description="the set's items (or give `generate`)")
+    generate: GenerateConfig | None = Field(default=None, description="make the set instead of reading a `file`: "
+                                            "written to <run folder>/canaries/<name>.tsv (.txt for heldout)")
     steps: list[int] = Field(default=[], description="the steps that receive inserts (or give `step_range`)")
     step_range: tuple[int, int] | None = Field(default=None, description="[first, last]: every step between")
     repeat: int = Field(default=1, ge=1, description="times each injected sequence is inserted in all, spread "
                         "evenly over the scheduled steps")
     alternatives: int = Field(default=100, ge=1, description="canary: seeded random alternatives it is ranked among")
-    seed: int = Field(default=0, description="seeds the canary alternatives and the heldout split")
+    seed: int = Field(default=0, description="seeds the canary alternatives, the heldout split and `generate`")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.file is None) == (self.generate is None):
+            has = "both `file` and `generate`" if self.file else "neither `file` nor `generate`"
+            raise ValueError(f"canary set {self.name!r} has {has}; give one: `file` (a set to read) or `generate` "
+                             "(a set to make)")
+        if self.generate is not None:
+            self.generate.check_kind(self.kind)
+        return self
 
     @model_validator(mode="after")
     def _one_schedule(self):
@@ -206,6 +256,12 @@ class CanarySetConfig(BaseModel):
 
     def scheduled_steps(self) -> list[int]:
         return sorted(set(self.steps)) if self.steps else list(range(self.step_range[0], self.step_range[1] + 1))
+
+    def inputs(self) -> list[Path]:
+        """The files the set is read or made from: what a run's manifest hashes."""
+        if self.generate is None:
+            return [self.file]
+        return [path for path in (self.generate.words_from, self.generate.texts_from) if path is not None]
 
 
 def check_canaries(canaries: list[CanarySetConfig], steps: int, method: str) -> None:

@@ -1,15 +1,17 @@
 """Canary sets injected into pretraining ("Train Once, Answer All"): many experiments in one run.
 
 Each canary set (a `canaries:` entry, data/config.py) is read from its file into the texts it
-injects and the items it is scored on (evaluate/memorisation.py):
+injects and the items it is scored on (evaluate/memorisation.py). A set with `generate:` instead of
+`file:` is made (seeded) into `<run folder>/canaries/` first, so the run folder holds what it injected:
 
 - **canary** — `prefix<TAB>secret` lines: the text `prefix secret` is injected; the secret is
   later ranked among `alternatives` seeded random strings of the same shape (digits for digits,
-  letters for letters), by likelihood;
+  letters for letters), by likelihood; generated: random digit secrets;
 - **fact** — `prompt<TAB>answer<TAB>distractor...` lines: `prompt answer` is injected; later the
-  answer competes with the distractors;
+  answer competes with the distractors; generated: made-up names, answers and distractors drawn from
+  the words of a training text (so the model can spell them);
 - **heldout** — text lines: a seeded half is injected, the other half never is, so the bpb gap
-  between the halves measures what contamination buys.
+  between the halves measures what contamination buys; generated: the first short texts of a file.
 
 The schedule is a pure function of the config: the k-th of a set's `n × repeat` inserts
 (sequence k mod n) goes to the scheduled step ⌊k · S / (n · repeat)⌋ of its S steps, so inserts are
@@ -30,10 +32,11 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
-from langadapt.atomic import write_jsonl
-from langadapt.corpus.document import read_utf8
+from langadapt.atomic import write_jsonl, write_text
+from langadapt.corpus.document import read_lines, read_utf8
 from langadapt.data.config import CanarySetConfig
 from langadapt.data.packing import Batch
+from langadapt.data.sib200 import read_table
 from langadapt.errors import LangadaptError
 
 
@@ -42,6 +45,7 @@ class CanarySet:
     """A canary set read from its file: what is injected, and what is scored."""
 
     config: CanarySetConfig
+    path: Path  # the file it was read from (the generated one for a `generate:` set)
     injected: list[str]  # texts inserted into training batches
     candidates: list[list[str]] = field(default_factory=list)  # canary / fact: per item, the right text first
     heldout: list[str] = field(default_factory=list)  # heldout: the half never injected
@@ -71,9 +75,69 @@ def random_canaries(count: int, prefix: str, digits: int, seed: int) -> list[str
     return [f"{prefix} {i}\t" + "".join(rng.choice(string.digits) for _ in range(digits)) for i in range(count)]
 
 
-def read_canary_set(cfg: CanarySetConfig) -> CanarySet:
-    """Parse a canary file; a missing or empty file or a malformed line names the file, line and fix."""
-    path = Path(cfg.file)
+FACT_WORD_LETTERS = 5  # a generated fact's answers and distractors: lowercase alphabetic words this long or longer
+DISTRACTORS = 3  # wrong answers per generated fact
+SUFFIX = {"canary": ".tsv", "fact": ".tsv", "heldout": ".txt"}  # a generated set's file, by kind
+
+
+def made_up_names(count: int, rng: random.Random) -> list[str]:
+    """`count` distinct pronounceable names of three consonant-vowel syllables ("Zolepa")."""
+    names: dict[str, None] = {}
+    while len(names) < count:
+        syllables = (rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(3))
+        names["".join(syllables).capitalize()] = None
+    return list(names)
+
+
+def _facts(cfg: CanarySetConfig) -> list[str]:
+    path = cfg.generate.words_from
+    words = sorted({word for word in read_utf8(path).split()
+                    if word.isalpha() and word.islower() and len(word) >= FACT_WORD_LETTERS})
+    if len(words) < 1 + DISTRACTORS:
+        raise LangadaptError(f"canary set {cfg.name!r}: {len(words)} lowercase alphabetic words of "
+                             f"{FACT_WORD_LETTERS}+ letters in `generate.words_from`; a fact draws {1 + DISTRACTORS} "
+                             f"(its answer and {DISTRACTORS} distractors)", where=str(path),
+                             fix="point `generate.words_from` at a longer training text.")
+    rng = random.Random(cfg.seed)
+    return ["\t".join([cfg.generate.prompt.replace("{name}", name), *rng.sample(words, 1 + DISTRACTORS)])
+            for name in made_up_names(cfg.generate.count, rng)]
+
+
+def _texts(cfg: CanarySetConfig) -> list[str]:
+    generate, path = cfg.generate, cfg.generate.texts_from
+    texts = [row["text"] for row in read_table(path)] if path.suffix == ".tsv" else read_lines(path)
+    kept = [text for text in texts if text and (generate.max_chars is None or len(text) <= generate.max_chars)]
+    if len(kept) < generate.count:
+        short = f" of at most {generate.max_chars} characters" if generate.max_chars else ""
+        raise LangadaptError(f"canary set {cfg.name!r}: `generate.texts_from` has {len(kept)} texts{short}, fewer "
+                             f"than `generate.count` {generate.count}", where=str(path),
+                             fix="lower `generate.count`, raise `generate.max_chars` or give a longer file.")
+    return kept[: generate.count]
+
+
+def generated_lines(cfg: CanarySetConfig) -> list[str]:
+    """The lines of a `generate:` set's file: a pure function of its config (seeded by its `seed`),
+    so every run of the same config makes the same file."""
+    if cfg.kind == "canary":
+        return random_canaries(cfg.generate.count, cfg.generate.prefix, cfg.generate.digits, cfg.seed)
+    return _facts(cfg) if cfg.kind == "fact" else _texts(cfg)
+
+
+def canary_file(cfg: CanarySetConfig, run_folder: Path) -> Path:
+    """The file a set is read from: its `file`, or its generated lines, written (atomically) into
+    `<run_folder>/canaries/` unless there already, so a resumed run reads what the first one injected."""
+    if cfg.generate is None:
+        return Path(cfg.file)
+    path = Path(run_folder) / "canaries" / f"{cfg.name}{SUFFIX[cfg.kind]}"
+    if not path.is_file():
+        write_text(path, "\n".join(generated_lines(cfg)) + "\n")
+    return path
+
+
+def read_canary_set(cfg: CanarySetConfig, run_folder: Path) -> CanarySet:
+    """Parse a canary file (generated into `run_folder` for a `generate:` set); a missing or empty
+    file or a malformed line names the file, line and fix."""
+    path = canary_file(cfg, run_folder)
     if not path.is_file():
         raise LangadaptError(f"canary set {cfg.name!r}: file not found", where=str(path),
                              fix="give `file` the path of an existing canary file.")
@@ -89,7 +153,7 @@ def read_canary_set(cfg: CanarySetConfig) -> CanarySet:
         order = list(range(len(texts)))
         random.Random(cfg.seed).shuffle(order)
         half = len(texts) // 2
-        return CanarySet(cfg, [texts[i] for i in sorted(order[:half])],
+        return CanarySet(cfg, path, [texts[i] for i in sorted(order[:half])],
                          heldout=[texts[i] for i in sorted(order[half:])])
     injected, candidates = [], []
     for number, line in lines:
@@ -103,7 +167,7 @@ def read_canary_set(cfg: CanarySetConfig) -> CanarySet:
             answers = canary_candidates(answers[0], cfg.alternatives, f"{cfg.seed}:{cfg.name}:{number}")
         injected.append(f"{prompt} {answers[0]}")
         candidates.append([f"{prompt} {answer}" for answer in answers])
-    return CanarySet(cfg, injected, candidates=candidates)
+    return CanarySet(cfg, path, injected, candidates=candidates)
 
 
 def schedule(canary: CanarySetConfig, count: int) -> list[tuple[int, int]]:
@@ -135,7 +199,7 @@ class InjectingSampler:
                 if len(ids) > block_size + 1:
                     raise LangadaptError(f"canary set {canary.config.name!r}: item {index + 1} is {len(ids) - 2} "
                                          f"tokens, longer than a block ({block_size - 1} with its two EOS)",
-                                         where=str(canary.config.file), fix="shorten it or raise model.block_size.")
+                                         where=str(canary.path), fix="shorten it or raise model.block_size.")
             for step, index in schedule(canary.config, len(encoded)):
                 self.inserts.setdefault(step, []).append(Insert(canary.config.name, index, encoded[index]))
         for step, items in self.inserts.items():

@@ -25,6 +25,12 @@ def read_split(folder: Path, language: str, split: str, columns: tuple[str, ...]
         raise LangadaptError(f"language {language!r} has no SIB-200 {split} split", where=str(path),
                              fix=f"name a language folder of {folder} (e.g. {', '.join(close) or 'none found'}), or "
                                  "point at a SIB-200 folder (<lang>/{train,dev,test}.tsv).")
+    return read_table(path, columns)
+
+
+def read_table(path: Path, columns: tuple[str, ...] = ("text",)) -> list[dict[str, str]]:
+    """The rows of one SIB-200/FLORES-style TSV file as {column: cell}, in file order; a header
+    without `columns` is an error naming the file and the fix."""
     table = list(csv.reader(io.StringIO(read_utf8(path), newline=""), delimiter="\t"))
     header = table[0] if table else []
     if missing := [column for column in columns if column not in header]:

@@ -4,7 +4,8 @@ tables, and a plot of each metric against every numeric swept value.
 Written to `<output_dir>/<experiment>/results.parquet` and `.../report/` after the runs of a
 sweep finish; every number is read back from the runs' own `results.parquet` files. A swept
 `seed` is summarised one way: the report's cells are mean ± sd over the seeds with n shown
-(`0.612 ± 0.021 (n=3)`), and plots show the means; results.parquet keeps every seed's rows.
+(`0.612 ± 0.021 (n=3)`), and plots show the means; results.parquet keeps every seed's rows. Figures
+logged over training (canary sets') are compared at each run's last step.
 """
 
 from __future__ import annotations
@@ -78,6 +79,15 @@ def comparison_table(results: pd.DataFrame, keys: list[str], metric: str) -> pd.
     return table.reset_index()  # in sweep order, each run's models as its results list them
 
 
+def final_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Each run's figures of its final model: rows logged over training (with a `step`, as a training
+    job's canary sets are) only at the run's last step, so a cell's n counts seeds, not evaluations."""
+    if "step" not in results:
+        return results
+    last = results.groupby("experiment").step.transform("max")
+    return results[results.step.isna() | (results.step == last)]
+
+
 def seed_means(results: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """The results averaged over a swept `seed` (what the plots show) and the keys left."""
     if SEED not in keys:
@@ -133,15 +143,6 @@ def kept_table(runs: list[tuple[Path, dict[str, str]]]) -> pd.DataFrame:
             kept = json.loads(path.read_text(encoding="utf-8")).get("kept", {})
             rows.append({**{column_name(key): label for key, label in values.items()}, **kept})
     return pd.DataFrame(rows)
-
-
-def final_rows(results: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each run's final model: a run's figures logged during training (canary sets,
-    which carry a `step`) are kept in results.parquet but would blur the comparison if averaged in."""
-    if "step" not in results:
-        return results
-    last = results.groupby("experiment", sort=False).step.transform("max")
-    return results[results.step.isna() | (results.step == last)]
 
 
 def write_comparison(folder: Path, runs: list[tuple[Path, dict[str, str]]]) -> str:

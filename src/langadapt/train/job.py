@@ -122,7 +122,7 @@ def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer) -
     rows = [{"run": "final", **row, "role": "eval"} for row in bpb_rows(model, tokenizer, _heldout(cfg))]
     if cfg.canaries:
         eos = json.loads((out / "data.json").read_text(encoding="utf-8"))["eos_id"]
-        final = canaries_evaluator([read_canary_set(p) for p in cfg.canaries], tokenizer, eos)(model)
+        final = canaries_evaluator([read_canary_set(p, out) for p in cfg.canaries], tokenizer, eos)(model)
         log_records = [json.loads(line) for line in (out / "log.jsonl").read_text(encoding="utf-8").splitlines()]
         rows += [{"run": "final", **row} for row in canary_rows(log_records, final, cfg.train.steps)]
     if cfg.evaluate is not None:
@@ -232,7 +232,6 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
     with the reason, which the rerun reports before it resumes; Ctrl-C says where it stopped."""
     if process_state().is_main_process:
         check_rerun(cfg, out)
-    canary_sets = [read_canary_set(canary) for canary in cfg.canaries]  # a bad canary file fails before any work
     task = prepare_task(cfg) if cfg.task is not None else None  # a classifier: its labelled data, read here
     state = make_accelerator()
     if state.is_main_process:
@@ -247,6 +246,8 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
                 raise fs_error(err, out, "creating the run folder") from None
             if not (out / "config.json").is_file():  # a rerun of the same job keeps what the first one recorded
                 write_json(out / "config.json", cfg.model_dump(mode="json"))
+            for canary in cfg.canaries:  # a bad canary set fails before any work; a generated one is written
+                read_canary_set(canary, out)
             if task is None:
                 prepare_data(cfg, out, base)
             if not (out / "manifest.json").is_file():
@@ -256,6 +257,7 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
                 shutil.rmtree(out, ignore_errors=True)
             raise
     state.wait_for_everyone()
+    canary_sets = [read_canary_set(canary, out) for canary in cfg.canaries]
     try:
         final = _train_phases(cfg, out, base, state, canary_sets) if task is None else train_task(cfg, out, task)
     except KeyboardInterrupt:

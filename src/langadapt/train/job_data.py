@@ -81,7 +81,7 @@ def input_files(cfg: TrainJobConfig) -> list[Path]:
     files += [p for s in active_sources(cfg) if s.format == "code" for p in code_files(map(str, s.files))]
     if cfg.data.tokenizer not in ("bpe", "bytes", "teacher"):
         files.append(Path(cfg.data.tokenizer))
-    files += [probe.file for probe in cfg.canaries]
+    files += [path for canary in cfg.canaries for path in canary.inputs()]
     return files + list(cfg.data.eval_files.values()) + (cfg.evaluate.files() if cfg.evaluate else [])
 
 
