@@ -28,6 +28,8 @@ class JobEvaluateConfig(EvaluateConfig):
     """A training job's scores of its final model beyond held-out bpb (`data.eval_files`), written
     into its results.parquet: a study then compares them across runs and seeds with no script."""
 
+    sib200: InputFolder | None = Field(default=None, description="SIB-200 folder (<lang>/{train,test}.tsv): a "
+                                       "topic probe per `probe_languages` language")
     base: bool = Field(default=False, description="also score `init_from`'s model the same way (run `base`), "
                        "prompted with this job's translation template: what training changed")
     probe_languages: list[LanguageCode] = Field(default=[], description="sib200: one topic probe per language, "
