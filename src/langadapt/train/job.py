@@ -114,7 +114,7 @@ def eval_texts(path: Path, language: str) -> list[str]:
     return read_lines(path)
 
 
-def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer) -> Path:
+def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer, canary_sets: list[CanarySet]) -> Path:
     """`results.parquet` of a finished job: bpb and bytes per token of the final model on each
     `data.eval_files` language, and the UTF-8 bytes each source contributed (metric `train_bytes`)."""
     import pandas as pd
@@ -122,7 +122,7 @@ def write_results(cfg: TrainJobConfig, out: Path, model, tokenizer: Tokenizer) -
     rows = [{"run": "final", **row, "role": "eval"} for row in bpb_rows(model, tokenizer, _heldout(cfg))]
     if cfg.canaries:
         eos = json.loads((out / "data.json").read_text(encoding="utf-8"))["eos_id"]
-        final = canaries_evaluator([read_canary_set(p, out) for p in cfg.canaries], tokenizer, eos)(model)
+        final = canaries_evaluator(canary_sets, tokenizer, eos)(model)
         log_records = [json.loads(line) for line in (out / "log.jsonl").read_text(encoding="utf-8").splitlines()]
         rows += [{"run": "final", **row} for row in canary_rows(log_records, final, cfg.train.steps)]
     if cfg.evaluate is not None:
@@ -234,6 +234,7 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
         check_rerun(cfg, out)
     task = prepare_task(cfg) if cfg.task is not None else None  # a classifier: its labelled data, read here
     state = make_accelerator()
+    canary_sets = []
     if state.is_main_process:
         note = resume_note(out, phases(cfg.method)) if out.is_dir() else None
         if note:
@@ -246,8 +247,8 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
                 raise fs_error(err, out, "creating the run folder") from None
             if not (out / "config.json").is_file():  # a rerun of the same job keeps what the first one recorded
                 write_json(out / "config.json", cfg.model_dump(mode="json"))
-            for canary in cfg.canaries:  # a bad canary set fails before any work; a generated one is written
-                read_canary_set(canary, out)
+            # a bad canary set fails before any work; a generated one is written into the folder
+            canary_sets = [read_canary_set(canary, out) for canary in cfg.canaries]
             if task is None:
                 prepare_data(cfg, out, base)
             if not (out / "manifest.json").is_file():
@@ -257,7 +258,8 @@ def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
                 shutil.rmtree(out, ignore_errors=True)
             raise
     state.wait_for_everyone()
-    canary_sets = [read_canary_set(canary, out) for canary in cfg.canaries]
+    if not state.is_main_process:  # the other processes read what the main one checked and wrote
+        canary_sets = [read_canary_set(canary, out) for canary in cfg.canaries]
     try:
         final = _train_phases(cfg, out, base, state, canary_sets) if task is None else train_task(cfg, out, task)
     except KeyboardInterrupt:
@@ -338,6 +340,6 @@ def _train_phases(cfg: TrainJobConfig, out: Path, base: Base | None, state: Acce
             save_model(model, saved_tokenizer, final, phase_card)
         state.wait_for_everyone()
     if state.is_main_process and not (out / "results.parquet").is_file():
-        write_results(cfg, out, model, tokenizer)
+        write_results(cfg, out, model, tokenizer, canary_sets)
     log.info("train: model written to %s", out / "final")
     return out / "final"
