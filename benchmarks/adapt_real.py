@@ -197,7 +197,7 @@ def langadapt_contender(cfg, folder: Path, method: str, budget_s: float, texts: 
     from langadapt.train.job import run_train_job
     from langadapt.vocab.tokenizer import load_tokenizer
 
-    inputs = inputs_of(compile_stages(cfg, folder), f"adapt:{cfg.adapt.methods[0]}", folder)  # its stage folders
+    inputs = inputs_of(compile_stages(cfg), f"adapt:{cfg.adapt.methods[0]}", folder)  # its stage folders
 
     def job(steps: int, name: str):
         adapt = cfg.adapt.model_copy(update={"steps": steps, "eval_every": 10**6, "checkpoint_every": 0,

@@ -48,7 +48,7 @@ def main() -> None:
     cfg, folder = load_config(args.config), args.folder.resolve()
     target = cfg.languages.target
     dev = set(json.loads((folder / "vocab" / "dev.json").read_text(encoding="utf-8"))["ids"])
-    inputs = inputs_of(compile_stages(cfg, folder), f"adapt:{cfg.adapt.methods[0]}", folder)  # its stage folders
+    inputs = inputs_of(compile_stages(cfg), f"adapt:{cfg.adapt.methods[0]}", folder)  # its stage folders
     docs = [doc for doc in read_documents(inputs["corpus"] / TRAIN_FILE) if doc.lang == target]
     bench = folder / "bench"
     write_jsonl(bench / "fit.jsonl", [doc.to_dict() for doc in docs if doc.id not in dev])

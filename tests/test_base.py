@@ -150,7 +150,7 @@ def test_encoder_only_and_seq2seq_models_are_refused_for_causal_work(encoders, t
     assert "train.objective: masked" in message
     experiment = parse_config({"base": {"model": str(bert)}})  # an experiment's base
     with pytest.raises(LangadaptError, match="encoder-only"):
-        compile_stages(experiment, tmp_path / "experiment")
+        compile_stages(experiment)
     assert not (tmp_path / "experiment").exists()
     with pytest.raises(LangadaptError, match="bits per byte"):  # causal scoring
         bits_per_byte(load_model(bert), load_tokenizer(bert / "tokenizer.json"), ["Dzień dobry"], 0)
@@ -171,7 +171,7 @@ def test_a_vocab_size_that_disagrees_with_the_weights_is_refused_before_any_work
     _refused_before_any_work(_job(tmp_path, folder), "vocab_size 640")
     experiment = parse_config({"base": {"model": str(folder)}, "model": {"block_size": 32}})
     with pytest.raises(LangadaptError, match="vocab_size 640"):
-        compile_stages(experiment, tmp_path / "experiment")
+        compile_stages(experiment)
     assert not (tmp_path / "experiment").exists()
 
 
@@ -179,4 +179,4 @@ def test_a_block_size_above_the_models_positions_is_refused_before_any_work(llam
     message = _refused_before_any_work(_job(tmp_path, llama3, model={"block_size": 64}), "block_size 64")
     assert "32 positions" in message and "32 or less" in message
     with pytest.raises(LangadaptError, match="block_size 64"):
-        compile_stages(parse_config({"base": {"model": str(llama3)}, "model": {"block_size": 64}}), tmp_path / "x")
+        compile_stages(parse_config({"base": {"model": str(llama3)}, "model": {"block_size": 64}}))

@@ -34,7 +34,7 @@ def test_a_filter_sweep_reuses_language_id_and_compares_documents_kept(tmp_path,
     done = []
     for sweep_run in runs:
         run = Run(sweep_run.config)
-        run_stages(compile_stages(sweep_run.config, run.dir)[:2], run, Path(sweep_run.config.stage_cache))
+        run_stages(compile_stages(sweep_run.config)[:2], run, Path(sweep_run.config.stage_cache))
         done.append((run.finish(), sweep_run.values))
     manifests = [json.loads((folder / "manifest.json").read_text()) for folder, _ in done]
     assert "reused" not in manifests[0]

@@ -4,6 +4,7 @@ message naming the file or key and the fix (no traceback), the previous good sta
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -211,6 +212,7 @@ def tiny_disk(tmp_path):
     if made.returncode != 0:
         pytest.skip(f"mounting a tmpfs needs root: {made.stderr.decode().strip()}")
     yield mount
+    gc.collect()  # a training run's memory-mapped token files close when collected; until then the mount is busy
     subprocess.run(["umount", str(mount)], check=True)
 
 

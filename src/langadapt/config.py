@@ -138,9 +138,10 @@ def demo_config(output_dir: Path, tiny: bool = False) -> ExperimentConfig:
     return parse_config({**data, "output_dir": str(output_dir)}, str(preset))
 
 
-def load_curation_config(path: Path, on_error: str | None = None) -> CurationConfig:
-    """Read and validate a curation YAML (see examples/curate.yaml); `on_error` overrides every input's."""
-    data = read_yaml(path)
+def load_curation_config(path: Path, on_error: str | None = None, data: dict | None = None) -> CurationConfig:
+    """Read and validate a curation YAML (see examples/curate.yaml), or its mapping `data` already
+    read; `on_error` overrides every input's."""
+    data = read_yaml(path) if data is None else data
     if on_error is not None:
         data["inputs"] = [{**spec, "on_error": on_error} if isinstance(spec, dict) else spec
                           for spec in data.get("inputs") or []]

@@ -71,12 +71,36 @@ def changes(old, new, prefix: str = "") -> list[str]:
             f"{json.dumps(new, ensure_ascii=False)}"]
 
 
-def different_run(folder: Path, what: list[str], overwrite_flag: str = "--overwrite") -> LangadaptError:
+def read_manifest(folder: Path) -> dict | None:
+    """A run folder's `manifest.json`, or None where it has none (yet)."""
+    path = Path(folder) / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def check_same_run(folder: Path, record: Path, config: dict, inputs: list[Path]) -> None:
+    """Refuse to resume or reuse `folder` for another run: no langadapt run in it (no `record`, the
+    file holding its config), a recorded config other than `config` (naming the keys, old → new),
+    or input files changed since it started."""
+    if not record.is_file():
+        raise LangadaptError(f"{folder} exists but is not a langadapt run folder (no {record.name})",
+                             fix="move it away, or change `name` or `output_dir`.")
+    recorded = json.loads(record.read_text(encoding="utf-8"))
+    if record.name == "manifest.json":  # an experiment's manifest holds its config
+        recorded = recorded.get("config")
+    what = changes(recorded, config)
+    if what:
+        raise different_run(folder, what)
+    manifest = read_manifest(folder)
+    if manifest is not None and "inputs" in manifest:
+        check_inputs(folder, manifest["inputs"], inputs)
+
+
+def different_run(folder: Path, what: list[str]) -> LangadaptError:
     """The refusal to reuse `folder` for another run: the differences and the two ways forward."""
     shown = "; ".join(what[:12]) + (f"; and {len(what) - 12} more" if len(what) > 12 else "")
     return LangadaptError(f"{folder} holds a run of a different config, so it is neither resumed nor reused "
                           f"(changed: {shown})",
-                          fix=f"pass {overwrite_flag} to replace it (the old run stays until the new one has "
+                          fix="pass --overwrite to replace it (the old run stays until the new one has "
                               "finished), or give this config a new `name` or `output_dir`.")
 
 

@@ -23,6 +23,11 @@ def error(message: str) -> None:
     console.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
 
 
+def listed(value: str | None) -> list[str]:
+    """A comma-separated option as its items (`eng_Latn, swh_Latn` → two codes)."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
 def guarded(action):
     """Run a command's action; what a user can fix prints as one paragraph (no traceback): a
     `LangadaptError`, a file-system refusal (full disk, read-only, permissions) and Ctrl-C."""

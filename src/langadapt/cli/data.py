@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from langadapt.cli.common import console, guarded, show
-from langadapt.cli.models import listed
+from langadapt.cli.common import console, guarded, listed, show
 from langadapt.paths import FOLDER, check_path
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.markdown import Markdown
 
-from langadapt.cli.common import console, guarded, show
+from langadapt.cli.common import console, guarded, listed, show
 from langadapt.paths import FOLDER, MODEL, OUTPUT, OUTPUT_FILE, TEXT, check_path
 
 
@@ -43,10 +43,6 @@ def export_(
         console.print(f"Exported ({to}{f', {quant}' if to == 'gguf' else ''}): [bold]{done.path}[/]")
 
     guarded(action)
-
-
-def listed(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 def eval_(

@@ -155,8 +155,7 @@ def curate(
         except ImportError as err:
             raise LangadaptError(f"`langadapt curate` needs the optional extra 'curate' ({err.name} is missing)",
                                  fix="run `pip install 'langadapt[curate]'`.") from err
-        read_kind(config, ("curate",), "langadapt curate")
-        cfg = load_curation_config(config, on_error)
+        cfg = load_curation_config(config, on_error, read_kind(config, ("curate",), "langadapt curate"))
         if check_thresholds:
             console.print("Share of held-out clean reference text each stage would remove:")
             console.print(check_table(check(cfg)), markup=False, highlight=False, soft_wrap=True)

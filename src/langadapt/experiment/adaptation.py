@@ -21,7 +21,7 @@ from langadapt.data.mixing import interlinear
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.bpb import bpb_rows
 from langadapt.experiment.choices import DEV, SELECTION, Choice, choose_size
-from langadapt.experiment.corpus_text import HELDOUT_FILE, TRAIN_FILE, read_split, split_texts
+from langadapt.experiment.corpus_text import HELDOUT_FILE, read_split, split_texts
 from langadapt.experiment.results import NOT_TRAINED, adapted_rows, write_rows
 from langadapt.model.build import load_model, save_model
 from langadapt.model.card import ModelCard, read_card
@@ -38,8 +38,7 @@ def initialise_new_rows(cfg: ExperimentConfig, corpus: Path, vocab: Path, base_m
     """One model folder per initialiser in `out`, each scored on held-out text before training;
     with an `auto` choice, the size and the initialiser chosen on dev text (`out/SELECTION`)."""
     target, seed = cfg.languages.target, cfg.seed
-    expansion = load_expansion(vocab)
-    by_id = read_split(corpus / TRAIN_FILE, [target])[target]
+    by_id = read_split(corpus, "train", [target])[target]
     held = set(json.loads((vocab / DEV).read_text(encoding="utf-8"))["ids"]) if cfg.vocab.chooses else set()
     train_texts = [text for i, text in by_id.items() if i not in held]
     dev = [text for i, text in by_id.items() if i in held]
@@ -49,6 +48,8 @@ def initialise_new_rows(cfg: ExperimentConfig, corpus: Path, vocab: Path, base_m
         expansion, choice = choose_size(cfg.vocab, base_model, load_tokenizer(vocab / "source" / "tokenizer.json"),
                                         sizes, train_texts, dev, seed, cfg.adapt, cfg.model.block_size)
         choices.append(choice)
+    else:
+        expansion = load_expansion(vocab)
     context = init_context(cfg.vocab, expansion, train_texts, cfg.vocab.initialisers, seed)
     tokenizer = as_transformers(expansion.tokenizer, like=AutoTokenizer.from_pretrained(base_model))
     card = dataclasses.replace(read_card(base_model) or ModelCard(), new_ids=expansion.new_ids, languages=[target])

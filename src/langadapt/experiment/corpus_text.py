@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from langadapt.config import ExperimentConfig
-from langadapt.corpus.document import SPLITS, Document, read_curated, read_documents
+from langadapt.corpus import document
+from langadapt.corpus.document import SPLITS, Document, read_curated
 from langadapt.corpus.sources import (
     code_files,
     read_jsonl_files,
@@ -51,12 +52,11 @@ def read_corpus(cfg: ExperimentConfig) -> list[Document]:
 
 
 
-def read_split(corpus_file: Path, languages: list[str]) -> dict[str, dict[str, str]]:
-    """A curated split as texts by language and document id."""
+def read_split(corpus: Path, split: str, languages: list[str]) -> dict[str, dict[str, str]]:
+    """One split (`train` or `heldout`) of the corpus folder `corpus` as texts by language and id."""
     texts: dict[str, dict[str, str]] = {lang: {} for lang in languages}
-    for doc in read_documents(corpus_file):
-        if doc.lang in texts:
-            texts[doc.lang][doc.id] = doc.text
+    for doc in document.read_corpus(corpus, split, languages):
+        texts[doc.lang][doc.id] = doc.text
     return texts
 
 
@@ -64,4 +64,4 @@ def read_split(corpus_file: Path, languages: list[str]) -> dict[str, dict[str, s
 
 def split_texts(corpus: Path, split: str, languages: list[str]) -> dict[str, list[str]]:
     """The texts of one split (`train` or `heldout`) of the corpus folder `corpus`, by language."""
-    return {lang: list(by_id.values()) for lang, by_id in read_split(corpus / f"{split}.jsonl", languages).items()}
+    return {lang: list(by_id.values()) for lang, by_id in read_split(corpus, split, languages).items()}

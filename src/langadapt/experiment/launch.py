@@ -5,13 +5,12 @@ Every run has its own folder, seeds and checkpoints, so the choice changes only 
 never a result. A run that reads a sibling's folder (`${runs.X}`, experiment/sweep.py) starts
 once that sibling has finished: runs go in waves, each wave the runs whose siblings are done
 (on Slurm: each wave waits, `afterok`, for the jobs its runs read). Reused stages (the pretrained
-base) are published atomically, so runs that start at once simply both compute it and the first
-to finish wins.
+base) are computed once under their cache key's lock: a run that starts meanwhile waits and reuses
+them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -19,9 +18,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from langadapt.errors import LangadaptError
-from langadapt.experiment.run_folder import read_manifest
 from langadapt.experiment.sweep import SweepRun
-from langadapt.provenance import changes, check_inputs, different_run
+from langadapt.provenance import changes, check_same_run, different_run, read_manifest
 from langadapt.schema import Section
 
 
@@ -46,18 +44,9 @@ def run_state(cfg: Section, overwrite: bool = False) -> str:
         return "resume"
     if overwrite:
         return "overwrite"
-    job = cfg.kind == "train"  # a training job records its config alone, an experiment in its manifest
-    record = final / ("config.json" if job else "manifest.json")
-    if not record.is_file():
-        raise LangadaptError(f"{final} exists but is not a langadapt run folder (no {record.name})",
-                             fix="move it away, or change `name` or `output_dir`.")
-    recorded = json.loads(record.read_text(encoding="utf-8"))
-    what = changes(recorded if job else recorded.get("config"), cfg.model_dump(mode="json"))
-    if what:
-        raise different_run(final, what)
-    manifest = read_manifest(final)
-    if manifest is not None and "inputs" in manifest:
-        check_inputs(final, manifest["inputs"], _inputs_of(cfg))
+    # a training job records its config alone, an experiment in its manifest
+    record = final / ("config.json" if cfg.kind == "train" else "manifest.json")
+    check_same_run(final, record, cfg.model_dump(mode="json"), _inputs_of(cfg))
     return "finished" if (final / "results.parquet").is_file() else "resume"
 
 

@@ -54,7 +54,7 @@ IDENTIFIED = "corpus-identified"  # curate.engine datatrove: language ID and ded
 
 def run_experiment(cfg: ExperimentConfig) -> Path:
     """Run (or resume) the whole experiment; return the finished run folder."""
-    return _in_run_folder(cfg, compile_stages)
+    return _in_run_folder(cfg)
 
 
 def run_vocab(cfg: ExperimentConfig, base: Path | None = None) -> Path:
@@ -66,7 +66,7 @@ def run_vocab(cfg: ExperimentConfig, base: Path | None = None) -> Path:
     if base is not None:
         update["base"] = {"model": base}
     cfg = ExperimentConfig.model_validate({**cfg.model_dump(), **update})
-    return _in_run_folder(cfg, lambda cfg, folder: compile_stages(cfg, folder, adapt=False))
+    return _in_run_folder(cfg, adapt=False)
 
 
 def run_part(cfg: ExperimentConfig, names: list[str]) -> Run:
@@ -74,21 +74,21 @@ def run_part(cfg: ExperimentConfig, names: list[str]) -> Run:
     shared preparation, e.g. everything up to `mix`), reusing cached ones; the folder stays
     `<name>.incomplete` until `run.finish()`. Each named stage's inputs must be named too."""
     run = Run(cfg)
-    run_stages([stage for stage in compile_stages(cfg, run.dir) if stage.name in names], run, _stage_cache(cfg))
+    run_stages([stage for stage in compile_stages(cfg) if stage.name in names], run, _stage_cache(cfg))
     return run
 
 
 def stage_plan(cfg: ExperimentConfig) -> dict[str, str]:
     """What a run would reuse from the stage cache, resume or compute, without computing."""
     folder = Path(cfg.output_dir) / f"{cfg.name}.incomplete"
-    return plan(compile_stages(cfg, folder), _stage_cache(cfg), Run.finished_stages(folder, cfg))
+    return plan(compile_stages(cfg), _stage_cache(cfg), Run.finished_stages(folder, cfg))
 
 
-def _in_run_folder(cfg: ExperimentConfig, compile) -> Path:
+def _in_run_folder(cfg: ExperimentConfig, adapt: bool = True) -> Path:
     """Run the compiled stages in the run folder. A user error removes the folder (the fix changes
     the config, so nothing in it could be resumed; finished cacheable stages stay in the stage
     cache); any other error or a kill leaves it, so a rerun of the same config resumes it."""
-    stages = compile(cfg, Path(cfg.output_dir) / f"{cfg.name}.incomplete")
+    stages = compile_stages(cfg, adapt)
     with hold(Path(cfg.output_dir) / cfg.name):  # one process per run folder
         run = Run(cfg)
         try:
@@ -113,9 +113,9 @@ def _stage_cache(cfg: ExperimentConfig) -> Path:
     return Path(cfg.stage_cache or Path(cfg.output_dir) / ".stages")
 
 
-def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> list[Stage]:
-    """The experiment's stages, in order, writing into the run folder `folder`. Each receives the
-    folders of the stages it names as inputs (`stages.Stage`)."""
+def compile_stages(cfg: ExperimentConfig, adapt: bool = True) -> list[Stage]:
+    """The experiment's stages, in order (without the adaptation jobs for `adapt=False`). Each
+    receives the folders of the stages it names as inputs (`stages.Stage`)."""
     languages, source, target, seed = cfg.languages.all, cfg.languages.source, cfg.languages.target, cfg.seed
     if cfg.base is not None:  # every problem with the base stops the run before any work
         # training blocks must fit the model's positions; `langadapt vocab` (adapt off) trains nothing
@@ -152,16 +152,18 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
     def expand_vocab(inputs: dict[str, Path], out: Path) -> None:
         corpus = inputs["corpus"]
         base_tok = load_tokenizer(inputs["base"] / "tokenizer.json") if cfg.base is not None else None
-        texts = split_texts(corpus, "train", languages)
+        by_language = read_split(corpus, "train", languages)
+        texts = {language: list(by_id.values()) for language, by_id in by_language.items()}
         if cfg.vocab.chooses:  # dev text for the `auto` choices, kept out of the tokenizer's merges
-            by_id = read_split(corpus / TRAIN_FILE, [target])[target]
+            by_id = by_language[target]
             dev = dev_ids(list(by_id), cfg.vocab.dev_fraction, seed)
             write_json(out / DEV, {"fraction": cfg.vocab.dev_fraction, "ids": dev, "documents": len(dev),
                                    "of": len(by_id)})
-            texts[target] = [text for i, text in by_id.items() if i not in set(dev)]
+            held = set(dev)
+            texts[target] = [text for i, text in by_id.items() if i not in held]
         vocab = build_vocab(cfg.vocab, texts, source, target, out, seed, base=base_tok)
         measured = tokenizer_metrics({"source": vocab.source, "expanded": vocab.expansion.tokenizer},
-                                     read_split(corpus / HELDOUT_FILE, languages), source[0], vocab.expansion)
+                                     read_split(corpus, "heldout", languages), source[0], vocab.expansion)
         rows = [{"run": f"tokenizer:{row.pop('tokenizer')}", **row, **NOT_TRAINED} for row in measured]
         write_rows(out / "results.parquet", rows)
 
@@ -178,7 +180,7 @@ def compile_stages(cfg: ExperimentConfig, folder: Path, adapt: bool = True) -> l
         initialise_new_rows(cfg, inputs["corpus"], inputs["vocab"], base_model(inputs), out)
 
     def mix(inputs: dict[str, Path], out: Path) -> None:
-        for part, docs in adaptation_documents(cfg, read_split(inputs["corpus"] / TRAIN_FILE, languages)).items():
+        for part, docs in adaptation_documents(cfg, read_split(inputs["corpus"], "train", languages)).items():
             write_jsonl(out / f"{part}.jsonl", [doc.to_dict() for doc in docs])
 
     def adapt_with(method: str):

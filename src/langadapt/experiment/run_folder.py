@@ -6,14 +6,13 @@ finished folder is always whole; a run stopped by a user error leaves nothing be
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
-from langadapt.atomic import write_json
+from langadapt.atomic import replace_folder, write_json
 from langadapt.config import ExperimentConfig
 from langadapt.errors import fs_error
-from langadapt.provenance import file_hash, now, provenance
+from langadapt.provenance import file_hash, now, provenance, read_manifest
 
 
 class Run:
@@ -52,11 +51,7 @@ class Run:
     def finish(self) -> Path:
         self.manifest.update(status="completed", finished=now())
         self.save_manifest()
-        previous = self.final.with_name(self.final.name + ".previous")
-        if self.final.exists():
-            self.final.rename(previous)
-        self.dir.rename(self.final)
-        shutil.rmtree(previous, ignore_errors=True)
+        replace_folder(self.dir, self.final)
         self.dir = self.final
         return self.final
 
@@ -73,9 +68,3 @@ class Run:
 
     def discard(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def read_manifest(folder: Path) -> dict | None:
-    """The run's `manifest.json`, or None where it has none (yet)."""
-    path = folder / "manifest.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

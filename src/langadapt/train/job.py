@@ -55,7 +55,7 @@ from langadapt.model.base import Base, check_base
 from langadapt.model.build import build_model, load_model, save_model
 from langadapt.model.card import ModelCard, read_card
 from langadapt.model.experts import expert_languages, route_by_language
-from langadapt.provenance import changes, check_inputs, different_run, provenance
+from langadapt.provenance import check_same_run, provenance
 from langadapt.registry import ADAPTERS, phases
 from langadapt.train.classify import prepare_task, train_task
 from langadapt.train.config import TrainJobConfig
@@ -214,16 +214,7 @@ def check_rerun(cfg: TrainJobConfig, out: Path) -> None:
     old → new), changed input files, or no langadapt run at all."""
     if not out.is_dir() or all(entry.name.startswith(".") for entry in out.iterdir()):
         return  # new, or only a temp file that a kill left before config.json was in place
-    record = out / "config.json"
-    if not record.is_file():
-        raise LangadaptError(f"{out} exists but is not a langadapt run folder (no config.json)",
-                             fix="move it away, or change `name` or `output_dir`.")
-    what = changes(json.loads(record.read_text(encoding="utf-8")), cfg.model_dump(mode="json"))
-    if what:
-        raise different_run(out, what)
-    manifest = out / "manifest.json"
-    if manifest.is_file():
-        check_inputs(out, json.loads(manifest.read_text(encoding="utf-8")).get("inputs", {}), input_files(cfg))
+    check_same_run(out, out / "config.json", cfg.model_dump(mode="json"), input_files(cfg))
 
 
 def _job(cfg: TrainJobConfig, out: Path, base: Base | None) -> Path:
