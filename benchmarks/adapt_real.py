@@ -362,15 +362,14 @@ def child(args) -> None:
     budget = args.minutes[0] * 60 * (args.cores if args.clock == "cpu" else 1)
     if args.clock == "cpu":  # the loop's tokens/s, the Trainer callback, calibration and speed read this clock
         time.perf_counter = time.process_time
-    texts = eval_texts(args.code)
-    if args.contender == "speed":
+    if args.contender == "speed":  # reads its own prompts
         result = speed(folder, Path(args.adapted), args.code, args.prompts, args.new_tokens, args.prompt_words)
     elif args.contender == "base":
-        result = base_contender(folder, texts)
+        result = base_contender(folder, eval_texts(args.code))
     elif args.contender == "c":
-        result = trainer_contender(cfg, folder, budget, texts)
+        result = trainer_contender(cfg, folder, budget, eval_texts(args.code))
     else:
-        result = langadapt_contender(cfg, folder, METHODS[args.contender], budget, texts)
+        result = langadapt_contender(cfg, folder, METHODS[args.contender], budget, eval_texts(args.code))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["process_wall_s"] = wall_clock() - STARTED
     result["process_cpu_s"] = time.process_time()

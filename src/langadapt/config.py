@@ -48,10 +48,6 @@ class LanguagesConfig(Section):
 
 
 # ---------------------------------------------------------------------------------------------
-# `langadapt curate CURATION.yaml`: the datatrove curation pipeline (FineWeb2-style), one file.
-
-
-# ---------------------------------------------------------------------------------------------
 # The experiment YAML (`langadapt run`).
 
 

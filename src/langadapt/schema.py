@@ -27,6 +27,14 @@ def normalise_code(code: str) -> str:
         raise ValueError(f"{err.what}; {err.fix}") from err
 
 
+def direction_pair(direction: str) -> tuple[str, str]:
+    """A translation direction `src-tgt` as its two canonical codes, or a ValueError saying the form."""
+    parts = direction.split("-", 1)
+    if len(parts) != 2:
+        raise ValueError(f"direction {direction!r} is not `source-target`, e.g. eng_Latn-swh_Latn")
+    return normalise_code(parts[0]), normalise_code(parts[1])
+
+
 LanguageCode = Annotated[str, BeforeValidator(lambda code: normalise_code(code) if isinstance(code, str) else code)]
 
 Value = TypeVar("Value")

@@ -22,6 +22,7 @@ from langadapt.paths import (
     TextFile,
 )
 from langadapt.registry import (
+    EXECUTORS,
     LID_BACKENDS,
     QUALITY_FILTERS,
 )
@@ -104,7 +105,7 @@ class CurationRehydrate(Section):
 
 
 class CurationExecutor(Section):
-    kind: Literal["local", "slurm", "ray"] = "local"
+    kind: str = Field(default="local", description="local, slurm, ray, or one added to registry.EXECUTORS")
     tasks: int = Field(default=1, ge=1, description="shards the input is split into")
     workers: int = Field(default=1, ge=1, description="tasks run at once (local)")
     partition: str = Field(default="cpu", description="slurm partition")
@@ -113,6 +114,11 @@ class CurationExecutor(Section):
     mem_per_cpu_gb: float = Field(default=2, gt=0)
     venv_path: str | None = Field(default=None, description="slurm: `source`d before each job")
     submit: bool = Field(default=True, description="slurm: submit with sbatch; false writes the scripts only")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        return EXECUTORS.check(value)
 
 
 class CurationStages(Section):

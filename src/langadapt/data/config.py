@@ -20,7 +20,7 @@ from langadapt.paths import (
     TextFile,
     TokenizerSpec,
 )
-from langadapt.schema import ByLanguage, LanguageCode, Section, normalise_code
+from langadapt.schema import ByLanguage, LanguageCode, Section, direction_pair
 
 
 class MixConfig(Section):
@@ -85,10 +85,7 @@ class TranslationConfig(Section):
         named = self.directions if isinstance(self.directions, dict) else dict.fromkeys(self.directions, 1.0)
         rates = {}
         for direction, rate in named.items():
-            parts = direction.split("-", 1) if "-" in direction else [direction]
-            if len(parts) != 2:
-                raise ValueError(f"direction {direction!r} is not `source-target`, e.g. eng_Latn-swh_Latn")
-            pair = (normalise_code(parts[0]), normalise_code(parts[1]))
+            pair = direction_pair(direction)
             missing = [code for code in pair if code not in languages]
             if missing:
                 raise ValueError(f"direction {direction!r} names {', '.join(missing)}, not in the data "

@@ -40,16 +40,22 @@ def read_conllu(path: Path) -> list[list[tuple[str, str]]]:
     return sentences
 
 
-def read_pos(folder: Path, split: str) -> list[list[tuple[str, str]]]:
-    """Sentences of (word, UPOS) from a UD treebank folder's `*-ud-<split>.conllu`."""
+def treebank_file(folder: Path, split: str) -> Path:
+    """A UD treebank folder's `*-ud-<split>.conllu` (the first, by name); none is an error naming the folder."""
     paths = sorted(Path(folder).glob(f"*-ud-{split}.conllu"))
     if not paths:
         raise LangadaptError(f"no *-ud-{split}.conllu file", where=str(folder),
-                             fix="point `task.data` at a Universal Dependencies treebank folder.")
-    sentences = read_conllu(paths[0])
+                             fix="point `task.data` (or `pos`) at a Universal Dependencies treebank folder.")
+    return paths[0]
+
+
+def read_pos(folder: Path, split: str) -> list[list[tuple[str, str]]]:
+    """Sentences of (word, UPOS) from a UD treebank folder's `*-ud-<split>.conllu`."""
+    path = treebank_file(folder, split)
+    sentences = read_conllu(path)
     for number, sentence in enumerate(sentences, start=1):
         if any(not tag or tag == "_" for _, tag in sentence):
-            raise LangadaptError(f"sentence {number} has a word without a UPOS tag", where=str(paths[0]),
+            raise LangadaptError(f"sentence {number} has a word without a UPOS tag", where=str(path),
                                  fix="fill column 4 (UPOS) of every word line.")
     return sentences
 

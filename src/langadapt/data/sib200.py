@@ -13,12 +13,17 @@ from langadapt.corpus.document import read_utf8
 from langadapt.errors import LangadaptError
 
 
+def split_file(folder: Path, language: str, split: str) -> Path:
+    """Where one split of one language lies in a SIB-200/FLORES folder."""
+    return Path(folder) / language / f"{split}.tsv"
+
+
 def read_split(folder: Path, language: str, split: str, columns: tuple[str, ...] = ("category", "text")
                ) -> list[dict[str, str]]:
     """The rows of one split as {column: cell}, in file order; a language or split the folder lacks,
     or a header without `columns`, is an error naming the file and the fix."""
     folder = Path(folder)
-    path = folder / language / f"{split}.tsv"
+    path = split_file(folder, language, split)
     if not path.is_file():
         known = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
         close = [name for name in known if name.split("_")[0] == language.split("_")[0]] or known[:6]

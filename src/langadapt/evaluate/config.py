@@ -3,17 +3,10 @@ and of a training job's final model."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, field_validator, model_validator
 
 from langadapt.paths import InputFolder, TextFile
-from langadapt.schema import LanguageCode, Section, normalise_code
-
-
-def treebank_files(folder: Path) -> list[Path]:
-    """The train and test files of a UD treebank folder that a POS task or probe reads."""
-    return [path for split in ("train", "test") for path in sorted(Path(folder).glob(f"*-ud-{split}.conllu"))[:1]]
+from langadapt.schema import LanguageCode, Section, direction_pair
 
 
 class EvaluateConfig(Section):
@@ -44,14 +37,7 @@ class JobEvaluateConfig(EvaluateConfig):
     @field_validator("translate")
     @classmethod
     def _directions(cls, value: dict) -> dict:
-        named = {}
-        for direction, files in value.items():
-            parts = direction.split("-", 1)
-            if len(parts) != 2:
-                raise ValueError(f"translate: {direction!r} is not a direction `source-target`, e.g. "
-                                 "eng_Latn-swh_Latn")
-            named[f"{normalise_code(parts[0])}-{normalise_code(parts[1])}"] = files
-        return named
+        return {"-".join(direction_pair(direction)): files for direction, files in value.items()}
 
     @model_validator(mode="after")
     def _probe_languages(self):
@@ -59,10 +45,3 @@ class JobEvaluateConfig(EvaluateConfig):
             raise ValueError("evaluate.sib200 and evaluate.probe_languages go together: the SIB-200 folder and "
                              "the languages a topic probe is trained and tested in")
         return self
-
-    def files(self) -> list[Path]:
-        """The files scoring reads, which the job's manifest hashes (a rerun refuses changed ones)."""
-        files = [Path(path) for pair in self.translate.values() for path in pair]
-        files += [Path(self.sib200) / language / f"{split}.tsv" for language in self.probe_languages
-                  for split in ("train", "test")]
-        return files + (treebank_files(self.pos) if self.pos is not None else [])

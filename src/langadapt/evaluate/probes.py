@@ -20,9 +20,8 @@ import numpy as np
 from tokenizers import Tokenizer
 from transformers import PreTrainedModel
 
-from langadapt.data.labelled import read_conllu
+from langadapt.data.labelled import read_conllu, treebank_file
 from langadapt.data.sib200 import read_topics
-from langadapt.errors import LangadaptError
 from langadapt.evaluate import require
 from langadapt.evaluate.embed import hidden_states, mean_pooled
 
@@ -94,11 +93,7 @@ def word_states(model: PreTrainedModel, tokenizer: Tokenizer, sentences: list[li
 
 def pos(model: PreTrainedModel, tokenizer: Tokenizer, task: ProbeTask) -> list[dict]:
     folder = Path(task.data)
-    splits = {split: sorted(folder.glob(f"*-ud-{split}.conllu")) for split in ("train", "test")}
-    if not all(splits.values()):
-        raise LangadaptError("no *-ud-train.conllu and *-ud-test.conllu files", where=str(folder),
-                             fix="pass a Universal Dependencies treebank folder.")
-    data = {split: read_conllu(paths[0])[: task.limit] for split, paths in splits.items()}
+    data = {split: read_conllu(treebank_file(folder, split))[: task.limit] for split in ("train", "test")}
     features = {split: word_states(model, tokenizer, [[w for w, _ in s] for s in sentences], task.layer)
                 for split, sentences in data.items()}
     labels = {split: [tag for s in sentences for _, tag in s] for split, sentences in data.items()}

@@ -18,15 +18,20 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
 
 
+def _accuracies(similarity: np.ndarray) -> dict[str, float]:
+    """Both directions' share of lines whose most similar line on the other side is their translation."""
+    gold = np.arange(len(similarity))
+    return {"retrieval_src2tgt": float((similarity.argmax(axis=1) == gold).mean()),
+            "retrieval_tgt2src": float((similarity.argmax(axis=0) == gold).mean())}
+
+
 def retrieval_accuracy(
     model: PreTrainedModel, tokenizer: Tokenizer, source: list[str], target: list[str], layer: int = -1,
 ) -> dict[str, float]:
     """Accuracy of finding line i's translation, in both directions."""
     left, right = (_unit(mean_pooled(model, tokenizer, side, layer)) for side in (source, target))
     similarity = left @ right.T
-    gold = np.arange(len(source))
-    return {"retrieval_src2tgt": float((similarity.argmax(axis=1) == gold).mean()),
-            "retrieval_tgt2src": float((similarity.argmax(axis=0) == gold).mean())}
+    return _accuracies(similarity)
 
 
 def lexical_retrieval(tokenizer: Tokenizer, source: list[str], target: list[str]) -> dict[str, float]:
@@ -38,9 +43,7 @@ def lexical_retrieval(tokenizer: Tokenizer, source: list[str], target: list[str]
     vectorizer = TfidfVectorizer(analyzer=lambda text: tokenizer.encode(text, add_special_tokens=False).tokens)
     vectors = vectorizer.fit_transform(source + target)
     similarity = (vectors[: len(source)] @ vectors[len(source) :].T).toarray()
-    gold = np.arange(len(source))
-    return {"retrieval_src2tgt": float((similarity.argmax(axis=1) == gold).mean()),
-            "retrieval_tgt2src": float((similarity.argmax(axis=0) == gold).mean())}
+    return _accuracies(similarity)
 
 
 def embedding_variance(vectors: np.ndarray) -> float:

@@ -168,13 +168,11 @@ def evaluate_model(name: str, path: Path, request: EvalRequest, gguf_file: str |
     from langadapt.evaluate.harness import run_harness  # lm-eval is optional: imported when asked for
     from langadapt.evaluate.retrieval import retrieval_accuracy
     from langadapt.evaluate.translation import prompt_for, translate, translation_scores
-    from langadapt.model.base import check_base
     from langadapt.model.build import default_device, load_model
     from langadapt.vocab.tokenizer import end_of_text, load_tokenizer
 
     model = load_model(path, gguf_file).to(default_device())
-    tokenizer = (load_tokenizer(path / "tokenizer.json") if gguf_file is None
-                 else check_base(path, gguf_file).tokenizer.backend_tokenizer)
+    tokenizer = load_tokenizer(path / (gguf_file or "tokenizer.json"))
     card = card or read_card(path)
     rows = bpb_rows(model, tokenizer, request.texts, stride=request.stride)
     for probe_name, task in request.probes.items():  # `sib200:<language>`: one probe of several

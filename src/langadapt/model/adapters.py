@@ -30,7 +30,7 @@ from transformers.pytorch_utils import Conv1D
 from langadapt.atomic import write_folder
 from langadapt.errors import LangadaptError
 from langadapt.model.config import LoraConfig
-from langadapt.model.experts import Experts, expert_languages, mlp_form, router_of, widen
+from langadapt.model.experts import Experts, merge_experts
 from langadapt.model.layout import blocks, not_found
 from langadapt.vocab.factorise import FactorisedEmbedding, factorise, multiply_out
 
@@ -144,21 +144,9 @@ def export(model: nn.Module, language: str | None = None) -> PreTrainedModel:
         return model.merge_and_unload()
     if isinstance(model.get_input_embeddings(), FactorisedEmbedding):
         return multiply_out(model)
-    _, layer_list = blocks(model)
-    if not isinstance(getattr(layer_list[0], "mlp", None), Experts):
+    if not isinstance(getattr(blocks(model)[1][0], "mlp", None), Experts):
         return model
-    languages = expert_languages(model)
-    if language is not None and language not in languages:
-        raise LangadaptError(f"no expert for {language!r}", fix=f"choose one of {languages}.")
-    index = languages.index(language) if language is not None else 0
-    router = router_of(model)
-    for key in [key for key, hook in model._forward_pre_hooks.items() if hook is router]:
-        del model._forward_pre_hooks[key]  # a stock model does not route
-    for block in layer_list:
-        width = widen(block.mlp.base, block.mlp.experts[index])
-        block.mlp = block.mlp.base
-    setattr(model.config, mlp_form(layer_list[0].mlp).width_key, width)
-    return model
+    return merge_experts(model, language)
 
 
 def save_peft_adapter(model: nn.Module, path: Path) -> Path | None:

@@ -3,8 +3,8 @@
 Every architecture is a stock transformers class, so a saved folder loads anywhere: GPT-2,
 the Llama family (Llama, Qwen2, Mistral, Gemma: one builder, `AutoConfig.for_model`) and
 BERT (masked LM). A folder can carry a model card (`langadapt.json`, model/card.py).
-A preset names a shape; the parameter count also depends on the vocabulary (≈ figures below
-are for a 2-4k subword vocabulary; the Goldfish shapes reach their published sizes with a 50k
+A preset names a shape (registry.SIZE_PRESETS); the parameter count also depends on the vocabulary
+(its ≈ figures are for a 2-4k subword vocabulary; the Goldfish shapes reach their published sizes with a 50k
 vocabulary). Byte-level models use `vocab.tokenizer.byte_tokenizer()`, whose vocabulary is the 256 bytes.
 """
 

@@ -183,6 +183,24 @@ def expert_languages(model: nn.Module) -> list[str]:
     return router.languages if router is not None else []
 
 
+def merge_experts(model: PreTrainedModel, language: str | None = None) -> PreTrainedModel:
+    """Each block's expert (of `language`, by default the first listed) merged into a wider MLP, and
+    the router removed: a stock model cannot route, so the expert applies to every token."""
+    router = router_of(model)
+    languages = router.languages if router is not None else []
+    if language is not None and language not in languages:
+        raise LangadaptError(f"no expert for {language!r}", fix=f"choose one of {languages}.")
+    index = languages.index(language) if language is not None else 0
+    for key in [key for key, hook in model._forward_pre_hooks.items() if hook is router]:
+        del model._forward_pre_hooks[key]  # a stock model does not route
+    _, layer_list = blocks(model)
+    for block in layer_list:
+        width = widen(block.mlp.base, block.mlp.experts[index])
+        block.mlp = block.mlp.base
+    setattr(model.config, mlp_form(layer_list[0].mlp).width_key, width)
+    return model
+
+
 def route_by_language(model: PreTrainedModel, tokenizer: Tokenizer) -> None:
     """Bind per-language experts to the ids of `<|lang=xx|>` in `tokenizer`."""
     router = router_of(model)

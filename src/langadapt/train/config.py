@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from langadapt.data.config import TRANSLATION_FORMATS, CanarySetConfig, DataConfig, MixConfig, check_canaries
 from langadapt.evaluate.config import JobEvaluateConfig
@@ -23,6 +23,7 @@ from langadapt.registry import (
     ADAPTERS,
     BUILT_OBJECTIVES,
     OBJECTIVES,
+    Registry,
     phases,
 )
 from langadapt.schema import Section
@@ -51,7 +52,8 @@ class TrainConfig(Section):
     @field_validator("objective")
     @classmethod
     def _known_objective(cls, value: str) -> str:
-        return value if value in BUILT_OBJECTIVES else OBJECTIVES.check(value)
+        """A registered objective or a built one (`ccp`): an unknown name is told both kinds."""
+        return Registry("objective", dict.fromkeys([*OBJECTIVES, *BUILT_OBJECTIVES])).check(value)
 
     @field_validator("phase_lr")
     @classmethod
@@ -136,10 +138,8 @@ class CCPConfig(Section):
     max_tokens: int = Field(default=64, ge=4, description="sentences are cut to this many tokens")
 
 
-class DistillConfig(BaseModel):
+class DistillConfig(Section):
     """Weights of the distillation losses (train/distill.py); the teacher is the job's `teacher:`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     gguf_file: str | None = Field(default=None, description="a GGUF file inside the teacher folder")
     relation_heads: int = Field(default=4, ge=1, description="R: Q, K and V are split into R relation heads, "
@@ -200,7 +200,7 @@ class TrainJobConfig(Section):
     @field_validator("method")
     @classmethod
     def _known_method(cls, value: str) -> str:
-        AdaptConfig._known_methods(phases(value))
+        ADAPTERS.check(phases(value))
         return value
 
     @model_validator(mode="after")

@@ -48,7 +48,6 @@ from langadapt.errors import Interrupted, LangadaptError, fs_error
 from langadapt.evaluate.bpb import bpb_evaluator, bpb_rows
 from langadapt.evaluate.memorisation import canaries_evaluator, canary_rows
 from langadapt.evaluate.suite import evaluate_job
-from langadapt.languages import normalise
 from langadapt.lock import hold
 from langadapt.model.adapters import export, save_peft_adapter, trainable_parameters
 from langadapt.model.base import Base, check_base
@@ -288,7 +287,7 @@ def _train_phases(cfg: TrainJobConfig, out: Path, base: Base | None, state: Acce
     torch.manual_seed(cfg.seed)
     model, new_ids, card = _start(cfg, base, tokenizer, data["added_ids"])
     saved_tokenizer = as_transformers(tokenizer, like=base.tokenizer if base is not None else None)
-    languages = [normalise(code) for source in active_sources(cfg) for code in source.languages]
+    languages = [code for source in active_sources(cfg) for code in source.languages]
     card = dataclasses.replace(card, new_ids=new_ids, eos_token=tokenizer.id_to_token(data["eos_id"]),
                                languages=list(dict.fromkeys([*card.languages, *languages])),
                                trained_from=str(cfg.init_from) if cfg.init_from is not None else None,

@@ -17,12 +17,13 @@ from langadapt.corpus.sources import code_files, read_code, read_sample
 from langadapt.data.backtranslation import backtranslation_streams
 from langadapt.data.codeswitch import restore_streams
 from langadapt.data.config import TRANSLATION_FORMATS, SourceConfig
+from langadapt.data.labelled import treebank_file
 from langadapt.data.mixing import add_control_tokens, bilingual_pairs, interlinear, with_control_tokens
 from langadapt.data.packing import pack_masked, write_tokens
+from langadapt.data.sib200 import split_file
 from langadapt.data.translation import loss_start, translation_streams
 from langadapt.errors import LangadaptError
-from langadapt.evaluate.config import treebank_files
-from langadapt.languages import normalise
+from langadapt.evaluate.config import JobEvaluateConfig
 from langadapt.model.base import Base, check_base
 from langadapt.model.build import MASK
 from langadapt.train.config import TaskConfig, TrainJobConfig
@@ -32,7 +33,7 @@ log = logging.getLogger("langadapt")
 
 
 def documents(source: SourceConfig) -> list[Document]:
-    languages = [normalise(code) for code in source.languages]
+    languages = list(source.languages)  # normalised by the schema (LanguageCode)
     lang = "-".join(languages) or "und"
     if source.format == "sample":
         return list(read_sample(languages))
@@ -76,23 +77,31 @@ def input_files(cfg: TrainJobConfig) -> list[Path]:
     files = [Path(p) / "train.jsonl" if s.format == "curated" else Path(p)
              for s in active_sources(cfg) if s.format != "code" for p in s.files
              if s.format == "curated" or not Path(p).is_dir()]
-    files += [Path(p) / lang / f"{split}.tsv" for s in active_sources(cfg) if s.format in TRANSLATION_FORMATS
+    files += [split_file(p, lang, split) for s in active_sources(cfg) if s.format in TRANSLATION_FORMATS
               for p in s.files if Path(p).is_dir() for lang in s.languages for split in s.translation.splits]
     files += [p for s in active_sources(cfg) if s.format == "code" for p in code_files(map(str, s.files))]
     if cfg.data.tokenizer not in ("bpe", "bytes", "teacher"):
         files.append(Path(cfg.data.tokenizer))
     files += [path for canary in cfg.canaries for path in canary.inputs()]
-    return files + list(cfg.data.eval_files.values()) + (cfg.evaluate.files() if cfg.evaluate else [])
+    return files + list(cfg.data.eval_files.values()) + (evaluation_files(cfg.evaluate) if cfg.evaluate else [])
+
+
+def evaluation_files(evaluate: JobEvaluateConfig) -> list[Path]:
+    """The files a job's `evaluate:` section reads after training, hashed with its inputs."""
+    files = [Path(path) for pair in evaluate.translate.values() for path in pair]
+    files += [split_file(evaluate.sib200, language, split) for language in evaluate.probe_languages
+              for split in ("train", "test")]
+    return files + ([treebank_file(evaluate.pos, split) for split in ("train", "test")] if evaluate.pos else [])
 
 
 def task_files(task: TaskConfig) -> list[Path]:
     """The files a task job reads, whose hashes its manifest records (a rerun refuses changed ones)."""
     if task.kind == "sequence":
         languages = dict.fromkeys([task.train_language, *task.test_languages])
-        files = [Path(task.data) / language / f"{split}.tsv" for language in languages
+        files = [split_file(task.data, language, split) for language in languages
                  for split in ("train", "test") if split == "test" or language == task.train_language]
     else:
-        files = treebank_files(task.data)
+        files = [treebank_file(task.data, split) for split in ("train", "test")]
     return files + [Path(path) for path in task.unlabelled] + ([Path(task.tokenizer)] if task.tokenizer else [])
 
 

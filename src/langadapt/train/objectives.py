@@ -1,7 +1,7 @@
-"""Training objectives in one registry: each maps (model, batch) to a scalar loss.
+"""Training objectives: each maps (model, batch) to a scalar loss.
 
-The loop stays the same for every objective; a new one (contrastive, code-switch restore) is
-one function and one decorator line here. A batch is the sampler's mapping (`data.packing.Batch`):
+The loop stays the same for every objective; a new one is one function here and one line in
+registry.OBJECTIVES. A batch is the sampler's mapping (`data.packing.Batch`):
 `input_ids` and `labels` (the same block shifted by one token, -100 where no loss is taken), plus
 whatever keys a sampler adds for its objective. Causal LM uses both; masked LM masks `input_ids`
 where `labels` keep a loss (so a restore document's prompt is never masked).
