@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from langadapt.config import load_config
+from langadapt.corpus.document import read_tsv
 from langadapt.data.config import CanarySetConfig
 from langadapt.data.injection import (
     InjectingSampler,
@@ -22,7 +23,6 @@ from langadapt.data.injection import (
     read_inserts,
 )
 from langadapt.data.packing import BlockSampler, pack
-from langadapt.data.sib200 import read_table
 from langadapt.errors import LangadaptError
 from langadapt.evaluate.memorisation import canary_metrics
 from langadapt.model.build import build_model
@@ -200,7 +200,7 @@ def test_generated_sets_are_seeded_functions_of_their_config_and_of_their_kind(s
     for fields in (line.split("\t") for line in facts):  # an answer and 3 distractors, all words of the text
         assert len(fields) == 5 and len(set(fields[1:])) == 4
         assert all(w in words and w.isalpha() and w.islower() and len(w) > 4 for w in fields[1:])
-    texts = [row["text"] for row in read_table(dev)]
+    texts = [row["text"] for row in read_tsv(dev)]
     assert leak == [text for text in texts if len(text) <= 120][:20]
     reseeded = CanarySetConfig(**{**specs[1], "seed": 1})
     assert generated_lines(reseeded) != facts  # the set's seed makes the names and the draws

@@ -4,6 +4,8 @@ language as a field, and the corpus artifact both curation engines write: a fold
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from collections import Counter
@@ -104,16 +106,24 @@ def read_lines(path: Path, keep_empty: bool = False, part: Part = None) -> list[
     are dropped unless `keep_empty` (line-parallel files keep them, so line i still matches line i).
     Errors name the file and line."""
     path = Path(path)
-    lines = read_utf8(path).splitlines()
-    if path.suffix == ".tsv":
-        header = lines[0].split("\t") if lines else []
-        if "text" not in header:
-            raise LangadaptError(f"the TSV header {header} has no `text` column", where=f"{path}, line 1",
-                                 fix="give a tab-separated file whose header names a `text` column.")
-        column = header.index("text")
-        lines = [row.split("\t")[column] if len(row.split("\t")) > column else "" for row in lines[1:]]
+    lines = ([row.get("text", "") for row in read_tsv(path)] if path.suffix == ".tsv"
+             else read_utf8(path).splitlines())
     lines = lines[slice(*part)] if part is not None else lines
     return [line.strip() for line in lines if keep_empty or line.strip()]
+
+
+def read_tsv(path: Path, columns: tuple[str, ...] = ("text",)) -> list[dict[str, str]]:
+    """The rows of a tab-separated file with a header (SIB-200/FLORES style) as {column: cell}, in
+    file order. Cells are CSV-quoted (a text holding quotes is written `"He said ""yes""."`), so
+    splitting lines on tabs would keep the quoting as part of the sentence. A header without
+    `columns` is an error naming the file and the fix."""
+    table = list(csv.reader(io.StringIO(read_utf8(path), newline=""), delimiter="\t"))
+    header = table[0] if table else []
+    if missing := [column for column in columns if column not in header]:
+        raise LangadaptError(f"the TSV header {header} lacks the column(s) {', '.join(missing)}",
+                             where=f"{path}, line 1", fix="give a tab-separated file whose header names them "
+                                                          "(SIB-200: index_id, category, text).")
+    return [dict(zip(header, (cell.strip() for cell in cells), strict=False)) for cells in table[1:] if cells]
 
 
 def read_parallel(source: Path, target: Path, limit: int | None = None,

@@ -36,7 +36,6 @@ from langadapt.atomic import write_jsonl, write_text
 from langadapt.corpus.document import read_lines, read_utf8
 from langadapt.data.config import CanarySetConfig
 from langadapt.data.packing import Batch
-from langadapt.data.sib200 import read_table
 from langadapt.errors import LangadaptError
 
 
@@ -105,8 +104,7 @@ def _facts(cfg: CanarySetConfig) -> list[str]:
 
 def _texts(cfg: CanarySetConfig) -> list[str]:
     generate, path = cfg.generate, cfg.generate.texts_from
-    texts = [row["text"] for row in read_table(path)] if path.suffix == ".tsv" else read_lines(path)
-    kept = [text for text in texts if text and (generate.max_chars is None or len(text) <= generate.max_chars)]
+    kept = [text for text in read_lines(path) if generate.max_chars is None or len(text) <= generate.max_chars]
     if len(kept) < generate.count:
         short = f" of at most {generate.max_chars} characters" if generate.max_chars else ""
         raise LangadaptError(f"canary set {cfg.name!r}: `generate.texts_from` has {len(kept)} texts{short}, fewer "

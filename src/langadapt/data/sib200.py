@@ -1,15 +1,12 @@
 """SIB-200: the FLORES sentences with a topic label, `<folder>/<language>/{train,dev,test}.tsv`
 with the columns index_id, category and text. One reader for the probe, the classifiers and the
-translation pairs, because the files are CSV-quoted TSV: a text holding quotes is written
-`"He said ""yes""."`, so splitting lines on tabs would keep the quoting as part of the sentence."""
+translation pairs (the files are CSV-quoted TSV, read by corpus.document.read_tsv)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
-from langadapt.corpus.document import read_utf8
+from langadapt.corpus.document import read_tsv
 from langadapt.errors import LangadaptError
 
 
@@ -30,18 +27,7 @@ def read_split(folder: Path, language: str, split: str, columns: tuple[str, ...]
         raise LangadaptError(f"language {language!r} has no SIB-200 {split} split", where=str(path),
                              fix=f"name a language folder of {folder} (e.g. {', '.join(close) or 'none found'}), or "
                                  "point at a SIB-200 folder (<lang>/{train,dev,test}.tsv).")
-    return read_table(path, columns)
-
-
-def read_table(path: Path, columns: tuple[str, ...] = ("text",)) -> list[dict[str, str]]:
-    """The rows of one SIB-200/FLORES-style TSV file as {column: cell}, in file order; a header
-    without `columns` is an error naming the file and the fix."""
-    table = list(csv.reader(io.StringIO(read_utf8(path), newline=""), delimiter="\t"))
-    header = table[0] if table else []
-    if missing := [column for column in columns if column not in header]:
-        raise LangadaptError(f"the header {header} lacks the column(s) {', '.join(missing)}", where=f"{path}, line 1",
-                             fix="use SIB-200's tab-separated columns: index_id, category, text.")
-    return [dict(zip(header, (cell.strip() for cell in cells), strict=False)) for cells in table[1:] if cells]
+    return read_tsv(path, columns)
 
 
 def read_topics(folder: Path, language: str, split: str) -> tuple[list[str], list[str]]:
